@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Quanta",
+    products: [
+        .library(name: "Quanta", targets: ["Quanta"]),
+        .executable(name: "quanta", targets: ["quanta"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Element formats (INT, FP8, FP6, FP4, E8M0, BF16, FP16) and MX blocks. No dependencies; bit-exact.
+        .target(name: "QuantaFormats"),
+        // Tensors, quantization primitives, calibration, algorithms, models, runtime, evaluation.
+        .target(name: "Quanta", dependencies: ["QuantaFormats"]),
+        // The command-line tool: parse, call the library, print.
+        .executableTarget(
+            name: "quanta",
+            dependencies: ["Quanta", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "QuantaFormatsTests", dependencies: ["QuantaFormats"]),
+        .testTarget(name: "QuantaTests", dependencies: ["Quanta"]),
+        .testTarget(name: "QuantaCLITests", dependencies: ["quanta"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

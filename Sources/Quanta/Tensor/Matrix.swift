@@ -1,0 +1,41 @@
+/// A dense row-major matrix: element (r, c) is `storage[r * columns + c]`.
+///
+/// Quanta's convention for a linear layer is Y = X W^T + b with X [tokens, inFeatures] and
+/// W [outFeatures, inFeatures], as PyTorch stores it: the reduction axis is the last one of both operands,
+/// so a row of X is a token and a row of W is an output channel.
+public struct Matrix<Element>: Sendable where Element: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public var storage: [Element]
+
+    /// A matrix over `storage`; throws unless storage holds exactly rows * columns elements.
+    public init(rows: Int, columns: Int, storage: [Element]) throws(QuantaError) {
+        guard rows >= 0, columns >= 0, storage.count == rows * columns else {
+            throw .shapeMismatch("a \(rows)x\(columns) matrix needs \(max(rows, 0) * max(columns, 0)) elements, got \(storage.count)")
+        }
+        self.rows = rows
+        self.columns = columns
+        self.storage = storage
+    }
+
+    /// A rows x columns matrix filled with `value`.
+    public init(rows: Int, columns: Int, repeating value: Element) {
+        precondition(rows >= 0 && columns >= 0)
+        self.rows = rows
+        self.columns = columns
+        self.storage = [Element](repeating: value, count: rows * columns)
+    }
+
+    public var count: Int { storage.count }
+    public var shape: String { "[\(rows), \(columns)]" }
+
+    public subscript(row: Int, column: Int) -> Element {
+        get { storage[row * columns + column] }
+        set { storage[row * columns + column] = newValue }
+    }
+
+    /// Row r as a slice of the storage.
+    public func row(_ r: Int) -> ArraySlice<Element> { storage[r * columns..<(r + 1) * columns] }
+}
+
+extension Matrix: Equatable where Element: Equatable {}

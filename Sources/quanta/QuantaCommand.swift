@@ -1,0 +1,11 @@
+import ArgumentParser
+import Quanta
+
+@main
+struct QuantaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quanta",
+        abstract: "Quantize Transformer models and run them fast: number formats, MX blocks, benchmarks.",
+        subcommands: [FormatsCommand.self, EncodeCommand.self, DecodeCommand.self, MXCommand.self, BenchCommand.self]
+    )
+}
