@@ -16,9 +16,28 @@ public struct ElementCodec: Sendable {
         self.constants = EncodeConstants(format, saturating: saturating)
     }
 
-    /// Writes the code of `source[i]` to `destination[i]` (round to nearest-even).
-    /// `Code` must be wide enough for the format (UInt8 up to 8 bits, UInt16 for BF16/FP16).
-    public func encode<Code: FixedWidthInteger & UnsignedInteger>(
+    /// Writes the code of `source[i]` to `destination[i]` (round to nearest-even); formats of at most 8 bits.
+    public func encode(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt8>) {
+        encodeCodes(source, into: destination)
+    }
+
+    /// Writes the code of `source[i]` to `destination[i]` (round to nearest-even); any format.
+    public func encode(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt16>) {
+        encodeCodes(source, into: destination)
+    }
+
+    /// Writes the value of `source[i]` to `destination[i]`.
+    public func decode(_ source: UnsafeBufferPointer<UInt8>, into destination: UnsafeMutableBufferPointer<Float>) {
+        decodeCodes(source, into: destination)
+    }
+
+    /// Writes the value of `source[i]` to `destination[i]`.
+    public func decode(_ source: UnsafeBufferPointer<UInt16>, into destination: UnsafeMutableBufferPointer<Float>) {
+        decodeCodes(source, into: destination)
+    }
+
+    // Generic bodies, specialised for UInt8 and UInt16 inside this module by the overloads above.
+    func encodeCodes<Code: FixedWidthInteger & UnsignedInteger>(
         _ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<Code>
     ) {
         precondition(destination.count >= source.count && Code.bitWidth >= format.bitWidth)
@@ -29,8 +48,7 @@ public struct ElementCodec: Sendable {
         }
     }
 
-    /// Writes the value of `source[i]` to `destination[i]`.
-    public func decode<Code: FixedWidthInteger & UnsignedInteger>(
+    func decodeCodes<Code: FixedWidthInteger & UnsignedInteger>(
         _ source: UnsafeBufferPointer<Code>, into destination: UnsafeMutableBufferPointer<Float>
     ) {
         precondition(destination.count >= source.count)

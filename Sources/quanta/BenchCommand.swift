@@ -34,9 +34,9 @@ struct FormatsBench: ParsableCommand {
             printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
             return
         }
-        print("cpu: \(CPUInfo.current().summary)")
-        print("threads: 1, elements: \(elements), median of \(runs) runs after 2 warm-up runs\n")
-        printLines(TextTable.render(
+        printLines(["cpu: \(CPUInfo.current().summary)",
+                    "threads: 1, elements: \(elements), median of \(runs) runs after 2 warm-up runs", ""]
+                   + TextTable.render(
             header: ["format", "direction", "median ms", "M elements/s"],
             rows: rows.map { [$0.format, $0.direction, String(format: "%.2f", $0.medianMilliseconds),
                               String(format: "%.0f", $0.millionElementsPerSecond)] }))
