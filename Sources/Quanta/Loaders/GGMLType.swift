@@ -1,0 +1,82 @@
+/// The ggml tensor types Quanta reads, with their block layouts (llama.cpp `ggml-common.h`):
+///
+///     F32  : 4 bytes per value
+///     F16  : 2 bytes per value (IEEE binary16)
+///     BF16 : 2 bytes per value
+///     Q8_0 : blocks of 32: f16 d, int8 q[32]                x = d * q                    (34 bytes, 8.5 bits/weight)
+///     Q4_0 : blocks of 32: f16 d, u8 qs[16]                 x = d * (nibble - 8)         (18 bytes, 4.5 bits/weight)
+///     Q4_1 : blocks of 32: f16 d, f16 m, u8 qs[16]          x = d * nibble + m           (20 bytes, 5 bits/weight)
+///
+/// In Q4 blocks, element j < 16 is the low nibble of qs[j] and element j + 16 its high nibble.
+public enum GGMLType: UInt32, Sendable, CaseIterable {
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
+
+    public var name: String {
+        switch self {
+        case .f32: return "F32"
+        case .f16: return "F16"
+        case .q4_0: return "Q4_0"
+        case .q4_1: return "Q4_1"
+        case .q8_0: return "Q8_0"
+        case .bf16: return "BF16"
+        }
+    }
+
+    /// Values per block (1 for plain types).
+    public var blockSize: Int {
+        switch self {
+        case .f32, .f16, .bf16: return 1
+        case .q4_0, .q4_1, .q8_0: return 32
+        }
+    }
+
+    /// Bytes per block.
+    public var bytesPerBlock: Int {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .q8_0: return 34
+        case .q4_0: return 18
+        case .q4_1: return 20
+        }
+    }
+
+    /// Dequantizes `count` values (a multiple of `blockSize`) from `bytes`.
+    public func dequantize(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
+        precondition(count % blockSize == 0 && bytes.count >= count / blockSize * bytesPerBlock)
+        func half(_ offset: Int) -> Float { FloatFormat.float16.decode(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))) }
+        var out = [Float](repeating: 0, count: count)
+        switch self {
+        case .f32:
+            for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+        case .f16:
+            for i in 0..<count { out[i] = half(2 * i) }
+        case .bf16:
+            for i in 0..<count { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+        case .q8_0:
+            for b in 0..<count / 32 {
+                let base = b * 34, d = half(base)
+                for j in 0..<32 { out[b * 32 + j] = d * Float(Int8(bitPattern: bytes[base + 2 + j])) }
+            }
+        case .q4_0:
+            for b in 0..<count / 32 {
+                let base = b * 18, d = half(base)
+                for j in 0..<16 {
+                    let byte = bytes[base + 2 + j]
+                    out[b * 32 + j] = d * Float(Int(byte & 0x0F) - 8)
+                    out[b * 32 + j + 16] = d * Float(Int(byte >> 4) - 8)
+                }
+            }
+        case .q4_1:
+            for b in 0..<count / 32 {
+                let base = b * 20, d = half(base), m = half(base + 2)
+                for j in 0..<16 {
+                    let byte = bytes[base + 4 + j]
+                    out[b * 32 + j] = d * Float(byte & 0x0F) + m
+                    out[b * 32 + j + 16] = d * Float(byte >> 4) + m
+                }
+            }
+        }
+        return out
+    }
+}
