@@ -14,7 +14,9 @@ let package = Package(
         // Element formats (INT, FP8, FP6, FP4, E8M0, BF16, FP16) and MX blocks. No dependencies; bit-exact.
         .target(name: "QuantaFormats"),
         // Tensors, quantization primitives, calibration, algorithms, models, runtime, evaluation.
-        .target(name: "Quanta", dependencies: ["QuantaFormats"]),
+        // OpenBLAS's cblas (Debian libopenblas-dev): the FP32 matrix products and the baseline of every speed-up.
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Quanta", dependencies: ["QuantaFormats", "COpenBLAS"]),
         // The command-line tool: parse, call the library, print.
         .executableTarget(
             name: "quanta",

@@ -1,0 +1,139 @@
+import Foundation
+
+/// A BERT encoder with mean pooling and L2 normalisation: all-MiniLM-L6-v2 as sentence-transformers runs it.
+///
+///     h = LayerNorm(word[ids] + position[0..<T] + type[0])
+///     per layer: h = LN(h + O(attention(Q h, K h, V h)));  h = LN(h + Down(gelu(Up h)))
+///     embedding = normalize(mean over tokens of h)
+public struct BertModel: Sendable {
+    public struct Config: Sendable, Codable {
+        public var hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int
+        public var vocabularySize: Int, maxPositions: Int, typeVocabularySize: Int, layerNormEpsilon: Float
+    }
+
+    public struct Layer: Sendable {
+        public var query: any LinearLayer, key: any LinearLayer, value: any LinearLayer, attentionOutput: any LinearLayer
+        public var attentionNorm: LayerNorm
+        public var intermediate: any LinearLayer, output: any LinearLayer
+        public var outputNorm: LayerNorm
+    }
+
+    public let config: Config
+    public let wordEmbeddings: Matrix<Float>, positionEmbeddings: Matrix<Float>, typeEmbeddings: Matrix<Float>
+    public let embeddingNorm: LayerNorm
+    public var layers: [Layer]
+    let attention: Attention
+
+    /// Loads `model.safetensors` and `config.json` from a sentence-transformers / HF BERT folder.
+    public init(folder: String) throws(QuantaError) {
+        let configPath = folder + "/config.json"
+        guard let data = FileManager.default.contents(atPath: configPath),
+              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .file(path: configPath, reason: "missing or not a JSON object")
+        }
+        func integer(_ key: String) throws(QuantaError) -> Int {
+            guard let value = json[key] as? Int, value > 0 else { throw .file(path: configPath, reason: "'\(key)' is missing or not a positive integer") }
+            return value
+        }
+        let config = Config(hiddenSize: try integer("hidden_size"), layers: try integer("num_hidden_layers"),
+                            heads: try integer("num_attention_heads"), intermediateSize: try integer("intermediate_size"),
+                            vocabularySize: try integer("vocab_size"), maxPositions: try integer("max_position_embeddings"),
+                            typeVocabularySize: try integer("type_vocab_size"),
+                            layerNormEpsilon: Float(json["layer_norm_eps"] as? Double ?? 1e-12))
+        guard config.hiddenSize % config.heads == 0 else { throw .file(path: configPath, reason: "hidden_size is not a multiple of num_attention_heads") }
+        let file = try SafeTensorsFile(path: folder + "/model.safetensors")
+        let prefix = file.tensors.contains { $0.name.hasPrefix("bert.") } ? "bert." : ""
+        func matrix(_ name: String, _ rows: Int, _ columns: Int) throws(QuantaError) -> Matrix<Float> {
+            try Matrix(rows: rows, columns: columns, storage: file.floats(prefix + name, expectedShape: [rows, columns]).values)
+        }
+        func vector(_ name: String, _ count: Int) throws(QuantaError) -> [Float] {
+            try file.floats(prefix + name, expectedShape: [count]).values
+        }
+        func linear(_ name: String, out: Int, in inFeatures: Int) throws(QuantaError) -> FloatLinear {
+            try FloatLinear(name: name, weight: matrix(name + ".weight", out, inFeatures), bias: vector(name + ".bias", out))
+        }
+        func norm(_ name: String) throws(QuantaError) -> LayerNorm {
+            try LayerNorm(weight: vector(name + ".weight", config.hiddenSize), bias: vector(name + ".bias", config.hiddenSize),
+                          epsilon: config.layerNormEpsilon)
+        }
+        let h = config.hiddenSize, f = config.intermediateSize
+        self.config = config
+        wordEmbeddings = try matrix("embeddings.word_embeddings.weight", config.vocabularySize, h)
+        positionEmbeddings = try matrix("embeddings.position_embeddings.weight", config.maxPositions, h)
+        typeEmbeddings = try matrix("embeddings.token_type_embeddings.weight", config.typeVocabularySize, h)
+        embeddingNorm = try norm("embeddings.LayerNorm")
+        layers = []
+        for i in 0..<config.layers {
+            let p = "encoder.layer.\(i)."
+            layers.append(Layer(query: try linear(p + "attention.self.query", out: h, in: h),
+                                key: try linear(p + "attention.self.key", out: h, in: h),
+                                value: try linear(p + "attention.self.value", out: h, in: h),
+                                attentionOutput: try linear(p + "attention.output.dense", out: h, in: h),
+                                attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                                intermediate: try linear(p + "intermediate.dense", out: f, in: h),
+                                output: try linear(p + "output.dense", out: h, in: f),
+                                outputNorm: try norm(p + "output.LayerNorm")))
+        }
+        attention = try Attention(heads: config.heads, kvHeads: config.heads, headDimension: h / config.heads)
+    }
+
+    /// Sentence embeddings (mean-pooled, L2-normalised) of a batch of token-id sequences. The sequences are
+    /// stacked row-wise so every Linear runs once over the whole batch; attention runs per sequence.
+    public func embed(_ batch: [[Int32]]) throws(QuantaError) -> [[Float]] {
+        let h = config.hiddenSize
+        let lengths = batch.map(\.count)
+        for (s, ids) in batch.enumerated() {
+            guard !ids.isEmpty, ids.count <= config.maxPositions else {
+                throw .invalidArgument("sequence \(s) has \(ids.count) tokens (1 to \(config.maxPositions) allowed)")
+            }
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabularySize }) {
+                throw .invalidArgument("sequence \(s) holds token id \(bad), outside the vocabulary of \(config.vocabularySize)")
+            }
+        }
+        var x = Matrix<Float>(rows: lengths.reduce(0, +), columns: h, repeating: 0)
+        var row = 0
+        for ids in batch {
+            for (position, id) in ids.enumerated() {
+                for c in 0..<h {
+                    x[row, c] = wordEmbeddings[Int(id), c] + positionEmbeddings[position, c] + typeEmbeddings[0, c]
+                }
+                row += 1
+            }
+        }
+        x = embeddingNorm(x)
+        for layer in layers {
+            let q = layer.query.forward(x), k = layer.key.forward(x), v = layer.value.forward(x)
+            var context = Matrix<Float>(rows: x.rows, columns: h, repeating: 0)
+            q.storage.withUnsafeBufferPointer { qp in k.storage.withUnsafeBufferPointer { kp in v.storage.withUnsafeBufferPointer { vp in
+                context.storage.withUnsafeMutableBufferPointer { cp in
+                    var start = 0
+                    for length in lengths {
+                        attention(queries: qp.baseAddress! + start * h, queryCount: length, keys: kp.baseAddress! + start * h,
+                                  values: vp.baseAddress! + start * h, keyCount: length, causalOffset: nil,
+                                  output: cp.baseAddress! + start * h)
+                        start += length
+                    }
+                }
+            } } }
+            var attended = layer.attentionOutput.forward(context)
+            attended.add(x)
+            x = layer.attentionNorm(attended)
+            var inner = layer.intermediate.forward(x)
+            inner.apply(.gelu)
+            var out = layer.output.forward(inner)
+            out.add(x)
+            x = layer.outputNorm(out)
+        }
+        var embeddings = [[Float]]()
+        var start = 0
+        for length in lengths {
+            var mean = [Float](repeating: 0, count: h)
+            for r in start..<start + length { for c in 0..<h { mean[c] += x[r, c] } }
+            for c in 0..<h { mean[c] /= Float(length) }
+            let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            embeddings.append(mean.map { $0 / norm })
+            start += length
+        }
+        return embeddings
+    }
+}

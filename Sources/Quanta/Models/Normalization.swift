@@ -1,0 +1,103 @@
+import Foundation
+
+/// LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance).
+public struct LayerNorm: Sendable {
+    public var weight: [Float]
+    public var bias: [Float]
+    public let epsilon: Float
+
+    public init(weight: [Float], bias: [Float], epsilon: Float) throws(QuantaError) {
+        guard weight.count == bias.count else { throw .shapeMismatch("LayerNorm weight \(weight.count) vs bias \(bias.count)") }
+        self.weight = weight
+        self.bias = bias
+        self.epsilon = epsilon
+    }
+
+    public func callAsFunction(_ x: Matrix<Float>) -> Matrix<Float> {
+        precondition(x.columns == weight.count)
+        var y = x
+        let n = x.columns
+        y.storage.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows {
+                let row = UnsafeMutableBufferPointer(rebasing: p[r * n..<(r + 1) * n])
+                var mean: Float = 0
+                for v in row { mean += v }
+                mean /= Float(n)
+                var variance: Float = 0
+                for v in row { variance += (v - mean) * (v - mean) }
+                let inverse = 1 / (variance / Float(n) + epsilon).squareRoot()
+                for c in 0..<n { row[c] = (row[c] - mean) * inverse * weight[c] + bias[c] }
+            }
+        }
+        return y
+    }
+}
+
+/// RMSNorm over the last axis: y = x / sqrt(mean(x^2) + eps) * weight.
+public struct RMSNorm: Sendable {
+    public var weight: [Float]
+    public let epsilon: Float
+
+    public init(weight: [Float], epsilon: Float) {
+        self.weight = weight
+        self.epsilon = epsilon
+    }
+
+    public func callAsFunction(_ x: Matrix<Float>) -> Matrix<Float> {
+        precondition(x.columns == weight.count)
+        var y = x
+        let n = x.columns
+        y.storage.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows {
+                let row = UnsafeMutableBufferPointer(rebasing: p[r * n..<(r + 1) * n])
+                var squares: Float = 0
+                for v in row { squares += v * v }
+                let inverse = 1 / (squares / Float(n) + epsilon).squareRoot()
+                for c in 0..<n { row[c] = row[c] * inverse * weight[c] }
+            }
+        }
+        return y
+    }
+}
+
+/// Element-wise activations.
+public enum Activation: Sendable {
+    /// GELU with the exact erf: x/2 (1 + erf(x / sqrt 2)) (BERT).
+    case gelu
+    /// SiLU: x / (1 + e^-x) (LLaMA's SwiGLU gate).
+    case silu
+
+    @inline(__always)
+    public func callAsFunction(_ x: Float) -> Float {
+        switch self {
+        case .gelu: return 0.5 * x * (1 + erff(x * 0.70710678118654752))
+        case .silu: return x / (1 + expf(-x))
+        }
+    }
+}
+
+extension Matrix where Element == Float {
+    /// self += other, element-wise (residual connections).
+    mutating func add(_ other: Matrix<Float>) {
+        precondition(rows == other.rows && columns == other.columns)
+        storage.withUnsafeMutableBufferPointer { p in
+            other.storage.withUnsafeBufferPointer { q in for i in 0..<p.count { p[i] += q[i] } }
+        }
+    }
+
+    /// Applies `f` to every element.
+    mutating func apply(_ f: Activation) {
+        storage.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = f(p[i]) } }
+    }
+}
+
+/// In-place softmax of `count` values: exp(x - max) / sum.
+@inline(__always)
+func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    var maximum = -Float.infinity
+    for i in 0..<count { maximum = max(maximum, p[i]) }
+    var sum: Float = 0
+    for i in 0..<count { p[i] = expf(p[i] - maximum); sum += p[i] }
+    let inverse = 1 / sum
+    for i in 0..<count { p[i] *= inverse }
+}
