@@ -6,6 +6,7 @@ struct QuantaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quanta",
         abstract: "Quantize Transformer models and run them fast: number formats, MX blocks, benchmarks.",
-        subcommands: [FormatsCommand.self, EncodeCommand.self, DecodeCommand.self, MXCommand.self, BenchCommand.self]
+        subcommands: [FormatsCommand.self, EncodeCommand.self, DecodeCommand.self, MXCommand.self, TokenizeCommand.self,
+                      EmbedCommand.self, PerplexityCommand.self, GenerateCommand.self, BenchCommand.self]
     )
 }

@@ -1,0 +1,41 @@
+/// A model with its tokenizer, ready to run.
+public enum LoadedModel: Sendable {
+    case bert(BertModel, WordPieceTokenizer)
+    case llama(LlamaModel, ByteLevelBPETokenizer)
+
+    /// The longest input the sentence embedder sees, as sentence-transformers' all-MiniLM-L6-v2 sets it.
+    public static let bertMaxTokens = 256
+
+    public init(_ reference: ModelReference) throws(QuantaError) {
+        switch reference {
+        case let .bert(folder):
+            self = .bert(try BertModel(folder: folder),
+                         try WordPieceTokenizer(vocabularyFile: folder + "/vocab.txt", maxLength: Self.bertMaxTokens))
+        case let .llama(path):
+            let gguf = try GGUFFile(path: path)
+            self = .llama(try LlamaModel(gguf: gguf), try ByteLevelBPETokenizer(gguf: gguf))
+        }
+    }
+
+    /// Token ids of `text` as the model consumes it (BERT: `[CLS] ... [SEP]`, truncated; LLaMA: no BOS).
+    public func tokenize(_ text: String) -> [Int32] {
+        switch self {
+        case let .bert(_, tokenizer): return tokenizer.encode(text)
+        case let .llama(_, tokenizer): return tokenizer.encode(text)
+        }
+    }
+}
+
+/// Loads only a tokenizer (no weights), for `quanta tokenize`.
+public enum TokenizerLoader {
+    public static func encoder(for reference: ModelReference) throws(QuantaError) -> @Sendable (String) -> [Int32] {
+        switch reference {
+        case let .bert(folder):
+            let tokenizer = try WordPieceTokenizer(vocabularyFile: folder + "/vocab.txt", maxLength: LoadedModel.bertMaxTokens)
+            return { tokenizer.encode($0) }
+        case let .llama(path):
+            let tokenizer = try ByteLevelBPETokenizer(gguf: GGUFFile(path: path))
+            return { tokenizer.encode($0) }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// A model named on the command line: `minilm`, `smollm2`, or a path to a model folder or file.
+public enum ModelReference: Sendable {
+    case bert(folder: String)
+    case llama(gguf: String)
+
+    public init(_ name: String, assets: () throws(QuantaError) -> AssetStore = AssetStore.locate) throws(QuantaError) {
+        switch name {
+        case "minilm": self = .bert(folder: try assets().miniLMFolder)
+        case "smollm2": self = .llama(gguf: try assets().smolLM2File)
+        default:
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: name, isDirectory: &isFolder) else {
+                throw .file(path: name, reason: "no such model: give minilm, smollm2, or a path to a model folder or .gguf file")
+            }
+            if isFolder.boolValue {
+                guard FileManager.default.fileExists(atPath: name + "/model.safetensors") else {
+                    throw .file(path: name, reason: "folder has no model.safetensors (a BERT model folder needs model.safetensors, config.json and vocab.txt)")
+                }
+                self = .bert(folder: name)
+            } else if name.hasSuffix(".gguf") {
+                self = .llama(gguf: name)
+            } else {
+                throw .file(path: name, reason: "not a model: expected a folder with model.safetensors or a .gguf file")
+            }
+        }
+    }
+}

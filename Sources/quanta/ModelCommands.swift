@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import Quanta
+
+/// Prints a progress line on stderr (long work only).
+func progress(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+}
+
+/// Runs `body`, turning a QuantaError into a message on stderr and exit status 1.
+func reportingErrors<T>(_ body: () throws(QuantaError) -> T) throws -> T {
+    do { return try body() } catch { throw fail(error, status: ExitStatus.badInput) }
+}
+
+struct ModelOption: ParsableArguments {
+    @Option(name: .long, help: "minilm, smollm2, or a path to a model folder (BERT safetensors) or a .gguf file.")
+    var model: String
+
+    func reference() throws -> ModelReference { try reportingErrors { () throws(QuantaError) in try ModelReference(model) } }
+}
+
+/// Lines of standard input.
+func standardInputLines() -> [String] {
+    var text = readStandardInput()
+    if text.hasSuffix("\n") { text.removeLast() }
+    return text.isEmpty ? [] : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+}
+
+func jsonArray<T: CustomStringConvertible>(_ values: [T]) -> String { "[" + values.map(\.description).joined(separator: ",") + "]" }
+
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Print the token ids of each line of stdin as a JSON array.",
+        discussion: "MiniLM: WordPiece with [CLS] and [SEP], truncated to 256 ids as the embedder sees it. SmolLM2: byte-level BPE from the GGUF metadata, no BOS."
+    )
+    @OptionGroup var model: ModelOption
+
+    func run() throws {
+        let encode = try reportingErrors { () throws(QuantaError) in try TokenizerLoader.encoder(for: ModelReference(model.model)) }
+        printLines(standardInputLines().map { jsonArray(encode($0)) })
+    }
+}
+
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Print the normalised sentence embedding of each line of stdin as a JSON array.",
+        discussion: "Mean pooling over the tokens, then L2 normalisation (sentence-transformers' all-MiniLM-L6-v2). Inputs longer than 256 word pieces are truncated."
+    )
+    @OptionGroup var model: ModelOption
+
+    func run() throws {
+        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
+        guard case let .bert(bert, tokenizer) = loaded else {
+            throw fail(.invalidArgument("embed needs a sentence-embedding model (minilm), not \(model.model)"), status: ExitStatus.badInput)
+        }
+        let lines = standardInputLines()
+        var output = [String]()
+        for start in stride(from: 0, to: lines.count, by: 32) {
+            let batch = lines[start..<min(start + 32, lines.count)].map(tokenizer.encode)
+            let embeddings = try reportingErrors { () throws(QuantaError) in try bert.embed(batch) }
+            output += embeddings.map { jsonArray($0.map(NumberText.shortest)) }
+        }
+        printLines(output)
+    }
+}
+
+struct PerplexityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity of a causal language model on a text file.",
+        discussion: "The first --tokens tokens of the text (no BOS), in non-overlapping windows of --window tokens, each scored from an empty cache; every token after the first of its window is predicted. Progress on stderr; the last stdout line is `perplexity: X`."
+    )
+    @OptionGroup var model: ModelOption
+    @Option(name: .long, help: "The text file.") var text: String
+    @Option(name: .long, help: "Tokens to score, from the start of the text.") var tokens = 2048
+    @Option(name: .long, help: "Window length in tokens.") var window = 512
+
+    func run() throws {
+        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
+        guard case let .llama(llama, tokenizer) = loaded else {
+            throw fail(.invalidArgument("perplexity needs a causal language model (smollm2), not \(model.model)"), status: ExitStatus.badInput)
+        }
+        guard let content = try? String(contentsOfFile: text, encoding: .utf8) else {
+            throw fail(.file(path: text, reason: "cannot be read as UTF-8 text"), status: ExitStatus.badInput)
+        }
+        let ids = Array(tokenizer.encode(content).prefix(tokens))
+        let value = try reportingErrors { () throws(QuantaError) in
+            try Perplexity(window: window).evaluate(llama, tokens: ids) { done, total in progress("window \(done)/\(total)") }
+        }
+        print("tokens: \(ids.count)")
+        print(String(format: "perplexity: %.4f", value))
+    }
+}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Continue a prompt with a causal language model (KV cache, one token at a time).",
+        discussion: "Streams the generated text to stdout, or with --ids prints the generated token ids as one JSON array. --greedy picks the most likely token (the default samples at temperature 0.8 with a fixed seed)."
+    )
+    @OptionGroup var model: ModelOption
+    @Option(name: .long, help: "The prompt text.") var prompt: String
+    @Option(name: .customLong("max-tokens"), help: "Tokens to generate.") var maxTokens = 64
+    @Flag(help: "Greedy decoding (argmax).") var greedy = false
+    @Flag(help: "Print the generated token ids as one JSON array instead of text.") var ids = false
+
+    func run() throws {
+        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
+        guard case let .llama(llama, tokenizer) = loaded else {
+            throw fail(.invalidArgument("generate needs a causal language model (smollm2), not \(model.model)"), status: ExitStatus.badInput)
+        }
+        var generator = SplitMix64(seed: 0)
+        var cache = LlamaModel.KVCache(for: llama.config)
+        var input = tokenizer.encode(prompt)
+        guard !input.isEmpty else { throw fail(.invalidArgument("the prompt is empty"), status: ExitStatus.badInput) }
+        var generated = [Int32]()
+        var printed = ""
+        for _ in 0..<maxTokens {
+            let logits = try reportingErrors { () throws(QuantaError) in try llama.forward(input, cache: &cache, lastOnly: true) }
+            let next = Sampler.next(logits.row(0), greedy: greedy, temperature: 0.8, using: &generator)
+            generated.append(next)
+            input = [next]
+            if !ids {
+                let text = tokenizer.decode(generated)
+                if text.count > printed.count, !text.hasSuffix("\u{FFFD}") {
+                    FileHandle.standardOutput.write(Data(String(text.dropFirst(printed.count)).utf8))
+                    printed = text
+                }
+            }
+        }
+        if ids { print(jsonArray(generated)) } else { print(String(tokenizer.decode(generated).dropFirst(printed.count))) }
+    }
+}
