@@ -39,17 +39,24 @@ extension FloatFormat {
     /// +-maxNormal. Non-saturating mode follows ml_dtypes: a value that rounds past the largest finite
     /// code (that is, |x| > maxNormal + half an ulp, or equal to it when that tie rounds away) becomes
     /// infinity where the format has one (E5M2), NaN where it has only NaN (E4M3), and saturates where it
-    /// has neither (FP6, FP4). NaN stays NaN (sign kept); in formats without NaN it becomes +-maxNormal.
+    /// has neither (FP6, FP4). NaN stays NaN (sign kept). Where a format has no NaN (FP6, FP4), NaN maps
+    /// to the zero of the opposite sign, bit for bit as ml_dtypes 0.6 does (its NaN is "negated -0").
+    ///
+    /// E8M0 follows ml_dtypes too: it rounds the exponent half up (1.5 * 2^k -> 2^(k+1)), maps every
+    /// positive value up to 2^-127 to 2^-127 (and those between 2^-127 and 2^-126 to 2^-126), and maps 0, negatives, NaN and (unless saturating) values
+    /// from 1.5 * 2^127 up to NaN (0xFF); saturating, large positives and +inf give 2^127 (0xFE).
     public func encode(_ x: Float, saturating: Bool = true) -> UInt16 {
         EncodeConstants(self, saturating: saturating).encode(x)
     }
 
-    /// The code of `x` under `rounding`: nearest-even, or stochastic with randomness from `generator`.
+    /// The code of `x` under `rounding`: nearest-even, or stochastic with randomness from `generator`
+    /// (E8M0 always rounds as `encode` does).
     public func encode<G: RandomNumberGenerator>(
         _ x: Float, saturating: Bool = true, rounding: Rounding, using generator: inout G
     ) -> UInt16 {
         let constants = EncodeConstants(self, saturating: saturating)
-        guard rounding == .stochastic, x.isFinite else { return constants.encode(x) }
+        // E8M0 scales are always rounded to nearest (they are chosen, not accumulated).
+        guard rounding == .stochastic, x.isFinite, hasSign else { return constants.encode(x) }
         // Truncate toward zero, then step up one code with probability (|x| - lower) / (upper - lower).
         let magnitude = abs(x)
         var lower = constants.encodeMagnitude(magnitude.bitPattern)
@@ -86,6 +93,7 @@ struct EncodeConstants: Sendable {
     let nanCode: UInt32
     let signPosition: UInt32
     let hasSign: Bool
+    let saturating: Bool
 
     init(_ format: FloatFormat, saturating: Bool) {
         shift = UInt32(23 - format.mantissaBits)
@@ -97,16 +105,17 @@ struct EncodeConstants: Sendable {
         switch format.specials {
         case .infinitiesAndNaN:
             overflowCode = saturating ? maxCode : format.exponentFieldMax << UInt32(format.mantissaBits)
-            nanCode = format.magnitudeMask
+            nanCode = (format.exponentFieldMax << UInt32(format.mantissaBits)) | (1 << UInt32(format.mantissaBits - 1))  // quiet NaN
         case .singleNaN, .unsignedExponentOnly:
             overflowCode = saturating ? maxCode : format.magnitudeMask
             nanCode = format.magnitudeMask
         case .finiteOnly:
             overflowCode = maxCode
-            nanCode = maxCode
+            nanCode = format.signBit
         }
         signPosition = UInt32(format.exponentBits + format.mantissaBits)
         hasSign = format.hasSign
+        self.saturating = saturating
     }
 
     /// Magnitude code of the binary32 bit pattern `a` (sign bit clear): nearest-even, overflow, NaN.
@@ -119,11 +128,23 @@ struct EncodeConstants: Sendable {
         return a > 0x7F80_0000 ? nanCode : code
     }
 
+    /// The code of x: the magnitude code with the sign bit XORed in (for NaN in FP6/FP4 the magnitude
+    /// code already holds a sign bit, which the NaN's sign flips).
     @inline(__always)
     func encode(_ x: Float) -> UInt16 {
         let bits = x.bitPattern
+        guard hasSign else { return UInt16(encodeUnsignedExponent(bits)) }
         let magnitude = encodeMagnitude(bits & 0x7FFF_FFFF)
-        let sign = hasSign ? (bits >> 31) << signPosition : 0
-        return UInt16(truncatingIfNeeded: magnitude | sign)
+        return UInt16(truncatingIfNeeded: magnitude ^ ((bits >> 31) << signPosition))
+    }
+
+    /// E8M0 code of the binary32 pattern `bits` (see `FloatFormat.encode` for the rules).
+    @inline(__always)
+    func encodeUnsignedExponent(_ bits: UInt32) -> UInt32 {
+        if bits >= 0x7F80_0000 { return bits == 0x7F80_0000 && saturating ? 0xFE : 0xFF }  // +inf, NaN, negatives
+        if bits == 0 { return 0xFF }
+        if bits < 0x0080_0000 { return bits > 0x0040_0000 ? 1 : 0 }                       // binary32 subnormals: above 2^-127 -> 2^-126
+        let code = (bits + 0x0040_0000) >> 23                                              // round half up
+        return code >= 0xFF ? (saturating ? 0xFE : 0xFF) : code
     }
 }
