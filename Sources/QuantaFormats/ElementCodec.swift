@@ -43,8 +43,10 @@ public struct ElementCodec: Sendable {
         precondition(destination.count >= source.count && Code.bitWidth >= format.bitWidth)
         guard let src = source.baseAddress, let dst = destination.baseAddress else { return }
         let c = constants
-        for i in 0..<source.count {
-            dst[i] = Code(truncatingIfNeeded: c.encode(src[i]))
+        if c.hasSign {
+            for i in 0..<source.count { dst[i] = Code(truncatingIfNeeded: c.encodeSigned(src[i])) }
+        } else {
+            for i in 0..<source.count { dst[i] = Code(truncatingIfNeeded: c.encodeUnsignedExponent(src[i].bitPattern)) }
         }
     }
 

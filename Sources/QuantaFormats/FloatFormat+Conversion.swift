@@ -132,8 +132,13 @@ struct EncodeConstants: Sendable {
     /// code already holds a sign bit, which the NaN's sign flips).
     @inline(__always)
     func encode(_ x: Float) -> UInt16 {
+        hasSign ? encodeSigned(x) : UInt16(encodeUnsignedExponent(x.bitPattern))
+    }
+
+    /// `encode` for the formats with a sign bit (all but E8M0); branch-free, so bulk loops vectorise.
+    @inline(__always)
+    func encodeSigned(_ x: Float) -> UInt16 {
         let bits = x.bitPattern
-        guard hasSign else { return UInt16(encodeUnsignedExponent(bits)) }
         let magnitude = encodeMagnitude(bits & 0x7FFF_FFFF)
         return UInt16(truncatingIfNeeded: magnitude ^ ((bits >> 31) << signPosition))
     }
