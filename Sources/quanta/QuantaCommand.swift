@@ -7,6 +7,6 @@ struct QuantaCommand: ParsableCommand {
         commandName: "quanta",
         abstract: "Quantize Transformer models and run them fast: number formats, MX blocks, benchmarks.",
         subcommands: [FormatsCommand.self, EncodeCommand.self, DecodeCommand.self, MXCommand.self, TokenizeCommand.self,
-                      EmbedCommand.self, PerplexityCommand.self, GenerateCommand.self, BenchCommand.self]
+                      EmbedCommand.self, PerplexityCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self]
     )
 }

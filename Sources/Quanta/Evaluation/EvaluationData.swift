@@ -1,0 +1,70 @@
+import Foundation
+
+/// The evaluation texts of DESIGN.md's protocol, read from the asset folder.
+public struct EvaluationData: Sendable {
+    public let assets: AssetStore
+
+    public init(assets: AssetStore) { self.assets = assets }
+
+    static func read(_ path: String) throws(QuantaError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .file(path: path, reason: "missing; run scripts/fetch-assets")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func lines(_ path: String) throws(QuantaError) -> [String] {
+        try read(path).split(separator: "\n").map { String($0) }.filter { !$0.allSatisfy(\.isWhitespace) }
+    }
+
+    /// The 50 Lee documents and the human similarity of each pair i < j (row i, column j of the matrix).
+    public func lee() throws(QuantaError) -> (documents: [String], pairs: [(Int, Int, Double)]) {
+        let documents = try Self.lines(assets.gensimFolder + "/lee.cor")
+        let matrixPath = assets.gensimFolder + "/similarities0-1.txt"
+        let rows = try Self.lines(matrixPath).map { $0.split(whereSeparator: { $0 == "\t" || $0 == " " }).compactMap { Double($0) } }
+        guard documents.count == 50, rows.count == 50, rows.allSatisfy({ $0.count == 50 }) else {
+            throw .file(path: matrixPath, reason: "expected 50 documents and a 50 x 50 similarity matrix")
+        }
+        var pairs = [(Int, Int, Double)]()
+        for i in 0..<50 { for j in i + 1..<50 { pairs.append((i, j, rows[i][j])) } }
+        return (documents, pairs)
+    }
+
+    /// The 200 Pang-Lee polarity sentences with their labels (0 = negative, 1 = positive).
+    public func polarity() throws(QuantaError) -> [(text: String, label: Int)] {
+        let path = assets.gensimFolder + "/pang_lee_polarity.cor"
+        return try Self.lines(path).map { line throws(QuantaError) in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let label = ["__label__neg": 0, "__label__pos": 1][String(parts[0])] else {
+                throw .file(path: path, reason: "line '\(line.prefix(40))' does not start with __label__neg or __label__pos")
+            }
+            return (String(parts[1]), label)
+        }
+    }
+
+    /// The BBC News articles by class (classes and files sorted by name).
+    public func bbc() throws(QuantaError) -> [(label: String, files: [String])] {
+        let root = assets.bbcFolder
+        guard let classes = try? FileManager.default.contentsOfDirectory(atPath: root).sorted(), !classes.isEmpty else {
+            throw .file(path: root, reason: "missing; run scripts/fetch-assets")
+        }
+        return classes.compactMap { label in
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + label)) ?? [])
+                .filter { $0.hasSuffix(".txt") }.sorted().map { root + "/" + label + "/" + $0 }
+            return files.isEmpty ? nil : (label, files)
+        }
+    }
+
+    /// Jane Austen's *Emma* (evaluation) and *Mansfield Park* (calibration).
+    public func novel(_ title: String) throws(QuantaError) -> String { try Self.read(assets.austenFolder + "/\(title).txt") }
+
+    /// The BBC tech articles concatenated in file-name order, joined by a blank line.
+    public func bbcTech() throws(QuantaError) -> String {
+        guard let tech = try bbc().first(where: { $0.label == "tech" }) else {
+            throw .file(path: assets.bbcFolder + "/tech", reason: "missing; run scripts/fetch-assets")
+        }
+        var texts = [String]()
+        for file in tech.files { texts.append(try Self.read(file)) }
+        return texts.joined(separator: "\n\n")
+    }
+}
