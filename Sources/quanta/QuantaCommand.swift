@@ -9,4 +9,9 @@ struct QuantaCommand: ParsableCommand {
         subcommands: [FormatsCommand.self, EncodeCommand.self, DecodeCommand.self, MXCommand.self, TokenizeCommand.self,
                       EmbedCommand.self, PerplexityCommand.self, GenerateCommand.self, EvalCommand.self, BenchCommand.self]
     )
+
+    static func main() {
+        BLAS.reexecWithTunedCoreType()
+        main(nil)
+    }
 }

@@ -1,7 +1,32 @@
 import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// FP32 matrix products through OpenBLAS (cblas), the baseline every quantized kernel is measured against.
 public enum BLAS {
+    /// The OpenBLAS kernel family for this CPU (`SkylakeX` with AVX-512, `Haswell` with AVX2 + FMA), or nil.
+    ///
+    /// Debian's OpenBLAS 0.3.21 does not recognise recent CPUs (Sapphire Rapids, Zen 4) and falls back to
+    /// its SSE3 "Prescott" kernels, which are 2-3x slower; an FP32 baseline that slow would inflate every
+    /// INT8 speed-up. OpenBLAS reads `OPENBLAS_CORETYPE` when it loads, so the CLI sets it and re-executes
+    /// itself (`BLAS.reexecWithTunedCoreType`); library users can set it in their environment.
+    public static func preferredCoreType(cpu: CPUInfo = .current()) -> String? {
+        if cpu.flags.contains("avx512f") && cpu.flags.contains("avx512bw") { return "SkylakeX" }
+        if cpu.flags.contains("avx2") && cpu.flags.contains("fma") { return "Haswell" }
+        return nil
+    }
+
+    /// If `OPENBLAS_CORETYPE` is unset and this CPU has a better kernel family, sets it and re-executes the
+    /// current program with the same arguments (Linux); returns normally when nothing needs doing or exec fails.
+    public static func reexecWithTunedCoreType() {
+        #if os(Linux)
+        guard getenv("OPENBLAS_CORETYPE") == nil, let core = preferredCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        #endif
+    }
+
     /// Threads OpenBLAS uses for every later call.
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(count, 1))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
