@@ -25,6 +25,8 @@ let package = Package(
         .testTarget(name: "QuantaFormatsTests", dependencies: ["QuantaFormats"]),
         .testTarget(name: "QuantaTests", dependencies: ["Quanta"]),
         .testTarget(name: "QuantaCLITests", dependencies: ["quanta"]),
+        // Real models against outside oracles; run in release mode by `make test` (needs the fetched assets).
+        .testTarget(name: "QuantaModelTests", dependencies: ["Quanta"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
 import Testing
-@testable import QuantaFormats
+import QuantaFormats
 
 @Suite struct FloatFormatTests {
     @Test func tableConstantsMatchTheSpecifications() {
