@@ -20,52 +20,73 @@ struct EvalCommand: ParsableCommand {
     }
 
     struct Row: Codable {
-        let model: String, task: String, metric: String, value: Double
+        let model: String, recipe: String, task: String, metric: String, value: Double, deltaVsFP32: Double?
     }
 
     @OptionGroup var model: ModelOption
     @Option(name: .long, help: "lee, polarity, bbc, ppl-austen or ppl-bbc (repeatable).") var task: [Task] = []
-    @Flag(help: "Print a JSON array of {model, task, metric, value}.") var json = false
+    @Option(name: .long, help: "Also evaluate these recipes, each against FP32 in the same run (repeatable): \(Recipe.builtInNames.joined(separator: ", ")).")
+    var recipe: [String] = []
+    @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32}.") var json = false
 
     func run() throws {
         let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
+        let recipes = try reportingErrors { () throws(QuantaError) in try recipe.map(Recipe.builtIn) }
         let data = EvaluationData(assets: try reportingErrors { () throws(QuantaError) in try AssetStore.locate() })
         var rows = [Row]()
+        func record(_ recipe: String, _ task: Task, _ metric: String, _ value: Double) {
+            let baseline = rows.first { $0.recipe == "fp32" && $0.task == task.rawValue }?.value
+            rows.append(Row(model: model.model, recipe: recipe, task: task.rawValue, metric: metric, value: value,
+                            deltaVsFP32: baseline.map { value - $0 }))
+        }
         switch loaded {
         case let .bert(bert, tokenizer):
             let tasks = task.isEmpty ? [.lee, .polarity, .bbc] : task
             guard tasks.allSatisfy(\.isEmbedding) else {
                 throw fail(.invalidArgument("\(model.model) is a sentence-embedding model: tasks lee, polarity, bbc"), status: ExitStatus.badInput)
             }
-            let embedder = SentenceEmbedder(model: bert, tokenizer: tokenizer)
-            let tasksRunner = EmbeddingTasks(data: data)
-            for t in tasks {
-                progress("eval \(t.rawValue)...")
-                let value = try reportingErrors { () throws(QuantaError) -> Double in
-                    switch t {
-                    case .lee: return try tasksRunner.leeSpearman(embedder)
-                    case .polarity: return try tasksRunner.polarityAccuracy(embedder)
-                    default: return try tasksRunner.bbcAccuracy(embedder) { done, total in
-                        if done % 320 == 0 || done == total { progress("  bbc \(done)/\(total)") }
+            let variants = try [("fp32", bert)] + recipes.map { r in
+                (r.name, try reportingErrors { () throws(QuantaError) in try bert.mapLinearLayers(r.quantize) })
+            }
+            let runner = EmbeddingTasks(data: data)
+            for (name, variant) in variants {
+                let embedder = SentenceEmbedder(model: variant, tokenizer: tokenizer)
+                for t in tasks {
+                    progress("eval \(name) \(t.rawValue)...")
+                    let value = try reportingErrors { () throws(QuantaError) -> Double in
+                        switch t {
+                        case .lee: return try runner.leeSpearman(embedder)
+                        case .polarity: return try runner.polarityAccuracy(embedder)
+                        default: return try runner.bbcAccuracy(embedder) { done, total in
+                            if done % 320 == 0 || done == total { progress("  bbc \(done)/\(total)") }
+                        }
+                        }
                     }
-                    }
+                    record(name, t, t == .lee ? "spearman" : "accuracy", value)
                 }
-                rows.append(Row(model: model.model, task: t.rawValue, metric: t == .lee ? "spearman" : "accuracy", value: value))
             }
         case let .llama(llama, tokenizer):
             let tasks = task.isEmpty ? [.pplAusten, .pplBBC] : task
             guard tasks.allSatisfy({ !$0.isEmbedding }) else {
                 throw fail(.invalidArgument("\(model.model) is a language model: tasks ppl-austen, ppl-bbc"), status: ExitStatus.badInput)
             }
-            for t in tasks {
-                let value = try reportingErrors { () throws(QuantaError) -> Double in
-                    let text = t == .pplAusten ? try data.novel("emma") : try data.bbcTech()
-                    let ids = Array(tokenizer.encode(text).prefix(2048))
-                    return try Perplexity(window: 512).evaluate(llama, tokens: ids) { done, total in
-                        progress("eval \(t.rawValue): window \(done)/\(total)")
+            let texts = try reportingErrors { () throws(QuantaError) -> [Task: [Int32]] in
+                var texts = [Task: [Int32]]()
+                for t in tasks { texts[t] = Array(tokenizer.encode(t == .pplAusten ? try data.novel("emma") : try data.bbcTech()).prefix(2048)) }
+                return texts
+            }
+            let variants = try [("fp32", llama)] + recipes.map { r in
+                (r.name, try reportingErrors { () throws(QuantaError) in try llama.mapLinearLayers(r.quantize) })
+            }
+            for (name, variant) in variants {
+                for t in tasks {
+                    let value = try reportingErrors { () throws(QuantaError) -> Double in
+                        try Perplexity(window: 512).evaluate(variant, tokens: texts[t]!) { done, total in
+                            progress("eval \(name) \(t.rawValue): window \(done)/\(total)")
+                        }
                     }
+                    record(name, t, "perplexity", value)
                 }
-                rows.append(Row(model: model.model, task: t.rawValue, metric: "perplexity", value: value))
             }
         }
         if json {
@@ -73,8 +94,12 @@ struct EvalCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
         } else {
-            printLines(TextTable.render(header: ["model", "task", "metric", "value"],
-                                        rows: rows.map { [$0.model, $0.task, $0.metric, String(format: "%.4f", $0.value)] }))
+            printLines(TextTable.render(header: ["model", "recipe", "task", "metric", "value", "vs fp32"], rows: rows.map { row in
+                let delta = row.deltaVsFP32.map { d in
+                    row.metric == "perplexity" ? String(format: "%+.2f%%", 100 * d / (row.value - d)) : String(format: "%+.4f", d)
+                } ?? ""
+                return [row.model, row.recipe, row.task, row.metric, String(format: "%.4f", row.value), row.recipe == "fp32" ? "" : delta]
+            }))
         }
     }
 }

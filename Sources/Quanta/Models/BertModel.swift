@@ -136,4 +136,18 @@ public struct BertModel: Sendable {
         }
         return embeddings
     }
+
+    /// The same model with every Linear layer passed through `transform` (e.g. `Recipe.quantize`).
+    public func mapLinearLayers(_ transform: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> BertModel {
+        var copy = self
+        for i in copy.layers.indices {
+            copy.layers[i].query = try transform(copy.layers[i].query)
+            copy.layers[i].key = try transform(copy.layers[i].key)
+            copy.layers[i].value = try transform(copy.layers[i].value)
+            copy.layers[i].attentionOutput = try transform(copy.layers[i].attentionOutput)
+            copy.layers[i].intermediate = try transform(copy.layers[i].intermediate)
+            copy.layers[i].output = try transform(copy.layers[i].output)
+        }
+        return copy
+    }
 }

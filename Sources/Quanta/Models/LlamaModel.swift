@@ -181,4 +181,20 @@ public struct LlamaModel: Sendable {
             }
         }
     }
+
+    /// The same model with every Linear layer passed through `transform` (e.g. `Recipe.quantize`).
+    /// The tied output embedding is not a Linear layer and stays in FP32.
+    public func mapLinearLayers(_ transform: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> LlamaModel {
+        var copy = self
+        for i in copy.blocks.indices {
+            copy.blocks[i].query = try transform(copy.blocks[i].query)
+            copy.blocks[i].key = try transform(copy.blocks[i].key)
+            copy.blocks[i].value = try transform(copy.blocks[i].value)
+            copy.blocks[i].output = try transform(copy.blocks[i].output)
+            copy.blocks[i].gate = try transform(copy.blocks[i].gate)
+            copy.blocks[i].up = try transform(copy.blocks[i].up)
+            copy.blocks[i].down = try transform(copy.blocks[i].down)
+        }
+        return copy
+    }
 }
