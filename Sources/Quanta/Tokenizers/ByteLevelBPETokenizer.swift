@@ -45,14 +45,16 @@ public struct ByteLevelBPETokenizer: Sendable {
         try self.init(tokens: tokens, merges: merges, specialTokens: special)
     }
 
-    /// Token ids of `text`.
-    public func encode(_ text: String) -> [Int32] {
+    /// Token ids of `text`. Control tokens written in the text (`<|im_start|>`) become their ids, as HF's
+    /// published SmolLM2 tokenizer does; with `specialTokens: false` they are tokenized as plain text
+    /// (llama.cpp's `special = false`).
+    public func encode(_ text: String, specialTokens: Bool = true) -> [Int32] {
         var result = [Int32]()
         var rest = Substring(text)
         while !rest.isEmpty {
             // The earliest special token, if any, splits the text.
             var cut: (range: Range<Substring.Index>, token: String)?
-            for token in specialTokens {
+            for token in specialTokens ? self.specialTokens : [] {
                 if let range = rest.range(of: token), cut == nil || range.lowerBound < cut!.range.lowerBound { cut = (range, token) }
             }
             let plain = cut.map { rest[..<$0.range.lowerBound] } ?? rest
