@@ -49,8 +49,14 @@ struct EvalCommand: ParsableCommand {
                 (r.name, try reportingErrors { () throws(QuantaError) in try bert.mapLinearLayers(r.quantize) })
             }
             let runner = EmbeddingTasks(data: data)
+            let reference = SentenceEmbedder(model: bert, tokenizer: tokenizer)
             for (name, variant) in variants {
                 let embedder = SentenceEmbedder(model: variant, tokenizer: tokenizer)
+                if name != "fp32" {
+                    let (mean, minimum) = try reportingErrors { () throws(QuantaError) in try runner.cosineToReference(embedder, reference: reference) }
+                    rows.append(Row(model: model.model, recipe: name, task: "lee", metric: "mean cosine to fp32", value: mean, deltaVsFP32: nil))
+                    rows.append(Row(model: model.model, recipe: name, task: "lee", metric: "min cosine to fp32", value: minimum, deltaVsFP32: nil))
+                }
                 for t in tasks {
                     progress("eval \(name) \(t.rawValue)...")
                     let value = try reportingErrors { () throws(QuantaError) -> Double in
@@ -98,7 +104,7 @@ struct EvalCommand: ParsableCommand {
                 let delta = row.deltaVsFP32.map { d in
                     row.metric == "perplexity" ? String(format: "%+.2f%%", 100 * d / (row.value - d)) : String(format: "%+.4f", d)
                 } ?? ""
-                return [row.model, row.recipe, row.task, row.metric, String(format: "%.4f", row.value), row.recipe == "fp32" ? "" : delta]
+                return [row.model, row.recipe, row.task, row.metric, String(format: "%.4f", row.value), delta]
             }))
         }
     }

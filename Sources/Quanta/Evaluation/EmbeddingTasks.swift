@@ -41,4 +41,13 @@ public struct EmbeddingTasks: Sendable {
         let test = texts.indices.filter { !isTrain[$0] }.map { (e[$0], labels[$0]) }
         return Statistics.nearestCentroidAccuracy(train: train, test: test)
     }
+
+    /// Mean and minimum cosine similarity between `embedder`'s embeddings of the Lee documents and `reference`
+    /// (the FP32 model's embeddings of the same documents).
+    public func cosineToReference(_ embedder: SentenceEmbedder, reference: SentenceEmbedder) throws(QuantaError) -> (mean: Double, minimum: Double) {
+        let documents = try data.lee().documents
+        let a = try embedder.embed(documents), b = try reference.embed(documents)
+        let cosines = zip(a, b).map { Statistics.cosine($0, $1) }
+        return (cosines.reduce(0, +) / Double(cosines.count), cosines.min() ?? 0)
+    }
 }

@@ -58,13 +58,18 @@ public struct EvaluationData: Sendable {
     /// Jane Austen's *Emma* (evaluation) and *Mansfield Park* (calibration).
     public func novel(_ title: String) throws(QuantaError) -> String { try Self.read(assets.austenFolder + "/\(title).txt") }
 
-    /// The BBC tech articles concatenated in file-name order, joined by a blank line.
+    /// The BBC tech articles concatenated in file-name order, joined by a blank line: each article's
+    /// trailing newlines are dropped and consecutive articles are separated by "\n\n".
     public func bbcTech() throws(QuantaError) -> String {
         guard let tech = try bbc().first(where: { $0.label == "tech" }) else {
             throw .file(path: assets.bbcFolder + "/tech", reason: "missing; run scripts/fetch-assets")
         }
         var texts = [String]()
-        for file in tech.files { texts.append(try Self.read(file)) }
+        for file in tech.files {
+            var text = try Self.read(file)
+            while text.hasSuffix("\n") { text.removeLast() }
+            texts.append(text)
+        }
         return texts.joined(separator: "\n\n")
     }
 }
