@@ -27,11 +27,12 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "lee, polarity, bbc, ppl-austen or ppl-bbc (repeatable).") var task: [Task] = []
     @Option(name: .long, help: "Also evaluate these recipes, each against FP32 in the same run (repeatable): \(Recipe.builtInNames.joined(separator: ", ")).")
     var recipe: [String] = []
+    @Option(name: .long, help: "SmoothQuant's migration strength alpha for recipes that use it.") var alpha: Float = 0.5
     @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32}.") var json = false
 
     func run() throws {
         let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
-        let recipes = try reportingErrors { () throws(QuantaError) in try recipe.map(Recipe.builtIn) }
+        let recipes = try reportingErrors { () throws(QuantaError) in try recipe.map { name throws(QuantaError) in try Recipe.builtIn(name, alpha: alpha) } }
         let data = EvaluationData(assets: try reportingErrors { () throws(QuantaError) in try AssetStore.locate() })
         var rows = [Row]()
         func record(_ recipe: String, _ task: Task, _ metric: String, _ value: Double) {
@@ -45,8 +46,11 @@ struct EvalCommand: ParsableCommand {
             guard tasks.allSatisfy(\.isEmbedding) else {
                 throw fail(.invalidArgument("\(model.model) is a sentence-embedding model: tasks lee, polarity, bbc"), status: ExitStatus.badInput)
             }
+            let calibrationTexts = try reportingErrors { () throws(QuantaError) in try data.calibrationDocuments() }
             let variants = try [("fp32", bert)] + recipes.map { r in
-                (r.name, try reportingErrors { () throws(QuantaError) in try bert.mapLinearLayers(r.quantize) })
+                (r.name, try reportingErrors { () throws(QuantaError) in
+                    try QuantizationPipeline.quantize(bert, tokenizer: tokenizer, recipe: r, calibrationTexts: calibrationTexts) { progress("\(r.name): \($0)") }
+                })
             }
             let runner = EmbeddingTasks(data: data)
             let reference = SentenceEmbedder(model: bert, tokenizer: tokenizer)
@@ -81,8 +85,11 @@ struct EvalCommand: ParsableCommand {
                 for t in tasks { texts[t] = Array(tokenizer.encode(t == .pplAusten ? try data.novel("emma") : try data.bbcTech()).prefix(2048)) }
                 return texts
             }
+            let calibrationTokens = try reportingErrors { () throws(QuantaError) in try tokenizer.encode(data.novel("mansfield-park")) }
             let variants = try [("fp32", llama)] + recipes.map { r in
-                (r.name, try reportingErrors { () throws(QuantaError) in try llama.mapLinearLayers(r.quantize) })
+                (r.name, try reportingErrors { () throws(QuantaError) in
+                    try QuantizationPipeline.quantize(llama, recipe: r, calibrationTokens: calibrationTokens) { progress("\(r.name): \($0)") }
+                })
             }
             for (name, variant) in variants {
                 for t in tasks {

@@ -30,6 +30,11 @@ public struct EvaluationData: Sendable {
         return (documents, pairs)
     }
 
+    /// MiniLM's calibration documents: gensim's `lee_background.cor` (300 news texts, disjoint from Lee's 50).
+    public func calibrationDocuments() throws(QuantaError) -> [String] {
+        try Self.lines(assets.gensimFolder + "/lee_background.cor")
+    }
+
     /// The 200 Pang-Lee polarity sentences with their labels (0 = negative, 1 = positive).
     public func polarity() throws(QuantaError) -> [(text: String, label: Int)] {
         let path = assets.gensimFolder + "/pang_lee_polarity.cor"

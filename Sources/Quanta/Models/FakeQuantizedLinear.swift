@@ -10,7 +10,7 @@ public struct FakeQuantizedLinear: LinearLayer {
     public init(_ layer: FloatLinear, weight: TensorQuantizer?, activation: TensorQuantizer?) throws(QuantaError) {
         let w = try weight.map { q throws(QuantaError) in try q.fakeQuantize(layer.weight, tensor: layer.name + ".weight") } ?? layer.weight
         name = layer.name
-        quantizedWeight = try FloatLinear(name: layer.name, weight: w, bias: layer.bias)
+        quantizedWeight = try FloatLinear(name: layer.name, weight: w, bias: layer.bias, inputScale: layer.inputScale)
         weightQuantizer = weight
         activationQuantizer = activation
     }
@@ -20,7 +20,8 @@ public struct FakeQuantizedLinear: LinearLayer {
 
     public func forward(_ x: Matrix<Float>) -> Matrix<Float> {
         // Activations were checked for NaN at calibration; at run time a NaN propagates as in FP32.
-        let input = (try? activationQuantizer?.fakeQuantize(x, tensor: name + ".input")) ?? x
-        return quantizedWeight.forward(input)
+        let scaled = quantizedWeight.scaledInput(x)
+        let input = (try? activationQuantizer?.fakeQuantize(scaled, tensor: name + ".input")) ?? scaled
+        return quantizedWeight.multiply(input)
     }
 }

@@ -10,25 +10,47 @@ public protocol LinearLayer: Sendable {
     func forward(_ x: Matrix<Float>) -> Matrix<Float>
 }
 
-/// The FP32 linear layer: OpenBLAS sgemm, then the bias.
+/// The FP32 linear layer: OpenBLAS sgemm, then the bias. An optional per-input-channel `inputScale`
+/// multiplies x first (y = (x diag(inputScale)) W^T + b): SmoothQuant's 1/s where it cannot be folded
+/// into a preceding norm (BERT's post-norm residual stream); a kernel fuses it into quantization.
 public struct FloatLinear: LinearLayer {
     public let name: String
     public let weight: Matrix<Float>
     public let bias: [Float]?
+    public let inputScale: [Float]?
 
-    public init(name: String, weight: Matrix<Float>, bias: [Float]? = nil) throws(QuantaError) {
+    public init(name: String, weight: Matrix<Float>, bias: [Float]? = nil, inputScale: [Float]? = nil) throws(QuantaError) {
         if let bias, bias.count != weight.rows {
             throw .shapeMismatch("\(name): bias has \(bias.count) values for \(weight.rows) output features")
+        }
+        if let inputScale, inputScale.count != weight.columns {
+            throw .shapeMismatch("\(name): input scale has \(inputScale.count) values for \(weight.columns) input features")
         }
         self.name = name
         self.weight = weight
         self.bias = bias
+        self.inputScale = inputScale
+    }
+
+    /// x diag(inputScale), or x itself.
+    func scaledInput(_ x: Matrix<Float>) -> Matrix<Float> {
+        guard let inputScale else { return x }
+        var y = x
+        y.storage.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows { for c in 0..<x.columns { p[r * x.columns + c] *= inputScale[c] } }
+        }
+        return y
     }
 
     public var inFeatures: Int { weight.columns }
     public var outFeatures: Int { weight.rows }
 
     public func forward(_ x: Matrix<Float>) -> Matrix<Float> {
+        multiply(scaledInput(x))
+    }
+
+    /// x W^T + b, without the input scale.
+    func multiply(_ x: Matrix<Float>) -> Matrix<Float> {
         var y = BLAS.matmulTransposed(x, weight)
         if let bias {
             y.storage.withUnsafeMutableBufferPointer { yp in

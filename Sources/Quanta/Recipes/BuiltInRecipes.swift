@@ -2,27 +2,41 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8", "w8a16", "w4a16-g128", "fp8-e4m3-dynamic", "fp8-e5m2-dynamic",
-                                      "mxint8", "mxfp8", "mxfp6", "mxfp4"]
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "w8a16", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
+                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
 
-    /// The built-in recipe called `name`.
-    public static func builtIn(_ name: String) throws(QuantaError) -> Recipe {
+    /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
+    public static func builtIn(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
         let perChannelInt8 = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
         switch name {
+        case "w8a8-naive":
+            // Per-tensor weights and per-tensor static min/max activations: the scheme that collapses.
+            return Recipe(name: name, everyLayer: .init(weight: .integer(.int8, .symmetric, .perTensor), activation: .staticInt8(.minMax(movingAverage: false))))
         case "w8a8":
             // Per-channel weights, per-token dynamic activations (the seed's accurate INT8 scheme).
-            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .integer(.int8, .symmetric, .perToken)))
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))))
+        case "w8a8-smoothquant":
+            // SmoothQuant folded into the model, then the w8a8 scheme.
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))),
+                          smoothQuantAlpha: alpha)
+        case "w8a8-static":
+            // Per-channel weights, per-tensor static activations with the MSE-optimal clipping threshold.
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .staticInt8(.mse)))
+        case "fp8-e4m3", "fp8-e5m2":
+            // Per-tensor scales: weights from their max, activations from calibration (max |x| / maxNormal).
+            let format: FloatFormat = name == "fp8-e4m3" ? .e4m3 : .e5m2
+            return Recipe(name: name, everyLayer: .init(weight: .float(format, perRow: false), activation: .staticFloat(format, .minMax(movingAverage: false))))
         case "w8a16":
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: nil))
         case "w4a16-g128":
             return Recipe(name: name, everyLayer: .init(weight: .integer(.int4, .asymmetric, .perGroup(size: 128)), activation: nil))
         case "fp8-e4m3-dynamic":
-            return Recipe(name: name, everyLayer: .init(weight: .float(.e4m3, perRow: true), activation: .float(.e4m3, perRow: true)))
+            return Recipe(name: name, everyLayer: .init(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true))))
         case "fp8-e5m2-dynamic":
-            return Recipe(name: name, everyLayer: .init(weight: .float(.e5m2, perRow: true), activation: .float(.e5m2, perRow: true)))
+            return Recipe(name: name, everyLayer: .init(weight: .float(.e5m2, perRow: true), activation: .dynamic(.float(.e5m2, perRow: true))))
         case "mxint8", "mxfp8", "mxfp6", "mxfp4":
             let format: MXFormat = ["mxint8": .mxint8, "mxfp8": .mxfp8e4m3, "mxfp6": .mxfp6e2m3, "mxfp4": .mxfp4e2m1][name]!
-            return Recipe(name: name, everyLayer: .init(weight: .mx(format, blockSize: 32), activation: .mx(format, blockSize: 32)))
+            return Recipe(name: name, everyLayer: .init(weight: .mx(format, blockSize: 32), activation: .dynamic(.mx(format, blockSize: 32))))
         default:
             throw .unknownName(kind: "recipe", name: name, valid: builtInNames)
         }

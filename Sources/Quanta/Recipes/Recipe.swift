@@ -5,9 +5,9 @@ public struct Recipe: Sendable, CustomStringConvertible {
     /// How one layer is quantized.
     public struct LayerSpec: Sendable {
         public var weight: TensorQuantizer?
-        public var activation: TensorQuantizer?
+        public var activation: ActivationScheme?
 
-        public init(weight: TensorQuantizer?, activation: TensorQuantizer?) {
+        public init(weight: TensorQuantizer?, activation: ActivationScheme?) {
             self.weight = weight
             self.activation = activation
         }
@@ -20,15 +20,18 @@ public struct Recipe: Sendable, CustomStringConvertible {
 
     public let name: String
     public var rules: [Rule]
+    /// SmoothQuant's migration strength, when the recipe folds SmoothQuant into the model first.
+    public var smoothQuantAlpha: Float?
 
-    public init(name: String, rules: [Rule]) {
+    public init(name: String, rules: [Rule], smoothQuantAlpha: Float? = nil) {
         self.name = name
         self.rules = rules
+        self.smoothQuantAlpha = smoothQuantAlpha
     }
 
     /// Every layer gets `spec`.
-    public init(name: String, everyLayer spec: LayerSpec) {
-        self.init(name: name, rules: [Rule(pattern: "*", spec: spec)])
+    public init(name: String, everyLayer spec: LayerSpec, smoothQuantAlpha: Float? = nil) {
+        self.init(name: name, rules: [Rule(pattern: "*", spec: spec)], smoothQuantAlpha: smoothQuantAlpha)
     }
 
     public var description: String { name }
@@ -52,9 +55,14 @@ public struct Recipe: Sendable, CustomStringConvertible {
         return j == p.count
     }
 
-    /// Replaces every FP32 Linear the recipe names with its fake-quantized version.
-    public func quantize(_ layer: any LinearLayer) throws(QuantaError) -> any LinearLayer {
+    /// True when some layer's activation scale comes from calibration.
+    public var needsCalibration: Bool { rules.contains { $0.spec?.activation?.needsCalibration == true } }
+
+    /// Replaces every FP32 Linear the recipe names with its fake-quantized version; `statistics` (from a
+    /// `CalibrationRun`) provide the static activation scales.
+    public func quantize(_ layer: any LinearLayer, statistics: [String: ActivationStatistics] = [:]) throws(QuantaError) -> any LinearLayer {
         guard let spec = spec(for: layer.name), let float = layer as? FloatLinear else { return layer }
-        return try FakeQuantizedLinear(float, weight: spec.weight, activation: spec.activation)
+        let activation = try spec.activation?.quantizer(statistics: statistics[layer.name], layer: layer.name)
+        return try FakeQuantizedLinear(float, weight: spec.weight, activation: activation)
     }
 }

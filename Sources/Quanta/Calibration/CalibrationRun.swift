@@ -1,0 +1,76 @@
+import Foundation
+
+/// Runs a model over calibration data with an observer on the input of every Linear layer, and returns
+/// each layer's `ActivationStatistics`. The observers see one batch at a time, so memory is bounded by a
+/// batch of activations.
+public enum CalibrationRun {
+    /// SmolLM2: `windows` non-overlapping windows of `window` tokens from the start of `tokens`.
+    public static func statistics(_ model: LlamaModel, tokens: [Int32], window: Int = 512, windows: Int = 16,
+                                  progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
+        let recorder = StatisticsRecorder()
+        let observed = try model.mapLinearLayers { layer throws(QuantaError) in ObservingLinear(inner: layer, recorder: recorder) }
+        let chunks = stride(from: 0, to: tokens.count, by: window).prefix(windows).map { Array(tokens[$0..<min($0 + window, tokens.count)]) }
+        for (i, chunk) in chunks.enumerated() {
+            var cache = LlamaModel.KVCache(for: model.config)
+            _ = try observed.forward(chunk, cache: &cache, lastOnly: true)
+            try recorder.check()
+            progress(i + 1, chunks.count)
+        }
+        return recorder.statistics
+    }
+
+    /// MiniLM: the sentence embedder over `texts`, in its batches.
+    public static func statistics(_ embedder: SentenceEmbedder, texts: [String],
+                                  progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
+        let recorder = StatisticsRecorder()
+        let observed = SentenceEmbedder(model: try embedder.model.mapLinearLayers { layer throws(QuantaError) in
+            ObservingLinear(inner: layer, recorder: recorder)
+        }, tokenizer: embedder.tokenizer, batchSize: embedder.batchSize)
+        _ = try observed.embed(texts, progress: progress)
+        try recorder.check()
+        return recorder.statistics
+    }
+}
+
+/// Collects statistics from the observers (which run inside non-throwing `forward` calls).
+final class StatisticsRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byLayer = [String: ActivationStatistics]()
+    private var failure: QuantaError?
+
+    func observe(_ x: Matrix<Float>, layer: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard failure == nil else { return }
+        var stats = byLayer[layer] ?? ActivationStatistics(channels: x.columns)
+        do { try stats.observe(x, layer: layer) } catch { failure = error }
+        byLayer[layer] = stats
+    }
+
+    func check() throws(QuantaError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure { throw failure }
+    }
+
+    var statistics: [String: ActivationStatistics] {
+        lock.lock()
+        defer { lock.unlock() }
+        return byLayer
+    }
+}
+
+/// A Linear that records its input before running the wrapped layer.
+struct ObservingLinear: LinearLayer {
+    let inner: any LinearLayer
+    let recorder: StatisticsRecorder
+
+    var name: String { inner.name }
+    var inFeatures: Int { inner.inFeatures }
+    var outFeatures: Int { inner.outFeatures }
+
+    func forward(_ x: Matrix<Float>) -> Matrix<Float> {
+        recorder.observe(x, layer: name)
+        return inner.forward(x)
+    }
+}

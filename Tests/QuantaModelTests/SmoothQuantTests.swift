@@ -1,0 +1,40 @@
+import Testing
+import Quanta
+
+/// SmoothQuant's folding leaves the FP32 function unchanged (up to float rounding), and it shrinks the
+/// activation outliers it is meant to shrink.
+@Suite struct SmoothQuantTests {
+    @Test func foldingKeepsSmolLM2Logits() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let data = EvaluationData(assets: try ModelFixtures.assets())
+        let calibration = Array(tokenizer.encode(try data.novel("mansfield-park")).prefix(256))
+        let statistics = try CalibrationRun.statistics(model, tokens: calibration, window: 256, windows: 1)
+        let folded = try SmoothQuant.fold(into: model, statistics: statistics, alpha: 0.5)
+        let prompt = Array(tokenizer.encode(try data.novel("emma")).prefix(64))
+        var c1 = LlamaModel.KVCache(for: model.config), c2 = LlamaModel.KVCache(for: model.config)
+        let a = try model.forward(prompt, cache: &c1), b = try folded.forward(prompt, cache: &c2)
+        let worst = zip(a.storage, b.storage).map { abs($0 - $1) }.max()!
+        let scale = a.storage.map(\.magnitude).max()!
+        #expect(worst <= 2e-4 * scale, "max |logit change| \(worst) (largest logit \(scale))")
+        // The smoothed activations have smaller outliers relative to their median channel.
+        let after = try CalibrationRun.statistics(folded, tokens: calibration, window: 256, windows: 1)
+        func spread(_ s: ActivationStatistics) -> Float {
+            let sorted = s.channelAbsMax.sorted()
+            return sorted.last! / sorted[sorted.count / 2]
+        }
+        let name = "blk.3.attn_q"
+        #expect(spread(after[name]!) < spread(statistics[name]!) / 2, "\(name): max/median channel \(spread(statistics[name]!)) -> \(spread(after[name]!))")
+    }
+
+    @Test func foldingKeepsMiniLMEmbeddings() throws {
+        let (model, tokenizer) = try ModelFixtures.miniLM.get()
+        let data = EvaluationData(assets: try ModelFixtures.assets())
+        let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
+        let statistics = try CalibrationRun.statistics(embedder, texts: Array(try data.calibrationDocuments().prefix(32)))
+        let folded = SentenceEmbedder(model: try SmoothQuant.fold(into: model, statistics: statistics, alpha: 0.5), tokenizer: tokenizer)
+        let documents = Array(try data.lee().documents.prefix(8))
+        for (a, b) in zip(try embedder.embed(documents), try folded.embed(documents)) {
+            #expect(zip(a, b).map { abs($0 - $1) }.max()! < 1e-5)
+        }
+    }
+}
