@@ -2,7 +2,7 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "w8a16", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
 
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
@@ -19,6 +19,9 @@ extension Recipe {
             // SmoothQuant folded into the model, then the w8a8 scheme.
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))),
                           smoothQuantAlpha: alpha)
+        case "llm-int8":
+            // Vector-wise INT8 with outlier columns (|x| > 6) in FP32.
+            return Recipe(name: name, everyLayer: .init(weight: nil, activation: nil, outlierThreshold: 6))
         case "w8a8-static":
             // Per-channel weights, per-tensor static activations with the MSE-optimal clipping threshold.
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .staticInt8(.mse)))

@@ -6,10 +6,14 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public struct LayerSpec: Sendable {
         public var weight: TensorQuantizer?
         public var activation: ActivationScheme?
+        /// LLM.int8()'s outlier threshold: input columns beyond it run in FP32 (weight and activation
+        /// quantizers are then vector-wise INT8 and these two fields are ignored).
+        public var outlierThreshold: Float?
 
-        public init(weight: TensorQuantizer?, activation: ActivationScheme?) {
+        public init(weight: TensorQuantizer?, activation: ActivationScheme?, outlierThreshold: Float? = nil) {
             self.weight = weight
             self.activation = activation
+            self.outlierThreshold = outlierThreshold
         }
     }
 
@@ -62,6 +66,7 @@ public struct Recipe: Sendable, CustomStringConvertible {
     /// `CalibrationRun`) provide the static activation scales.
     public func quantize(_ layer: any LinearLayer, statistics: [String: ActivationStatistics] = [:]) throws(QuantaError) -> any LinearLayer {
         guard let spec = spec(for: layer.name), let float = layer as? FloatLinear else { return layer }
+        if let threshold = spec.outlierThreshold { return try OutlierDecomposedLinear(float, threshold: threshold) }
         let activation = try spec.activation?.quantizer(statistics: statistics[layer.name], layer: layer.name)
         return try FakeQuantizedLinear(float, weight: spec.weight, activation: activation)
     }
