@@ -20,6 +20,11 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public struct Rule: Sendable {
         public var pattern: String
         public var spec: LayerSpec?
+
+        public init(pattern: String, spec: LayerSpec?) {
+            self.pattern = pattern
+            self.spec = spec
+        }
     }
 
     public let name: String

@@ -1,0 +1,39 @@
+import Testing
+import Quanta
+
+@Suite struct RecipeTests {
+    @Test func globPatternsSelectLayersFirstMatchWins() throws {
+        #expect(Recipe.matches("blk.3.ffn_down", pattern: "*.ffn_*"))
+        #expect(Recipe.matches("encoder.layer.0.attention.self.query", pattern: "*attention*query"))
+        #expect(!Recipe.matches("blk.3.attn_q", pattern: "*.ffn_*"))
+        #expect(Recipe.matches("blk.10.attn_q", pattern: "blk.1?.attn_?"))
+        let int8 = Recipe.LayerSpec(weight: .integer(.int8, .symmetric, .perChannel), activation: nil)
+        let recipe = Recipe(name: "partial", rules: [.init(pattern: "*.ffn_down", spec: nil), .init(pattern: "*", spec: int8)])
+        #expect(recipe.spec(for: "blk.0.ffn_down") == nil && recipe.spec(for: "blk.0.ffn_up") != nil)
+        #expect(throws: QuantaError.self) { try Recipe.builtIn("w3a3") }
+        for name in Recipe.builtInNames { #expect(try Recipe.builtIn(name).name == name) }
+    }
+
+    @Test func outlierDecompositionKeepsOutlierColumnsExact() throws {
+        let w = TestData.gaussian(rows: 8, columns: 16, seed: 31, scale: 0.1)
+        var x = TestData.gaussian(rows: 4, columns: 16, seed: 32)
+        for r in 0..<4 { x[r, 5] = 50 + Float(r) }   // one outlier feature
+        let layer = try FloatLinear(name: "l", weight: w, bias: nil)
+        let decomposed = try OutlierDecomposedLinear(layer, threshold: 6)
+        #expect(decomposed.outlierColumns(x) == [5])
+        let exact = layer.forward(x), approx = decomposed.forward(x)
+        let naive = try FakeQuantizedLinear(layer, weight: .integer(.int8, .symmetric, .perChannel),
+                                            activation: .integer(.int8, .symmetric, .perToken)).forward(x)
+        func error(_ y: Matrix<Float>) -> Float { zip(y.storage, exact.storage).map { abs($0 - $1) }.max()! }
+        #expect(error(approx) < error(naive) / 5, "decomposed \(error(approx)) vs per-token \(error(naive))")
+    }
+
+    @Test func fakeQuantizedLinearIsTheProductOfQuantizedOperands() throws {
+        let w = TestData.gaussian(rows: 6, columns: 64, seed: 41, scale: 0.2), x = TestData.gaussian(rows: 3, columns: 64, seed: 42)
+        let layer = try FloatLinear(name: "l", weight: w, bias: [Float](repeating: 0.5, count: 6))
+        let q = try FakeQuantizedLinear(layer, weight: .mx(.mxint8, blockSize: 32), activation: .mx(.mxint8, blockSize: 32))
+        let expected = try FloatLinear(name: "l", weight: TensorQuantizer.mx(.mxint8, blockSize: 32).fakeQuantize(w, tensor: "w"), bias: layer.bias)
+            .forward(TensorQuantizer.mx(.mxint8, blockSize: 32).fakeQuantize(x, tensor: "x"))
+        #expect(q.forward(x) == expected)
+    }
+}
