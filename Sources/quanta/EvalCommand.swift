@@ -35,6 +35,7 @@ struct EvalCommand: ParsableCommand {
         let recipes = try reportingErrors { () throws(QuantaError) in try recipe.map { name throws(QuantaError) in try Recipe.builtIn(name, alpha: alpha) } }
         let data = EvaluationData(assets: try reportingErrors { () throws(QuantaError) in try AssetStore.locate() })
         var rows = [Row]()
+        let pipeline = QuantizationPipeline()
         func record(_ recipe: String, _ task: Task, _ metric: String, _ value: Double) {
             let baseline = rows.first { $0.recipe == "fp32" && $0.task == task.rawValue }?.value
             rows.append(Row(model: model.model, recipe: recipe, task: task.rawValue, metric: metric, value: value,
@@ -49,7 +50,7 @@ struct EvalCommand: ParsableCommand {
             let calibrationTexts = try reportingErrors { () throws(QuantaError) in try data.calibrationDocuments() }
             let variants = try [("fp32", bert)] + recipes.map { r in
                 (r.name, try reportingErrors { () throws(QuantaError) in
-                    try QuantizationPipeline.quantize(bert, tokenizer: tokenizer, recipe: r, calibrationTexts: calibrationTexts) { progress("\(r.name): \($0)") }
+                    try pipeline.quantize(bert, tokenizer: tokenizer, recipe: r, calibrationTexts: calibrationTexts) { progress("\(r.name): \($0)") }
                 })
             }
             let runner = EmbeddingTasks(data: data)
@@ -88,7 +89,7 @@ struct EvalCommand: ParsableCommand {
             let calibrationTokens = try reportingErrors { () throws(QuantaError) in try tokenizer.encode(data.novel("mansfield-park")) }
             let variants = try [("fp32", llama)] + recipes.map { r in
                 (r.name, try reportingErrors { () throws(QuantaError) in
-                    try QuantizationPipeline.quantize(llama, recipe: r, calibrationTokens: calibrationTokens) { progress("\(r.name): \($0)") }
+                    try pipeline.quantize(llama, recipe: r, calibrationTokens: calibrationTokens) { progress("\(r.name): \($0)") }
                 })
             }
             for (name, variant) in variants {

@@ -3,7 +3,7 @@
 extension Recipe {
     /// Names of the built-in recipes.
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
-                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
+                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
 
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
     public static func builtIn(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
@@ -19,6 +19,16 @@ extension Recipe {
             // SmoothQuant folded into the model, then the w8a8 scheme.
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))),
                           smoothQuantAlpha: alpha)
+        case "peg":
+            // Per-channel weights; inputs per-embedding-group static INT8 (6 range-sorted groups, as the
+            // BERT outlier paper of seed 001 found enough).
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .staticPerEmbeddingGroup(groups: 6)))
+        case "mofq":
+            // Per layer, INT8 or FP8 E4M3 (weights per channel, inputs per token), whichever represents the
+            // layer's weight with the smaller squared error (MoFQ, seed 001).
+            let int8 = LayerSpec(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken)))
+            let fp8 = LayerSpec(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true)))
+            return Recipe(name: name, everyLayer: .init(weight: nil, activation: nil, alternatives: [int8, fp8]))
         case "llm-int8":
             // Vector-wise INT8 with outlier columns (|x| > 6) in FP32.
             return Recipe(name: name, everyLayer: .init(weight: nil, activation: nil, outlierThreshold: 6))

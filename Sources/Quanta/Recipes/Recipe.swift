@@ -9,11 +9,29 @@ public struct Recipe: Sendable, CustomStringConvertible {
         /// LLM.int8()'s outlier threshold: input columns beyond it run in FP32 (weight and activation
         /// quantizers are then vector-wise INT8 and these two fields are ignored).
         public var outlierThreshold: Float?
+        /// Per-layer format choice (MoFQ): when not empty, the layer takes whichever of these specs
+        /// quantizes its weight with the smallest mean squared error, and this spec's own fields are ignored.
+        public var alternatives: [LayerSpec]
 
-        public init(weight: TensorQuantizer?, activation: ActivationScheme?, outlierThreshold: Float? = nil) {
+        public init(weight: TensorQuantizer?, activation: ActivationScheme?, outlierThreshold: Float? = nil,
+                    alternatives: [LayerSpec] = []) {
             self.weight = weight
             self.activation = activation
             self.outlierThreshold = outlierThreshold
+            self.alternatives = alternatives
+        }
+
+        /// The alternative with the smallest weight quantization error for `layer` (self without alternatives).
+        public func resolved(for layer: FloatLinear) throws(QuantaError) -> LayerSpec {
+            guard !alternatives.isEmpty else { return self }
+            var best = alternatives[0], bestError = Float.infinity
+            for candidate in alternatives {
+                guard let q = candidate.weight else { continue }
+                let approx = try q.fakeQuantize(layer.weight, tensor: layer.name + ".weight")
+                let error = zip(approx.storage, layer.weight.storage).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+                if error < bestError { bestError = error; best = candidate }
+            }
+            return best
         }
     }
 
@@ -65,12 +83,15 @@ public struct Recipe: Sendable, CustomStringConvertible {
     }
 
     /// True when some layer's activation scale comes from calibration.
-    public var needsCalibration: Bool { rules.contains { $0.spec?.activation?.needsCalibration == true } }
+    public var needsCalibration: Bool {
+        rules.contains { rule in ([rule.spec].compactMap { $0 } + (rule.spec?.alternatives ?? [])).contains { $0.activation?.needsCalibration == true } }
+    }
 
     /// Replaces every FP32 Linear the recipe names with its fake-quantized version; `statistics` (from a
     /// `CalibrationRun`) provide the static activation scales.
     public func quantize(_ layer: any LinearLayer, statistics: [String: ActivationStatistics] = [:]) throws(QuantaError) -> any LinearLayer {
-        guard let spec = spec(for: layer.name), let float = layer as? FloatLinear else { return layer }
+        guard let chosen = spec(for: layer.name), let float = layer as? FloatLinear else { return layer }
+        let spec = try chosen.resolved(for: float)
         if let threshold = spec.outlierThreshold { return try OutlierDecomposedLinear(float, threshold: threshold) }
         let activation = try spec.activation?.quantizer(statistics: statistics[layer.name], layer: layer.name)
         return try FakeQuantizedLinear(float, weight: spec.weight, activation: activation)
