@@ -1,0 +1,100 @@
+/// Evaluates a model in FP32 and under each recipe, in one run, by the protocol's tasks: every quantized
+/// figure is reported as a delta against the FP32 engine of the same run.
+public struct RecipeEvaluation: Sendable {
+    /// The evaluation tasks of DESIGN.md.
+    public enum Task: String, Sendable, CaseIterable {
+        case lee, polarity, bbc, pplAusten = "ppl-austen", pplBBC = "ppl-bbc"
+        public var isEmbedding: Bool { [.lee, .polarity, .bbc].contains(self) }
+        public static let embeddingTasks: [Task] = [.lee, .polarity, .bbc]
+        public static let languageModelTasks: [Task] = [.pplAusten, .pplBBC]
+    }
+
+    public struct Row: Sendable, Codable {
+        public let model: String, recipe: String, task: String, metric: String, value: Double
+        public let deltaVsFP32: Double?
+        /// Bytes of the Linear layers' weights (scales included), as stored by the recipe.
+        public let linearWeightBytes: Int
+    }
+
+    public let data: EvaluationData
+    public let pipeline = QuantizationPipeline()
+
+    public init(data: EvaluationData) { self.data = data }
+
+    /// Rows for FP32 and every recipe on `tasks` (nil: every task of the model).
+    public func run(_ loaded: LoadedModel, modelName: String, recipes: [Recipe], tasks: [Task]? = nil,
+                    progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
+        var rows = [Row]()
+        func record(_ recipe: String, _ task: String, _ metric: String, _ value: Double, bytes: Int, delta: Bool = true) {
+            let baseline = rows.first { $0.recipe == "fp32" && $0.task == task && $0.metric == metric }?.value
+            rows.append(Row(model: modelName, recipe: recipe, task: task, metric: metric, value: value,
+                            deltaVsFP32: delta ? baseline.map { value - $0 } : nil, linearWeightBytes: bytes))
+        }
+        switch loaded {
+        case let .bert(bert, tokenizer):
+            let tasks = tasks ?? Task.embeddingTasks
+            guard tasks.allSatisfy(\.isEmbedding) else { throw .invalidArgument("\(modelName) is a sentence-embedding model: tasks lee, polarity, bbc") }
+            let calibrationTexts = try data.calibrationDocuments()
+            let runner = EmbeddingTasks(data: data)
+            let reference = SentenceEmbedder(model: bert, tokenizer: tokenizer)
+            // Build, evaluate and drop one variant at a time: memory holds at most two models.
+            for r in [nil] + recipes.map(Optional.some) {
+                let name = r?.name ?? "fp32"
+                let model = try r.map { r throws(QuantaError) in
+                    try pipeline.quantize(bert, tokenizer: tokenizer, recipe: r, calibrationTexts: calibrationTexts) { progress("\(r.name): \($0)") }
+                } ?? bert
+                let bytes = Self.linearWeightBytes(bert.linearLayers, recipe: r)
+                let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
+                if r != nil {
+                    let (mean, minimum) = try runner.cosineToReference(embedder, reference: reference)
+                    record(name, "lee", "mean cosine to fp32", mean, bytes: bytes, delta: false)
+                    record(name, "lee", "min cosine to fp32", minimum, bytes: bytes, delta: false)
+                }
+                for t in tasks {
+                    progress("eval \(name) \(t.rawValue)")
+                    let value: Double
+                    switch t {
+                    case .lee: value = try runner.leeSpearman(embedder)
+                    case .polarity: value = try runner.polarityAccuracy(embedder)
+                    default: value = try runner.bbcAccuracy(embedder) { done, total in
+                        if done % 320 == 0 || done == total { progress("  bbc \(done)/\(total)") }
+                    }
+                    }
+                    record(name, t.rawValue, t == .lee ? "spearman" : "accuracy", value, bytes: bytes)
+                }
+            }
+        case let .llama(llama, tokenizer):
+            let tasks = tasks ?? Task.languageModelTasks
+            guard tasks.allSatisfy({ !$0.isEmbedding }) else { throw .invalidArgument("\(modelName) is a language model: tasks ppl-austen, ppl-bbc") }
+            var texts = [Task: [Int32]]()
+            for t in tasks { texts[t] = Array(tokenizer.encode(t == .pplAusten ? try data.novel("emma") : try data.bbcTech()).prefix(2048)) }
+            let calibrationTokens = try tokenizer.encode(data.novel("mansfield-park"))
+            for r in [nil] + recipes.map(Optional.some) {
+                let name = r?.name ?? "fp32"
+                let model = try r.map { r throws(QuantaError) in
+                    try pipeline.quantize(llama, recipe: r, calibrationTokens: calibrationTokens) { progress("\(r.name): \($0)") }
+                } ?? llama
+                let bytes = Self.linearWeightBytes(llama.linearLayers, recipe: r)
+                for t in tasks {
+                    let value = try Perplexity(window: 512).evaluate(model, tokens: texts[t]!) { done, total in
+                        progress("eval \(name) \(t.rawValue): window \(done)/\(total)")
+                    }
+                    record(name, t.rawValue, "perplexity", value, bytes: bytes)
+                }
+            }
+        }
+        return rows
+    }
+
+    /// Storage of the Linear weights under `recipe` (FP32 where it leaves a layer alone): bits per element
+    /// of the chosen format, scales included, times the element count.
+    static func linearWeightBytes(_ layers: [FloatLinear], recipe: Recipe?) -> Int {
+        layers.reduce(0) { total, layer in
+            let spec = recipe?.spec(for: layer.name).flatMap { try? $0.resolved(for: layer) }
+            let bits: Double
+            if spec?.outlierThreshold != nil { bits = 8 + 32 / Double(layer.inFeatures) }
+            else { bits = spec?.weight?.bitsPerElement(columns: layer.inFeatures) ?? 32 }
+            return total + Int((bits * Double(layer.weight.count) / 8).rounded(.up))
+        }
+    }
+}
