@@ -60,7 +60,8 @@ final class StatisticsRecorder: @unchecked Sendable {
     }
 }
 
-/// A Linear that records its input before running the wrapped layer.
+/// A Linear that records its input before running the wrapped layer: the input as the layer's quantizer
+/// will see it, that is after a SmoothQuant input scale (`FloatLinear.inputScale`).
 struct ObservingLinear: LinearLayer {
     let inner: any LinearLayer
     let recorder: StatisticsRecorder
@@ -70,6 +71,11 @@ struct ObservingLinear: LinearLayer {
     var outFeatures: Int { inner.outFeatures }
 
     func forward(_ x: Matrix<Float>) -> Matrix<Float> {
+        if let float = inner as? FloatLinear {
+            let scaled = float.scaledInput(x)
+            recorder.observe(scaled, layer: name)
+            return float.multiply(scaled)
+        }
         recorder.observe(x, layer: name)
         return inner.forward(x)
     }

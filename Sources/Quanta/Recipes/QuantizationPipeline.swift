@@ -7,7 +7,7 @@ public final class QuantizationPipeline: @unchecked Sendable {
     public init() {}
 
     /// `compute()` the first time, the cached FP32 statistics after that.
-    func fp32Statistics(_ compute: () throws(QuantaError) -> [String: ActivationStatistics]) throws(QuantaError) -> [String: ActivationStatistics] {
+    public func fp32Statistics(_ compute: () throws(QuantaError) -> [String: ActivationStatistics]) throws(QuantaError) -> [String: ActivationStatistics] {
         if let cachedStatistics { return cachedStatistics }
         let statistics = try compute()
         cachedStatistics = statistics
