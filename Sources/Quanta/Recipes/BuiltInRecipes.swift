@@ -2,7 +2,7 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
 
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
@@ -41,6 +41,8 @@ extension Recipe {
             return Recipe(name: name, everyLayer: .init(weight: .float(format, perRow: false), activation: .staticFloat(format, .minMax(movingAverage: false))))
         case "w8a16":
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: nil))
+        case "w8a16-g128":
+            return Recipe(name: name, everyLayer: .init(weight: .integer(.int8, .symmetric, .perGroup(size: 128)), activation: nil))
         case "w4a16-g128":
             return Recipe(name: name, everyLayer: .init(weight: .integer(.int4, .asymmetric, .perGroup(size: 128)), activation: nil))
         case "fp8-e4m3-dynamic":
