@@ -16,7 +16,23 @@ struct ModelOption: ParsableArguments {
     @Option(name: .long, help: "minilm, smollm2, or a path to a model folder (BERT safetensors) or a .gguf file.")
     var model: String
 
-    func reference() throws -> ModelReference { try reportingErrors { () throws(QuantaError) in try ModelReference(model) } }
+    /// The sentence-embedding model and its tokenizer, or exit 1 naming what was given instead.
+    func sentenceEmbedder(for verb: String) throws -> (BertModel, WordPieceTokenizer) {
+        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model)) }
+        guard case let .bert(bert, tokenizer) = loaded else {
+            throw fail(.invalidArgument("\(verb) needs a sentence-embedding model (minilm), not \(model)"), status: ExitStatus.badInput)
+        }
+        return (bert, tokenizer)
+    }
+
+    /// The causal language model and its tokenizer, or exit 1 naming what was given instead.
+    func languageModel(for verb: String) throws -> (LlamaModel, ByteLevelBPETokenizer) {
+        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model)) }
+        guard case let .llama(llama, tokenizer) = loaded else {
+            throw fail(.invalidArgument("\(verb) needs a causal language model (smollm2), not \(model)"), status: ExitStatus.badInput)
+        }
+        return (llama, tokenizer)
+    }
 }
 
 /// Lines of standard input.
@@ -51,10 +67,7 @@ struct EmbedCommand: ParsableCommand {
     @OptionGroup var model: ModelOption
 
     func run() throws {
-        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
-        guard case let .bert(bert, tokenizer) = loaded else {
-            throw fail(.invalidArgument("embed needs a sentence-embedding model (minilm), not \(model.model)"), status: ExitStatus.badInput)
-        }
+        let (bert, tokenizer) = try model.sentenceEmbedder(for: "embed")
         let lines = standardInputLines()
         var output = [String]()
         for start in stride(from: 0, to: lines.count, by: 32) {
@@ -78,10 +91,7 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: "Window length in tokens.") var window = 512
 
     func run() throws {
-        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
-        guard case let .llama(llama, tokenizer) = loaded else {
-            throw fail(.invalidArgument("perplexity needs a causal language model (smollm2), not \(model.model)"), status: ExitStatus.badInput)
-        }
+        let (llama, tokenizer) = try model.languageModel(for: "perplexity")
         guard let content = try? String(contentsOfFile: text, encoding: .utf8) else {
             throw fail(.file(path: text, reason: "cannot be read as UTF-8 text"), status: ExitStatus.badInput)
         }
@@ -107,10 +117,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print the generated token ids as one JSON array instead of text.") var ids = false
 
     func run() throws {
-        let loaded = try reportingErrors { () throws(QuantaError) in try LoadedModel(ModelReference(model.model)) }
-        guard case let .llama(llama, tokenizer) = loaded else {
-            throw fail(.invalidArgument("generate needs a causal language model (smollm2), not \(model.model)"), status: ExitStatus.badInput)
-        }
+        let (llama, tokenizer) = try model.languageModel(for: "generate")
         var generator = SplitMix64(seed: 0)
         var cache = LlamaModel.KVCache(for: llama.config)
         var input = tokenizer.encode(prompt)

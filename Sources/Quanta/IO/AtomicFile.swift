@@ -18,3 +18,12 @@ public enum AtomicFile {
         }
     }
 }
+
+/// Whole-file reads, memory-mapped: pages load on demand and large model files cost no copy.
+public enum MappedFile {
+    public static func read(_ path: String) throws(QuantaError) -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw .file(path: path, reason: "cannot be read (\(error.localizedDescription))")
+        }
+    }
+}

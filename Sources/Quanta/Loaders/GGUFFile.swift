@@ -51,11 +51,7 @@ public struct GGUFFile: @unchecked Sendable {
     let dataStart: Int
 
     public init(path: String) throws(QuantaError) {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw .file(path: path, reason: "cannot be read (\(error.localizedDescription))")
-        }
-        try self.init(data: data, path: path)
+        try self.init(data: MappedFile.read(path), path: path)
     }
 
     public init(data: Data, path: String) throws(QuantaError) {

@@ -20,11 +20,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
     static let maxHeaderBytes = 100_000_000
 
     public init(path: String) throws(QuantaError) {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw .file(path: path, reason: "cannot be read (\(error.localizedDescription))")
-        }
-        try self.init(data: data, path: path)
+        try self.init(data: MappedFile.read(path), path: path)
     }
 
     /// Parses `data` as a safetensors file; `path` only names it in errors.

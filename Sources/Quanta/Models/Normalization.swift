@@ -15,21 +15,16 @@ public struct LayerNorm: Sendable {
 
     public func callAsFunction(_ x: Matrix<Float>) -> Matrix<Float> {
         precondition(x.columns == weight.count)
-        var y = x
-        let n = x.columns
-        y.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows {
-                let row = UnsafeMutableBufferPointer(rebasing: p[r * n..<(r + 1) * n])
-                var mean: Float = 0
-                for v in row { mean += v }
-                mean /= Float(n)
-                var variance: Float = 0
-                for v in row { variance += (v - mean) * (v - mean) }
-                let inverse = 1 / (variance / Float(n) + epsilon).squareRoot()
-                for c in 0..<n { row[c] = (row[c] - mean) * inverse * weight[c] + bias[c] }
-            }
+        return x.mappingRows { row in
+            let n = Float(row.count)
+            var mean: Float = 0
+            for v in row { mean += v }
+            mean /= n
+            var variance: Float = 0
+            for v in row { variance += (v - mean) * (v - mean) }
+            let inverse = 1 / (variance / n + epsilon).squareRoot()
+            for c in row.indices { row[c] = (row[c] - mean) * inverse * weight[c] + bias[c] }
         }
-        return y
     }
 }
 
@@ -45,18 +40,12 @@ public struct RMSNorm: Sendable {
 
     public func callAsFunction(_ x: Matrix<Float>) -> Matrix<Float> {
         precondition(x.columns == weight.count)
-        var y = x
-        let n = x.columns
-        y.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows {
-                let row = UnsafeMutableBufferPointer(rebasing: p[r * n..<(r + 1) * n])
-                var squares: Float = 0
-                for v in row { squares += v * v }
-                let inverse = 1 / (squares / Float(n) + epsilon).squareRoot()
-                for c in 0..<n { row[c] = row[c] * inverse * weight[c] }
-            }
+        return x.mappingRows { row in
+            var squares: Float = 0
+            for v in row { squares += v * v }
+            let inverse = 1 / (squares / Float(row.count) + epsilon).squareRoot()
+            for c in row.indices { row[c] = row[c] * inverse * weight[c] }
         }
-        return y
     }
 }
 
@@ -77,6 +66,16 @@ public enum Activation: Sendable {
 }
 
 extension Matrix where Element == Float {
+    /// A copy with `transform` applied to each row in place.
+    func mappingRows(_ transform: (UnsafeMutableBufferPointer<Float>) -> Void) -> Matrix<Float> {
+        var y = self
+        let n = columns
+        y.storage.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows { transform(UnsafeMutableBufferPointer(rebasing: p[r * n..<(r + 1) * n])) }
+        }
+        return y
+    }
+
     /// self += other, element-wise (residual connections).
     mutating func add(_ other: Matrix<Float>) {
         precondition(rows == other.rows && columns == other.columns)

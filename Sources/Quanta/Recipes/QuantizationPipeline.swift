@@ -15,35 +15,35 @@ public final class QuantizationPipeline: @unchecked Sendable {
     }
 
     public func quantize(_ model: LlamaModel, recipe: Recipe, calibrationTokens: [Int32],
-                                progress: (String) -> Void = { _ in }) throws(QuantaError) -> LlamaModel {
-        func calibrate(_ m: LlamaModel) throws(QuantaError) -> [String: ActivationStatistics] {
+                         progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> LlamaModel {
+        try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             try CalibrationRun.statistics(m, tokens: calibrationTokens) { done, total in progress("calibration window \(done)/\(total)") }
-        }
-        var transformed = model
-        var statistics = [String: ActivationStatistics]()
-        if let alpha = recipe.smoothQuantAlpha {
-            transformed = try SmoothQuant.fold(into: model, statistics: fp32Statistics { () throws(QuantaError) in try calibrate(model) }, alpha: alpha)
-        }
-        if recipe.needsCalibration {
-            statistics = recipe.smoothQuantAlpha == nil ? try fp32Statistics { () throws(QuantaError) in try calibrate(model) } : try calibrate(transformed)
-        }
-        return try transformed.mapLinearLayers { layer throws(QuantaError) in try recipe.quantize(layer, statistics: statistics) }
+        }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })
     }
 
     public func quantize(_ model: BertModel, tokenizer: WordPieceTokenizer, recipe: Recipe, calibrationTexts: [String],
-                                progress: (String) -> Void = { _ in }) throws(QuantaError) -> BertModel {
-        func calibrate(_ m: BertModel) throws(QuantaError) -> [String: ActivationStatistics] {
+                         progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> BertModel {
+        try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             progress("calibrating on \(calibrationTexts.count) texts")
             return try CalibrationRun.statistics(SentenceEmbedder(model: m, tokenizer: tokenizer), texts: calibrationTexts)
-        }
+        }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })
+    }
+
+    /// The recipe's steps on any model: SmoothQuant from the FP32 statistics, calibration of what the
+    /// quantizers will see, then every Linear replaced.
+    func apply<Model>(_ recipe: Recipe, to model: Model,
+                      calibrate: (Model) throws(QuantaError) -> [String: ActivationStatistics],
+                      fold: (Model, [String: ActivationStatistics], Float) throws(QuantaError) -> Model,
+                      mapLinearLayers: (Model, (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Model)
+        throws(QuantaError) -> Model {
         var transformed = model
         var statistics = [String: ActivationStatistics]()
         if let alpha = recipe.smoothQuantAlpha {
-            transformed = try SmoothQuant.fold(into: model, statistics: fp32Statistics { () throws(QuantaError) in try calibrate(model) }, alpha: alpha)
+            transformed = try fold(model, fp32Statistics { () throws(QuantaError) in try calibrate(model) }, alpha)
         }
         if recipe.needsCalibration {
             statistics = recipe.smoothQuantAlpha == nil ? try fp32Statistics { () throws(QuantaError) in try calibrate(model) } : try calibrate(transformed)
         }
-        return try transformed.mapLinearLayers { layer throws(QuantaError) in try recipe.quantize(layer, statistics: statistics) }
+        return try mapLinearLayers(transformed) { layer throws(QuantaError) in try recipe.quantize(layer, statistics: statistics) }
     }
 }
