@@ -39,12 +39,17 @@ struct EvalCommand: ParsableCommand {
             printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
             return
         }
-        printLines(TextTable.render(header: ["model", "recipe", "task", "metric", "value", "vs fp32", "linear weight MB"], rows: rows.map { row in
+        printLines(Self.table(rows))
+    }
+
+    /// The rows as a text table; perplexity deltas in percent, other deltas in metric units.
+    static func table(_ rows: [RecipeEvaluation.Row]) -> [String] {
+        TextTable.render(header: ["model", "recipe", "task", "metric", "value", "vs fp32", "linear weight MB"], rows: rows.map { row in
             let delta = row.deltaVsFP32.map { d in
                 row.metric == "perplexity" ? String(format: "%+.2f%%", 100 * d / (row.value - d)) : String(format: "%+.4f", d)
             } ?? ""
             return [row.model, row.recipe, row.task, row.metric, String(format: "%.4f", row.value), delta,
                     String(format: "%.2f", Double(row.linearWeightBytes) / 1e6)]
-        }))
+        })
     }
 }

@@ -48,6 +48,6 @@ struct StudyCommand: ParsableCommand {
             }
         }
         try reportingErrors { () throws(QuantaError) in try report.write(to: out) }
-        print("wrote \(out)/report.md, smoothquant.svg, calibration.svg, accuracy-vs-bits.svg")
+        printLines(EvalCommand.table(report.rows) + ["", "wrote \(out)/report.md, smoothquant.svg, calibration.svg, accuracy-vs-bits.svg"])
     }
 }
