@@ -21,7 +21,7 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOption
     @Option(name: .long, help: "lee, polarity, bbc, ppl-austen or ppl-bbc (repeatable).") var task: [RecipeEvaluation.Task] = []
-    @Option(name: .long, help: "Also evaluate these recipes (repeatable): \(Recipe.builtInNames.joined(separator: ", ")).")
+    @Option(name: .long, help: "Also evaluate these recipes (repeatable): \(Recipe.builtInNames.joined(separator: ", ")), or a recipe JSON file (see docs/RECIPES.md).")
     var recipe: [String] = []
     @Option(name: .long, help: "SmoothQuant's migration strength alpha for recipes that use it.") var alpha: Float = 0.5
     @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32, linearWeightBytes}.") var json = false
@@ -29,7 +29,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let rows = try reportingErrors { () throws(QuantaError) -> [RecipeEvaluation.Row] in
             let loaded = try LoadedModel(ModelReference(model.model))
-            let recipes = try recipe.map { name throws(QuantaError) in try Recipe.builtIn(name, alpha: alpha) }
+            let recipes = try recipe.map { name throws(QuantaError) in try Recipe.named(name, alpha: alpha) }
             let evaluation = RecipeEvaluation(data: EvaluationData(assets: try AssetStore.locate()))
             return try evaluation.run(loaded, modelName: model.model, recipes: recipes, tasks: task.isEmpty ? nil : task, progress: progress)
         }

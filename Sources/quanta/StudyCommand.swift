@@ -21,7 +21,7 @@ struct StudyCommand: ParsableCommand {
         let arguments = ["quanta", "study", "--model", model.model] + names.flatMap { ["--recipe", $0] } + task.flatMap { ["--task", $0.rawValue] } + ["--out", out]
         let report = try reportingErrors { () throws(QuantaError) -> StudyReport in
             let loaded = try LoadedModel(ModelReference(model.model))
-            let recipes = try names.map { name throws(QuantaError) in try Recipe.builtIn(name) }
+            let recipes = try names.map { name throws(QuantaError) in try Recipe.named(name) }
             let data = EvaluationData(assets: try AssetStore.locate())
             let evaluation = RecipeEvaluation(data: data)
             let rows = try evaluation.run(loaded, modelName: model.model, recipes: recipes, tasks: task.isEmpty ? nil : task, progress: progress)

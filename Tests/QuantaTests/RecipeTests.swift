@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Quanta
 
@@ -35,5 +36,49 @@ import Quanta
         let expected = try FloatLinear(name: "l", weight: TensorQuantizer.mx(.mxint8, blockSize: 32).fakeQuantize(w, tensor: "w"), bias: layer.bias)
             .forward(TensorQuantizer.mx(.mxint8, blockSize: 32).fakeQuantize(x, tensor: "x"))
         #expect(q.forward(x) == expected)
+    }
+}
+
+@Suite struct RecipeFileTests {
+    static func write(_ json: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(UUID().uuidString).json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func parsesEveryKindOfRule() throws {
+        let path = try Self.write(#"""
+        {"name": "mixed", "smoothquant_alpha": 0.7, "rules": [
+          {"pattern": "*.ffn_down", "fp32": true},
+          {"pattern": "*.attn_*", "outlier_threshold": 5},
+          {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}},
+          {"pattern": "*.ffn_gate", "weight": {"format": "mxfp6"}, "activation": {"mode": "dynamic", "format": "mxfp6"}},
+          {"pattern": "*", "weight": {"format": "fp8-e4m3", "granularity": "per-tensor"}, "activation": {"mode": "static", "format": "int8", "calibrator": "percentile-99.99"}}
+        ]}
+        """#)
+        let recipe = try Recipe.named(path)
+        #expect(recipe.name == "mixed" && recipe.smoothQuantAlpha == 0.7 && recipe.rules.count == 5)
+        #expect(recipe.spec(for: "blk.0.ffn_down") == nil)
+        #expect(recipe.spec(for: "blk.0.attn_q")?.outlierThreshold == 5)
+        #expect("\(recipe.spec(for: "blk.0.ffn_up")!.weight!)" == "uint4 asymmetric per-group(64)")
+        #expect("\(recipe.spec(for: "blk.0.ffn_gate")!.activation!)" == "dynamic mxfp6-e2m3 block 32")
+        #expect("\(recipe.spec(for: "blk.0.other")!.activation!)" == "int8 per-tensor static (percentile-99.99)")
+        #expect(recipe.needsCalibration)
+    }
+
+    @Test func badRecipesNameTheFileAndTheRule() throws {
+        for (json, expected) in [(#"{"rules": []}"#, "'rules'"),
+                                 (#"{"rules": [{"weight": {"format": "int8"}}]}"#, "rule 0: 'pattern'"),
+                                 (#"{"rules": [{"pattern": "*", "weight": {"format": "int9x"}}]}"#, "unknown format 'int9x'"),
+                                 (#"{"rules": [{"pattern": "*", "activation": {"mode": "static", "calibrator": "magic"}}]}"#, "unknown calibrator"),
+                                 ("not json", "not a JSON object")] {
+            let path = try Self.write(json)
+            do {
+                _ = try Recipe.named(path)
+                Issue.record("accepted \(json)")
+            } catch {
+                #expect("\(error)".contains(path) && "\(error)".contains(expected), "\(error)")
+            }
+        }
     }
 }

@@ -5,6 +5,11 @@ extension Recipe {
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
 
+    /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`).
+    public static func named(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
+        name.hasSuffix(".json") ? try RecipeFile.load(name) : try builtIn(name, alpha: alpha)
+    }
+
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
     public static func builtIn(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
         let perChannelInt8 = TensorQuantizer.integer(.int8, .symmetric, .perChannel)

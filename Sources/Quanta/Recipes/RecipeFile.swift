@@ -1,0 +1,98 @@
+import Foundation
+
+/// Custom recipes from JSON, the same vocabulary as the built-in ones:
+///
+///     {"name": "mixed", "smoothquant_alpha": 0.5,
+///      "rules": [{"pattern": "*.ffn_down", "fp32": true},
+///                {"pattern": "*", "weight": {"format": "int8", "scheme": "symmetric", "granularity": "per-channel"},
+///                 "activation": {"mode": "dynamic", "format": "int8", "granularity": "per-token"}}]}
+///
+/// weight formats: int2 ... int16 (scheme symmetric|asymmetric, granularity per-tensor|per-channel|per-group
+/// with "group": N), fp8-e4m3 | fp8-e5m2 (granularity per-tensor|per-row), mxint8 | mxfp8 | mxfp6 | mxfp4
+/// ("block": N, default 32). activation modes: dynamic (a weight-style quantizer; int granularity per-token),
+/// static (format int8 with "calibrator": minmax | minmax-ema | percentile-99.99 | entropy | mse, or fp8-e4m3 |
+/// fp8-e5m2), peg ("groups": N). A rule may instead say "outlier_threshold": 6 (LLM.int8()). Rules are
+/// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
+public enum RecipeFile {
+    public static func load(_ path: String) throws(QuantaError) -> Recipe {
+        let data = try MappedFile.read(path)
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .file(path: path, reason: "not a JSON object")
+        }
+        func fail(_ reason: String) -> QuantaError { .file(path: path, reason: reason) }
+        guard let rules = json["rules"] as? [[String: Any]], !rules.isEmpty else { throw fail("'rules' must be a non-empty list of objects") }
+        var parsed = [Recipe.Rule]()
+        for (i, rule) in rules.enumerated() {
+            guard let pattern = rule["pattern"] as? String else { throw fail("rule \(i): 'pattern' (a string) is missing") }
+            if rule["fp32"] as? Bool == true { parsed.append(.init(pattern: pattern, spec: nil)); continue }
+            if let threshold = rule["outlier_threshold"] as? Double {
+                parsed.append(.init(pattern: pattern, spec: .init(weight: nil, activation: nil, outlierThreshold: Float(threshold))))
+                continue
+            }
+            let weight = try (rule["weight"] as? [String: Any]).map { w throws(QuantaError) in try quantizer(w, context: "rule \(i) weight", path: path) }
+            let activation = try (rule["activation"] as? [String: Any]).map { a throws(QuantaError) in try activationScheme(a, context: "rule \(i) activation", path: path) }
+            parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation)))
+        }
+        let name = json["name"] as? String ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        return Recipe(name: name, rules: parsed, smoothQuantAlpha: (json["smoothquant_alpha"] as? Double).map(Float.init))
+    }
+
+    static func quantizer(_ spec: [String: Any], context: String, path: String, tokenGranularity: Bool = false) throws(QuantaError) -> TensorQuantizer {
+        func fail(_ reason: String) -> QuantaError { .file(path: path, reason: "\(context): \(reason)") }
+        guard let format = spec["format"] as? String else { throw fail("'format' is missing") }
+        let granularity = spec["granularity"] as? String ?? (tokenGranularity ? "per-token" : "per-channel")
+        if format.hasPrefix("int"), let bits = Int(format.dropFirst(3)), let integer = IntegerFormat(bits: bits, signed: true) {
+            guard let scheme = QuantizationScheme(rawValue: spec["scheme"] as? String ?? "symmetric") else { throw fail("scheme must be symmetric or asymmetric") }
+            let g: Granularity
+            switch granularity {
+            case "per-tensor": g = .perTensor
+            case "per-channel": g = .perChannel
+            case "per-token": g = .perToken
+            case "per-group":
+                guard let size = spec["group"] as? Int, size > 0 else { throw fail("per-group needs a positive 'group'") }
+                g = .perGroup(size: size)
+            default: throw fail("unknown granularity '\(granularity)' (per-tensor, per-channel, per-token, per-group)")
+            }
+            return .integer(scheme == .asymmetric ? IntegerFormat(bits: bits, signed: false)! : integer, scheme, g)
+        }
+        if let float = FloatFormat.named(format), format.hasPrefix("fp8") {
+            return .float(float, perRow: granularity != "per-tensor")
+        }
+        if let mx = MXFormat.named(format) ?? ["mxfp8": MXFormat.mxfp8e4m3, "mxfp6": .mxfp6e2m3, "mxfp4": .mxfp4e2m1][format] {
+            return .mx(mx, blockSize: spec["block"] as? Int ?? 32)
+        }
+        throw fail("unknown format '\(format)' (int2..int16, fp8-e4m3, fp8-e5m2, mxint8, mxfp8, mxfp6, mxfp4)")
+    }
+
+    static func activationScheme(_ spec: [String: Any], context: String, path: String) throws(QuantaError) -> ActivationScheme {
+        func fail(_ reason: String) -> QuantaError { .file(path: path, reason: "\(context): \(reason)") }
+        switch spec["mode"] as? String ?? "dynamic" {
+        case "dynamic":
+            return .dynamic(try quantizer(spec, context: context, path: path, tokenGranularity: true))
+        case "static":
+            let calibratorName = spec["calibrator"] as? String ?? "minmax"
+            let calibrator: Calibrator
+            switch calibratorName {
+            case "minmax": calibrator = .minMax(movingAverage: false)
+            case "minmax-ema": calibrator = .minMax(movingAverage: true)
+            case "entropy": calibrator = .entropy
+            case "mse": calibrator = .mse
+            case let p where p.hasPrefix("percentile-"):
+                guard let value = Double(p.dropFirst("percentile-".count)), value > 0, value <= 100 else { throw fail("bad percentile '\(p)'") }
+                calibrator = .percentile(value)
+            default: throw fail("unknown calibrator '\(calibratorName)' (minmax, minmax-ema, percentile-N, entropy, mse)")
+            }
+            switch spec["format"] as? String ?? "int8" {
+            case "int8": return .staticInt8(calibrator)
+            case "fp8-e4m3": return .staticFloat(.e4m3, calibrator)
+            case "fp8-e5m2": return .staticFloat(.e5m2, calibrator)
+            case let other: throw fail("static activations are int8, fp8-e4m3 or fp8-e5m2, not '\(other)'")
+            }
+        case "peg":
+            guard let groups = spec["groups"] as? Int, groups > 0 else { throw fail("peg needs a positive 'groups'") }
+            return .staticPerEmbeddingGroup(groups: groups)
+        case let other:
+            throw fail("unknown activation mode '\(other)' (dynamic, static, peg)")
+        }
+    }
+}
