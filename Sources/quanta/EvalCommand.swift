@@ -24,12 +24,20 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Also evaluate these recipes (repeatable): \(Recipe.builtInNames.joined(separator: ", ")), or a recipe JSON file (see docs/RECIPES.md).")
     var recipe: [String] = []
     @Option(name: .long, help: "SmoothQuant's migration strength alpha for recipes that use it.") var alpha: Float = 0.5
+    @Option(name: .customLong("keep-fp32"), help: "Leave each recipe's N most sensitive layers in FP32 (ranked as `quanta sensitivity` does).")
+    var keepFP32 = 0
     @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32, linearWeightBytes}.") var json = false
 
     func run() throws {
         let rows = try reportingErrors { () throws(QuantaError) -> [RecipeEvaluation.Row] in
             let loaded = try LoadedModel(ModelReference(model.model))
-            let recipes = try recipe.map { name throws(QuantaError) in try Recipe.named(name, alpha: alpha) }
+            var recipes = try recipe.map { name throws(QuantaError) in try Recipe.named(name, alpha: alpha) }
+            if keepFP32 > 0 {
+                recipes = try recipes.map { r throws(QuantaError) in
+                    progress("ranking \(r.name)'s layers by sensitivity...")
+                    return r.keepingFP32(try SensitivityCommand.rank(model: model.model, recipe: r).prefix(keepFP32).map(\.layer))
+                }
+            }
             let evaluation = RecipeEvaluation(data: EvaluationData(assets: try AssetStore.locate()))
             return try evaluation.run(loaded, modelName: model.model, recipes: recipes, tasks: task.isEmpty ? nil : task, progress: progress)
         }
