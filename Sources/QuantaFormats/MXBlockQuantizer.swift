@@ -71,8 +71,23 @@ public struct MXBlockQuantizer: Sendable {
         return values
     }
 
-    /// quantize then dequantize ("fake quantization").
-    public func roundTrip(_ values: [Float]) -> [Float] { dequantize(quantize(values)) }
+    /// quantize then dequantize ("fake quantization"), without packing: the same values as
+    /// `dequantize(quantize(values))`, element by element.
+    public func roundTrip(_ values: [Float]) -> [Float] {
+        var out = values
+        for start in stride(from: 0, to: values.count, by: blockSize) {
+            let block = start..<min(start + blockSize, values.count)
+            let amax = values[block].reduce(Float(0)) { max($0, $1.magnitude) }
+            guard !values[block].contains(where: { $0.isNaN }), let e = sharedExponent(amax: amax) else {
+                for i in block { out[i] = .nan }
+                continue
+            }
+            let inverseScale = Float(sign: .plus, exponent: -e, significand: 1)
+            let scale = Float(sign: .plus, exponent: e, significand: 1)
+            for i in block { out[i] = elementValue(elementCode(values[i] * inverseScale)) * scale }
+        }
+        return out
+    }
 
     /// The element code of v / X.
     func elementCode(_ scaled: Float) -> UInt16 {

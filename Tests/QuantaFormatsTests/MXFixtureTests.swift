@@ -49,3 +49,17 @@ import QuantaFormats
         }
     }
 }
+
+@Suite struct MXRoundTripTests {
+    @Test(arguments: MXFormat.all)
+    func roundTripEqualsDequantizeOfQuantize(format: MXFormat) throws {
+        var generator = SplitMix64(seed: 77)
+        let values = (0..<1000).map { i -> Float in
+            i % 97 == 0 ? .nan : Float.random(in: -3...3, using: &generator) * (i % 50 == 0 ? 1000 : 1)
+        }
+        let q = try MXBlockQuantizer(format: format, blockSize: 32)
+        for (a, b) in zip(q.roundTrip(values), q.dequantize(q.quantize(values))) {
+            #expect(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN))
+        }
+    }
+}
