@@ -38,3 +38,20 @@ import Quanta
         }
     }
 }
+
+/// KV-cache quantization: the cache holds per-token, per-head INT8 / FP8 values that attention reads back.
+@Suite struct KVCacheQuantizationTests {
+    @Test func quantizedCacheChangesLittleAndIsReallyUsed() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let data = EvaluationData(assets: try ModelFixtures.assets())
+        let tokens = Array(tokenizer.encode(try data.novel("emma")).prefix(256))
+        let fp32 = try Perplexity(window: 256).evaluate(model, tokens: tokens)
+        for name in ["kv-int8", "kv-fp8"] {
+            var quantized = model
+            quantized.kvCacheQuantizer = try Recipe.builtIn(name).kvCache
+            let value = try Perplexity(window: 256).evaluate(quantized, tokens: tokens)
+            #expect(value != fp32, "\(name) must change the cache")
+            #expect(abs(value / fp32 - 1) < 0.03, "\(name): perplexity \(value) vs FP32 \(fp32)")
+        }
+    }
+}

@@ -47,6 +47,9 @@ public struct LlamaModel: Sendable {
     public let config: Config
     public let tokenEmbeddings: Matrix<Float>
     public var blocks: [Block]
+    /// How keys and values are stored in the KV cache, per token and KV head (nil: FP32). Attention then
+    /// reads the dequantized values, as a quantized cache would give them back.
+    public var kvCacheQuantizer: TensorQuantizer?
     public let outputNorm: RMSNorm
     let attention: Attention
 
@@ -119,7 +122,12 @@ public struct LlamaModel: Sendable {
             let v = block.value.forward(n)
             rotate(&q, heads: config.heads, cosines: cosines, sines: sines)
             rotate(&k, heads: config.kvHeads, cosines: cosines, sines: sines)
-            cache.append(layer: layer, keys: k, values: v)
+            if let quantizer = kvCacheQuantizer {
+                k = try quantizedPerHead(k, quantizer, tensor: block.key.name + ".cache")
+                cache.append(layer: layer, keys: k, values: try quantizedPerHead(v, quantizer, tensor: block.value.name + ".cache"))
+            } else {
+                cache.append(layer: layer, keys: k, values: v)
+            }
             var context = Matrix<Float>(rows: tokens.count, columns: h, repeating: 0)
             let keyCount = start + tokens.count
             q.storage.withUnsafeBufferPointer { qp in
@@ -144,6 +152,13 @@ public struct LlamaModel: Sendable {
             x = try Matrix(rows: 1, columns: h, storage: Array(x.row(x.rows - 1)))
         }
         return BLAS.matmulTransposed(outputNorm(x), tokenEmbeddings)
+    }
+
+    /// `x` ([tokens, kvHeads * d]) fake-quantized with one scale per token and KV head.
+    func quantizedPerHead(_ x: Matrix<Float>, _ quantizer: TensorQuantizer, tensor: String) throws(QuantaError) -> Matrix<Float> {
+        let d = config.headDimension
+        let heads = try Matrix(rows: x.rows * x.columns / d, columns: d, storage: x.storage)
+        return try Matrix(rows: x.rows, columns: x.columns, storage: quantizer.fakeQuantize(heads, tensor: tensor).storage)
     }
 
     /// cos and sin of position * base^(-2i/d) for each position and pair i, accumulated in Float like ggml.

@@ -3,7 +3,7 @@
 extension Recipe {
     /// Names of the built-in recipes.
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
-                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4"]
+                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`).
     public static func named(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
@@ -54,6 +54,10 @@ extension Recipe {
             return Recipe(name: name, everyLayer: .init(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true))))
         case "fp8-e5m2-dynamic":
             return Recipe(name: name, everyLayer: .init(weight: .float(.e5m2, perRow: true), activation: .dynamic(.float(.e5m2, perRow: true))))
+        case "kv-int8", "kv-fp8":
+            // Only the KV cache (per token and head): INT8 symmetric or FP8 E4M3 with a per-row scale.
+            let cache: TensorQuantizer = name == "kv-int8" ? .integer(.int8, .symmetric, .perToken) : .float(.e4m3, perRow: true)
+            return Recipe(name: name, rules: [], kvCache: cache)
         case "mxint8", "mxfp8", "mxfp6", "mxfp4":
             let format: MXFormat = ["mxint8": .mxint8, "mxfp8": .mxfp8e4m3, "mxfp6": .mxfp6e2m3, "mxfp4": .mxfp4e2m1][name]!
             return Recipe(name: name, everyLayer: .init(weight: .mx(format, blockSize: 32), activation: .dynamic(.mx(format, blockSize: 32))))

@@ -16,9 +16,11 @@ public final class QuantizationPipeline: @unchecked Sendable {
 
     public func quantize(_ model: LlamaModel, recipe: Recipe, calibrationTokens: [Int32],
                          progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> LlamaModel {
-        try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
+        var quantized = try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             try CalibrationRun.statistics(m, tokens: calibrationTokens) { done, total in progress("calibration window \(done)/\(total)") }
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })
+        quantized.kvCacheQuantizer = recipe.kvCache
+        return quantized
     }
 
     public func quantize(_ model: BertModel, tokenizer: WordPieceTokenizer, recipe: Recipe, calibrationTexts: [String],

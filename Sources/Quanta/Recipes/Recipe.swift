@@ -49,16 +49,19 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public var rules: [Rule]
     /// SmoothQuant's migration strength, when the recipe folds SmoothQuant into the model first.
     public var smoothQuantAlpha: Float?
+    /// How a decoder's KV cache stores keys and values (per token and head), or nil for FP32.
+    public var kvCache: TensorQuantizer?
 
-    public init(name: String, rules: [Rule], smoothQuantAlpha: Float? = nil) {
+    public init(name: String, rules: [Rule], smoothQuantAlpha: Float? = nil, kvCache: TensorQuantizer? = nil) {
         self.name = name
         self.rules = rules
         self.smoothQuantAlpha = smoothQuantAlpha
+        self.kvCache = kvCache
     }
 
     /// Every layer gets `spec`.
-    public init(name: String, everyLayer spec: LayerSpec, smoothQuantAlpha: Float? = nil) {
-        self.init(name: name, rules: [Rule(pattern: "*", spec: spec)], smoothQuantAlpha: smoothQuantAlpha)
+    public init(name: String, everyLayer spec: LayerSpec, smoothQuantAlpha: Float? = nil, kvCache: TensorQuantizer? = nil) {
+        self.init(name: name, rules: [Rule(pattern: "*", spec: spec)], smoothQuantAlpha: smoothQuantAlpha, kvCache: kvCache)
     }
 
     public var description: String { name }

@@ -13,6 +13,7 @@ import Foundation
 /// static (format int8 with "calibrator": minmax | minmax-ema | percentile-99.99 | entropy | mse, or fp8-e4m3 |
 /// fp8-e5m2), peg ("groups": N). A rule may instead say "outlier_threshold": 6 (LLM.int8()). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
+/// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
 public enum RecipeFile {
     public static func load(_ path: String) throws(QuantaError) -> Recipe {
         let data = try MappedFile.read(path)
@@ -20,7 +21,9 @@ public enum RecipeFile {
             throw .file(path: path, reason: "not a JSON object")
         }
         func fail(_ reason: String) -> QuantaError { .file(path: path, reason: reason) }
-        guard let rules = json["rules"] as? [[String: Any]], !rules.isEmpty else { throw fail("'rules' must be a non-empty list of objects") }
+        guard let rules = json["rules"] as? [[String: Any]], !rules.isEmpty || json["kv_cache"] != nil else {
+            throw fail("'rules' must be a non-empty list of objects")
+        }
         var parsed = [Recipe.Rule]()
         for (i, rule) in rules.enumerated() {
             guard let pattern = rule["pattern"] as? String else { throw fail("rule \(i): 'pattern' (a string) is missing") }
@@ -34,7 +37,10 @@ public enum RecipeFile {
             parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation)))
         }
         let name = json["name"] as? String ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        return Recipe(name: name, rules: parsed, smoothQuantAlpha: (json["smoothquant_alpha"] as? Double).map(Float.init))
+        let kvCache = try (json["kv_cache"] as? [String: Any]).map { c throws(QuantaError) in
+            try quantizer(c, context: "kv_cache", path: path, tokenGranularity: true)
+        }
+        return Recipe(name: name, rules: parsed, smoothQuantAlpha: (json["smoothquant_alpha"] as? Double).map(Float.init), kvCache: kvCache)
     }
 
     static func quantizer(_ spec: [String: Any], context: String, path: String, tokenGranularity: Bool = false) throws(QuantaError) -> TensorQuantizer {
