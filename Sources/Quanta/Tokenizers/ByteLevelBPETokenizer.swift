@@ -146,7 +146,7 @@ public struct ByteLevelBPETokenizer: Sendable {
         while i < s.count {
             if s[i] == "'", let suffix = contractions.first(where: { c in
                 let cs = Array(c.unicodeScalars)
-                return i + cs.count < s.count + 0 + 1 && i + 1 + cs.count <= s.count && Array(s[i + 1..<i + 1 + cs.count]) == cs
+                return i + 1 + cs.count <= s.count && Array(s[i + 1..<i + 1 + cs.count]) == cs
             }) {
                 take(i + 1 + suffix.unicodeScalars.count)
                 continue
