@@ -55,3 +55,28 @@ import Quanta
         }
     }
 }
+
+/// The residual-stream rotation leaves the FP32 function unchanged and spreads the outlier channels.
+@Suite struct RotationTests {
+    @Test func rotationMatrixIsOrthogonal() {
+        let r = Rotation.matrix(order: 576, seed: 3)
+        var worst: Float = 0
+        for i in stride(from: 0, to: 576, by: 37) {
+            for j in stride(from: 0, to: 576, by: 41) {
+                let dot = (0..<576).reduce(Float(0)) { $0 + r[i, $1] * r[j, $1] }
+                worst = max(worst, abs(dot - (i == j ? 1 : 0)))
+            }
+        }
+        #expect(worst < 1e-5)
+    }
+
+    @Test func rotatedSmolLM2KeepsItsLogits() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let rotated = try Rotation.fold(into: model, seed: 1)
+        let prompt = Array(tokenizer.encode(try EvaluationData(assets: ModelFixtures.assets()).novel("emma")).prefix(64))
+        var c1 = LlamaModel.KVCache(for: model.config), c2 = LlamaModel.KVCache(for: model.config)
+        let a = try model.forward(prompt, cache: &c1), b = try rotated.forward(prompt, cache: &c2)
+        let worst = zip(a.storage, b.storage).map { abs($0 - $1) }.max()!
+        #expect(worst <= 2e-4 * a.storage.map(\.magnitude).max()!, "max |logit change| \(worst)")
+    }
+}

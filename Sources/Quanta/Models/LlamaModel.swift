@@ -45,12 +45,14 @@ public struct LlamaModel: Sendable {
     }
 
     public let config: Config
-    public let tokenEmbeddings: Matrix<Float>
+    public var tokenEmbeddings: Matrix<Float>
+    /// The output projection [vocabulary, hidden]; nil when it is tied to `tokenEmbeddings` (as shipped).
+    public var outputHead: Matrix<Float>?
     public var blocks: [Block]
     /// How keys and values are stored in the KV cache, per token and KV head (nil: FP32). Attention then
     /// reads the dequantized values, as a quantized cache would give them back.
     public var kvCacheQuantizer: TensorQuantizer?
-    public let outputNorm: RMSNorm
+    public var outputNorm: RMSNorm
     let attention: Attention
 
     public init(gguf: GGUFFile) throws(QuantaError) {
@@ -151,7 +153,7 @@ public struct LlamaModel: Sendable {
         if lastOnly {
             x = try Matrix(rows: 1, columns: h, storage: Array(x.row(x.rows - 1)))
         }
-        return BLAS.matmulTransposed(outputNorm(x), tokenEmbeddings)
+        return BLAS.matmulTransposed(outputNorm(x), outputHead ?? tokenEmbeddings)
     }
 
     /// `x` ([tokens, kvHeads * d]) fake-quantized with one scale per token and KV head.

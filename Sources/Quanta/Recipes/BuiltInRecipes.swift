@@ -2,7 +2,7 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`).
@@ -34,6 +34,11 @@ extension Recipe {
             let int8 = LayerSpec(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken)))
             let fp8 = LayerSpec(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true)))
             return Recipe(name: name, everyLayer: .init(weight: nil, activation: nil, alternatives: [int8, fp8]))
+        case "w8a8-static-rotated":
+            // The static scheme after a randomised Hadamard rotation of the residual stream and SmoothQuant.
+            var recipe = Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .staticInt8(.mse)), smoothQuantAlpha: alpha)
+            recipe.rotationSeed = 1
+            return recipe
         case "llm-int8":
             // Vector-wise INT8 with outlier columns (|x| > 6) in FP32.
             return Recipe(name: name, everyLayer: .init(weight: nil, activation: nil, outlierThreshold: 6))

@@ -16,6 +16,13 @@ public final class QuantizationPipeline: @unchecked Sendable {
 
     public func quantize(_ model: LlamaModel, recipe: Recipe, calibrationTokens: [Int32],
                          progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> LlamaModel {
+        // A rotated model has statistics of its own: it gets a pipeline (and statistics cache) of its own.
+        if let seed = recipe.rotationSeed {
+            var rest = recipe
+            rest.rotationSeed = nil
+            return try QuantizationPipeline().quantize(Rotation.fold(into: model, seed: seed), recipe: rest,
+                                                       calibrationTokens: calibrationTokens, progress: progress)
+        }
         var quantized = try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             try CalibrationRun.statistics(m, tokens: calibrationTokens) { done, total in progress("calibration window \(done)/\(total)") }
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })
@@ -25,7 +32,10 @@ public final class QuantizationPipeline: @unchecked Sendable {
 
     public func quantize(_ model: BertModel, tokenizer: WordPieceTokenizer, recipe: Recipe, calibrationTexts: [String],
                          progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> BertModel {
-        try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
+        guard recipe.rotationSeed == nil else {
+            throw .invalidArgument("\(recipe.name): rotation folds into pre-norm decoders only; BERT's LayerNorm subtracts the mean and does not commute with a rotation")
+        }
+        return try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             progress("calibrating on \(calibrationTexts.count) texts")
             return try CalibrationRun.statistics(SentenceEmbedder(model: m, tokenizer: tokenizer), texts: calibrationTexts)
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })

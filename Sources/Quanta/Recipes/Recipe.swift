@@ -51,6 +51,8 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public var smoothQuantAlpha: Float?
     /// How a decoder's KV cache stores keys and values (per token and head), or nil for FP32.
     public var kvCache: TensorQuantizer?
+    /// Seed of the randomised Hadamard rotation folded into a decoder's residual stream first, if any.
+    public var rotationSeed: UInt64?
 
     public init(name: String, rules: [Rule], smoothQuantAlpha: Float? = nil, kvCache: TensorQuantizer? = nil) {
         self.name = name
