@@ -4,6 +4,16 @@ import Quanta
 
 extension RecipeEvaluation.Task: ExpressibleByArgument {}
 
+extension SmoothQuant.Strength: ExpressibleByArgument {
+    public init?(argument: String) {
+        if argument == "auto" { self = .automatic; return }
+        guard let value = Float(argument), (0...1).contains(value) else { return nil }
+        self = .alpha(value)
+    }
+
+    public var defaultValueDescription: String { description }
+}
+
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -23,7 +33,8 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "lee, polarity, bbc, ppl-austen or ppl-bbc (repeatable).") var task: [RecipeEvaluation.Task] = []
     @Option(name: .long, help: "Also evaluate these recipes (repeatable): \(Recipe.builtInNames.joined(separator: ", ")), or a recipe JSON file (see docs/RECIPES.md).")
     var recipe: [String] = []
-    @Option(name: .long, help: "SmoothQuant's migration strength alpha for recipes that use it.") var alpha: Float = 0.5
+    @Option(name: .long, help: "SmoothQuant's migration strength for recipes that use it: a number in [0, 1], or auto (searched per group of layers on the calibration sample).")
+    var alpha: SmoothQuant.Strength = .alpha(0.5)
     @Option(name: .customLong("keep-fp32"), help: "Leave each recipe's N most sensitive layers in FP32 (ranked as `quanta sensitivity` does).")
     var keepFP32 = 0
     @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32, linearWeightBytes}.") var json = false

@@ -17,6 +17,55 @@ import Foundation
 /// fused into activation quantization by a kernel). BERT's output dense reads GELU(intermediate), which no
 /// factor passes through exactly; it gets the same input scale.
 public enum SmoothQuant {
+    /// The migration strength: one alpha for every layer, or chosen per group of Linears sharing an input.
+    public enum Strength: Sendable, Hashable, CustomStringConvertible {
+        case alpha(Float)
+        /// For each group, the alpha in 0.3, 0.4, ..., 0.9 whose smoothed INT8 product (per-channel weights,
+        /// per-token inputs) is closest, in squared error, to the FP32 product on the calibration sample
+        /// (the first 256 calibration tokens). The attention output's factors, shared per KV channel, use 0.5.
+        case automatic
+
+        public var description: String {
+            switch self {
+            case let .alpha(a): return "alpha \(a)"
+            case .automatic: return "alpha auto"
+            }
+        }
+    }
+
+    /// The alphas `Strength.automatic` searches.
+    public static let alphaGrid: [Float] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+    /// The factors for a group of Linears reading one input, with `strength` resolved on `statistics`' sample.
+    static func factors(_ statistics: ActivationStatistics, activationMax: [Float]? = nil, weights: [Matrix<Float>],
+                        strength: Strength) -> [Float] {
+        let xMax = activationMax ?? statistics.channelAbsMax
+        switch strength {
+        case let .alpha(alpha):
+            return factors(activationMax: xMax, weights: weights, alpha: alpha)
+        case .automatic:
+            let x = statistics.sampleMatrix
+            guard x.rows > 0, activationMax == nil else { return factors(activationMax: xMax, weights: weights, alpha: 0.5) }
+            let exact = weights.map { BLAS.matmulTransposed(x, $0) }
+            var best = factors(activationMax: xMax, weights: weights, alpha: 0.5), bestError = Float.infinity
+            for alpha in alphaGrid {
+                let s = factors(activationMax: xMax, weights: weights, alpha: alpha)
+                var xs = x
+                for r in 0..<x.rows { for c in 0..<x.columns { xs[r, c] /= s[c] } }
+                guard let xq = try? TensorQuantizer.integer(.int8, .symmetric, .perToken).fakeQuantize(xs, tensor: "sample") else { continue }
+                var error: Float = 0
+                for (w, y) in zip(weights, exact) {
+                    var ws = w
+                    for r in 0..<w.rows { for c in 0..<w.columns { ws[r, c] *= s[c] } }
+                    guard let wq = try? TensorQuantizer.integer(.int8, .symmetric, .perChannel).fakeQuantize(ws, tensor: "weight") else { continue }
+                    error += zip(BLAS.matmulTransposed(xq, wq).storage, y.storage).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+                }
+                if error < bestError { bestError = error; best = s }
+            }
+            return best
+        }
+    }
+
     /// The smoothing factors for one group of Linears sharing an input with per-channel max `activationMax`.
     public static func factors(activationMax: [Float], weights: [Matrix<Float>], alpha: Float) -> [Float] {
         activationMax.indices.map { j in
@@ -33,6 +82,11 @@ public enum SmoothQuant {
 
     /// `model` with SmoothQuant folded in, from calibration `statistics` of the FP32 model.
     public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], alpha: Float) throws(QuantaError) -> LlamaModel {
+        try fold(into: model, statistics: statistics, strength: .alpha(alpha))
+    }
+
+    /// `model` with SmoothQuant folded in at `strength`.
+    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> LlamaModel {
         var result = model
         let c = model.config, d = c.headDimension, group = c.heads / c.kvHeads
         for i in result.blocks.indices {
@@ -40,24 +94,24 @@ public enum SmoothQuant {
             let (q, k, v, o) = (try float(block.query), try float(block.key), try float(block.value), try float(block.output))
             let (gate, up, down) = (try float(block.gate), try float(block.up), try float(block.down))
             // Attention input: fold into attn_norm.
-            let sAttention = factors(activationMax: try channelMax(statistics, q.name), weights: [q.weight, k.weight, v.weight], alpha: alpha)
+            let sAttention = factors(try stats(statistics, q.name), weights: [q.weight, k.weight, v.weight], strength: strength)
             block.attentionNorm.weight = zip(block.attentionNorm.weight, sAttention).map { $0 / $1 }
             block.query = try q.scalingColumns(by: sAttention)
             block.key = try k.scalingColumns(by: sAttention)
             // Output projection: factors per KV channel (g, e), shared by the query heads of KV head g.
-            let oMax = try channelMax(statistics, o.name)
+            let oMax = try stats(statistics, o.name).channelAbsMax
             let kvMax = (0..<c.kvHeads * d).map { kv in (0..<group).map { oMax[((kv / d) * group + $0) * d + kv % d] }.max()! }
             let oWeights = (0..<group).map { h in o.weight.selectingColumns((0..<c.kvHeads * d).map { (($0 / d) * group + h) * d + $0 % d }) }
-            let sKV = factors(activationMax: kvMax, weights: oWeights, alpha: alpha)
+            let sKV = factors(try stats(statistics, o.name), activationMax: kvMax, weights: oWeights, strength: strength)
             let sO = (0..<c.heads * d).map { sKV[($0 / d / group) * d + $0 % d] }
             block.value = try v.scalingColumns(by: sAttention).scalingRows(by: sKV.map { 1 / $0 })
             block.output = try o.scalingColumns(by: sO)
             // MLP input: fold into ffn_norm.
-            let sMLP = factors(activationMax: try channelMax(statistics, gate.name), weights: [gate.weight, up.weight], alpha: alpha)
+            let sMLP = factors(try stats(statistics, gate.name), weights: [gate.weight, up.weight], strength: strength)
             block.feedForwardNorm.weight = zip(block.feedForwardNorm.weight, sMLP).map { $0 / $1 }
             block.gate = try gate.scalingColumns(by: sMLP)
             // Down projection: fold into up's rows.
-            let sDown = factors(activationMax: try channelMax(statistics, down.name), weights: [down.weight], alpha: alpha)
+            let sDown = factors(try stats(statistics, down.name), weights: [down.weight], strength: strength)
             block.up = try up.scalingColumns(by: sMLP).scalingRows(by: sDown.map { 1 / $0 })
             block.down = try down.scalingColumns(by: sDown)
             result.blocks[i] = block
@@ -68,20 +122,25 @@ public enum SmoothQuant {
     /// `model` with SmoothQuant applied: the attention output's factors folded into V's rows, every other
     /// Linear given the input scale 1/s (see the type's documentation).
     public static func fold(into model: BertModel, statistics: [String: ActivationStatistics], alpha: Float) throws(QuantaError) -> BertModel {
+        try fold(into: model, statistics: statistics, strength: .alpha(alpha))
+    }
+
+    /// `model` with SmoothQuant applied at `strength`.
+    public static func fold(into model: BertModel, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> BertModel {
         var result = model
         for i in result.layers.indices {
             var layer = result.layers[i]
             let (q, k, v, o) = (try float(layer.query), try float(layer.key), try float(layer.value), try float(layer.attentionOutput))
             let (up, down) = (try float(layer.intermediate), try float(layer.output))
-            let sAttention = factors(activationMax: try channelMax(statistics, q.name), weights: [q.weight, k.weight, v.weight], alpha: alpha)
-            let sO = factors(activationMax: try channelMax(statistics, o.name), weights: [o.weight], alpha: alpha)
+            let sAttention = factors(try stats(statistics, q.name), weights: [q.weight, k.weight, v.weight], strength: strength)
+            let sO = factors(try stats(statistics, o.name), weights: [o.weight], strength: strength)
             layer.query = try q.smoothing(by: sAttention)
             layer.key = try k.smoothing(by: sAttention)
             layer.value = try v.smoothing(by: sAttention).scalingRows(by: sO.map { 1 / $0 })
             layer.attentionOutput = try o.scalingColumns(by: sO)
-            let sUp = factors(activationMax: try channelMax(statistics, up.name), weights: [up.weight], alpha: alpha)
+            let sUp = factors(try stats(statistics, up.name), weights: [up.weight], strength: strength)
             layer.intermediate = try up.smoothing(by: sUp)
-            let sDown = factors(activationMax: try channelMax(statistics, down.name), weights: [down.weight], alpha: alpha)
+            let sDown = factors(try stats(statistics, down.name), weights: [down.weight], strength: strength)
             layer.output = try down.smoothing(by: sDown)
             result.layers[i] = layer
         }
@@ -95,9 +154,9 @@ public enum SmoothQuant {
         return float
     }
 
-    static func channelMax(_ statistics: [String: ActivationStatistics], _ layer: String) throws(QuantaError) -> [Float] {
+    static func stats(_ statistics: [String: ActivationStatistics], _ layer: String) throws(QuantaError) -> ActivationStatistics {
         guard let s = statistics[layer] else { throw .invalidArgument("SmoothQuant: no calibration statistics for \(layer)") }
-        return s.channelAbsMax
+        return s
     }
 }
 

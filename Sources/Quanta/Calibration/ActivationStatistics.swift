@@ -12,11 +12,21 @@ public struct ActivationStatistics: Sendable {
     public let movingAverageFactor: Float?
     public private(set) var histogram: AbsoluteHistogram
     public private(set) var tokens = 0
+    /// The first `sampleRows` activation rows seen (for searches that need real inputs, like SmoothQuant's
+    /// automatic alpha); empty unless asked for.
+    public private(set) var sample: [Float] = []
+    public let sampleRows: Int
 
-    public init(channels: Int, bins: Int = 2048, movingAverageFactor: Float? = nil) {
+    public init(channels: Int, bins: Int = 2048, movingAverageFactor: Float? = nil, sampleRows: Int = 0) {
         channelAbsMax = [Float](repeating: 0, count: channels)
         histogram = AbsoluteHistogram(bins: bins)
         self.movingAverageFactor = movingAverageFactor
+        self.sampleRows = sampleRows
+    }
+
+    /// The kept sample as a [rows, channels] matrix.
+    public var sampleMatrix: Matrix<Float> {
+        try! Matrix(rows: sample.count / channelAbsMax.count, columns: channelAbsMax.count, storage: sample)
     }
 
     /// Adds a batch of activations [tokens, channels]. Throws, naming `layer`, on NaN or infinity.
@@ -42,6 +52,8 @@ public struct ActivationStatistics: Sendable {
             movingMaximum = movingMaximum.map { $0 + factor * (batchMax - $0) } ?? batchMax
         }
         histogram.add(x.storage)
+        let keep = min(sampleRows - sample.count / x.columns, x.rows)
+        if keep > 0 { sample += x.storage[0..<keep * x.columns] }
         tokens += x.rows
     }
 

@@ -6,12 +6,12 @@ extension Recipe {
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`).
-    public static func named(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
+    public static func named(_ name: String, alpha: SmoothQuant.Strength = .alpha(0.5)) throws(QuantaError) -> Recipe {
         name.hasSuffix(".json") ? try RecipeFile.load(name) : try builtIn(name, alpha: alpha)
     }
 
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
-    public static func builtIn(_ name: String, alpha: Float = 0.5) throws(QuantaError) -> Recipe {
+    public static func builtIn(_ name: String, alpha: SmoothQuant.Strength = .alpha(0.5)) throws(QuantaError) -> Recipe {
         let perChannelInt8 = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
         switch name {
         case "w8a8-naive":
@@ -23,7 +23,7 @@ extension Recipe {
         case "w8a8-smoothquant":
             // SmoothQuant folded into the model, then the w8a8 scheme.
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))),
-                          smoothQuantAlpha: alpha)
+                          smoothQuant: alpha)
         case "peg":
             // Per-channel weights; inputs per-embedding-group static INT8 (6 range-sorted groups, as the
             // BERT outlier paper of seed 001 found enough).
@@ -36,7 +36,7 @@ extension Recipe {
             return Recipe(name: name, everyLayer: .init(weight: nil, activation: nil, alternatives: [int8, fp8]))
         case "w8a8-static-rotated":
             // The static scheme after a randomised Hadamard rotation of the residual stream and SmoothQuant.
-            var recipe = Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .staticInt8(.mse)), smoothQuantAlpha: alpha)
+            var recipe = Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .staticInt8(.mse)), smoothQuant: alpha)
             recipe.rotationSeed = 1
             return recipe
         case "llm-int8":

@@ -45,16 +45,16 @@ public final class QuantizationPipeline: @unchecked Sendable {
     /// quantizers will see, then every Linear replaced.
     func apply<Model>(_ recipe: Recipe, to model: Model,
                       calibrate: (Model) throws(QuantaError) -> [String: ActivationStatistics],
-                      fold: (Model, [String: ActivationStatistics], Float) throws(QuantaError) -> Model,
+                      fold: (Model, [String: ActivationStatistics], SmoothQuant.Strength) throws(QuantaError) -> Model,
                       mapLinearLayers: (Model, (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Model)
         throws(QuantaError) -> Model {
         var transformed = model
         var statistics = [String: ActivationStatistics]()
-        if let alpha = recipe.smoothQuantAlpha {
-            transformed = try fold(model, fp32Statistics { () throws(QuantaError) in try calibrate(model) }, alpha)
+        if let strength = recipe.smoothQuant {
+            transformed = try fold(model, fp32Statistics { () throws(QuantaError) in try calibrate(model) }, strength)
         }
         if recipe.needsCalibration {
-            statistics = recipe.smoothQuantAlpha == nil ? try fp32Statistics { () throws(QuantaError) in try calibrate(model) } : try calibrate(transformed)
+            statistics = recipe.smoothQuant == nil ? try fp32Statistics { () throws(QuantaError) in try calibrate(model) } : try calibrate(transformed)
         }
         return try mapLinearLayers(transformed) { layer throws(QuantaError) in try recipe.quantize(layer, statistics: statistics) }
     }

@@ -48,22 +48,22 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public let name: String
     public var rules: [Rule]
     /// SmoothQuant's migration strength, when the recipe folds SmoothQuant into the model first.
-    public var smoothQuantAlpha: Float?
+    public var smoothQuant: SmoothQuant.Strength?
     /// How a decoder's KV cache stores keys and values (per token and head), or nil for FP32.
     public var kvCache: TensorQuantizer?
     /// Seed of the randomised Hadamard rotation folded into a decoder's residual stream first, if any.
     public var rotationSeed: UInt64?
 
-    public init(name: String, rules: [Rule], smoothQuantAlpha: Float? = nil, kvCache: TensorQuantizer? = nil) {
+    public init(name: String, rules: [Rule], smoothQuant: SmoothQuant.Strength? = nil, kvCache: TensorQuantizer? = nil) {
         self.name = name
         self.rules = rules
-        self.smoothQuantAlpha = smoothQuantAlpha
+        self.smoothQuant = smoothQuant
         self.kvCache = kvCache
     }
 
     /// Every layer gets `spec`.
-    public init(name: String, everyLayer spec: LayerSpec, smoothQuantAlpha: Float? = nil, kvCache: TensorQuantizer? = nil) {
-        self.init(name: name, rules: [Rule(pattern: "*", spec: spec)], smoothQuantAlpha: smoothQuantAlpha, kvCache: kvCache)
+    public init(name: String, everyLayer spec: LayerSpec, smoothQuant: SmoothQuant.Strength? = nil, kvCache: TensorQuantizer? = nil) {
+        self.init(name: name, rules: [Rule(pattern: "*", spec: spec)], smoothQuant: smoothQuant, kvCache: kvCache)
     }
 
     public var description: String { name }

@@ -40,7 +40,17 @@ public enum RecipeFile {
         let kvCache = try (json["kv_cache"] as? [String: Any]).map { c throws(QuantaError) in
             try quantizer(c, context: "kv_cache", path: path, tokenGranularity: true)
         }
-        return Recipe(name: name, rules: parsed, smoothQuantAlpha: (json["smoothquant_alpha"] as? Double).map(Float.init), kvCache: kvCache)
+        return Recipe(name: name, rules: parsed, smoothQuant: try smoothQuantStrength(json["smoothquant_alpha"], path: path), kvCache: kvCache)
+    }
+
+    /// `"smoothquant_alpha"`: a number in [0, 1], or "auto".
+    static func smoothQuantStrength(_ value: Any?, path: String) throws(QuantaError) -> SmoothQuant.Strength? {
+        switch value {
+        case nil: return nil
+        case let text as String where text == "auto": return .automatic
+        case let number as Double where (0...1).contains(number): return .alpha(Float(number))
+        default: throw .file(path: path, reason: "smoothquant_alpha must be a number in [0, 1] or \"auto\"")
+        }
     }
 
     static func quantizer(_ spec: [String: Any], context: String, path: String, tokenGranularity: Bool = false) throws(QuantaError) -> TensorQuantizer {

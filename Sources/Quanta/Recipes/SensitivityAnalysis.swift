@@ -48,12 +48,12 @@ extension Recipe {
     /// This recipe applied to `layer` only (everything else FP32).
     public func restricted(to layer: String) -> Recipe {
         Recipe(name: name, rules: [Rule(pattern: layer, spec: spec(for: layer)), Rule(pattern: "*", spec: nil)],
-               smoothQuantAlpha: smoothQuantAlpha, kvCache: kvCache)
+               smoothQuant: smoothQuant, kvCache: kvCache)
     }
 
     /// This recipe with `layers` left in FP32.
     public func keepingFP32(_ layers: [String]) -> Recipe {
         Recipe(name: layers.isEmpty ? name : "\(name)+fp32x\(layers.count)",
-               rules: layers.map { Rule(pattern: $0, spec: nil) } + rules, smoothQuantAlpha: smoothQuantAlpha, kvCache: kvCache)
+               rules: layers.map { Rule(pattern: $0, spec: nil) } + rules, smoothQuant: smoothQuant, kvCache: kvCache)
     }
 }
