@@ -16,6 +16,10 @@ import Quanta
         let worst = zip(a.storage, b.storage).map { abs($0 - $1) }.max()!
         let scale = a.storage.map(\.magnitude).max()!
         #expect(worst <= 2e-4 * scale, "max |logit change| \(worst) (largest logit \(scale))")
+        // The automatic per-group alpha folds just as exactly.
+        var c3 = LlamaModel.KVCache(for: model.config)
+        let automatic = try SmoothQuant.fold(into: model, statistics: statistics, strength: .automatic).forward(prompt, cache: &c3)
+        #expect(zip(a.storage, automatic.storage).map { abs($0 - $1) }.max()! <= 2e-4 * scale)
         // The smoothed activations have smaller outliers relative to their median channel.
         let after = try CalibrationRun.statistics(folded, tokens: calibration, window: 256, windows: 1)
         func spread(_ s: ActivationStatistics) -> Float {

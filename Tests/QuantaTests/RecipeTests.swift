@@ -57,13 +57,16 @@ import Quanta
         ]}
         """#)
         let recipe = try Recipe.named(path)
-        #expect(recipe.name == "mixed" && recipe.smoothQuantAlpha == 0.7 && recipe.rules.count == 5)
+        #expect(recipe.name == "mixed" && recipe.smoothQuant == .alpha(0.7) && recipe.rules.count == 5)
         #expect(recipe.spec(for: "blk.0.ffn_down") == nil)
         #expect(recipe.spec(for: "blk.0.attn_q")?.outlierThreshold == 5)
         #expect("\(recipe.spec(for: "blk.0.ffn_up")!.weight!)" == "uint4 asymmetric per-group(64)")
         #expect("\(recipe.spec(for: "blk.0.ffn_gate")!.activation!)" == "dynamic mxfp6-e2m3 block 32")
         #expect("\(recipe.spec(for: "blk.0.other")!.activation!)" == "int8 per-tensor static (percentile-99.99)")
         #expect(recipe.needsCalibration)
+        let auto = try Self.write(#"{"smoothquant_alpha": "auto", "kv_cache": {"format": "int8"}, "rules": []}"#)
+        #expect(try Recipe.named(auto).smoothQuant == .automatic)
+        #expect(try Recipe.named(auto).kvCache != nil)
     }
 
     @Test func badRecipesNameTheFileAndTheRule() throws {
@@ -71,6 +74,7 @@ import Quanta
                                  (#"{"rules": [{"weight": {"format": "int8"}}]}"#, "rule 0: 'pattern'"),
                                  (#"{"rules": [{"pattern": "*", "weight": {"format": "int9x"}}]}"#, "unknown format 'int9x'"),
                                  (#"{"rules": [{"pattern": "*", "activation": {"mode": "static", "calibrator": "magic"}}]}"#, "unknown calibrator"),
+                                 (#"{"smoothquant_alpha": 2, "rules": [{"pattern": "*", "fp32": true}]}"#, "smoothquant_alpha"),
                                  ("not json", "not a JSON object")] {
             let path = try Self.write(json)
             do {
