@@ -45,7 +45,7 @@ public enum Rotation {
     /// `model` with its RMSNorm weights folded and its residual stream rotated by `matrix(order:seed:)`.
     public static func fold(into model: LlamaModel, seed: UInt64 = 1) throws(QuantaError) -> LlamaModel {
         let n = model.config.hiddenSize
-        let r = matrix(order: n, seed: seed), rT = transpose(r)
+        let r = matrix(order: n, seed: seed), rT = r.transposed()
         var result = model
         let ones = [Float](repeating: 1, count: n)
         func reader(_ layer: any LinearLayer, norm: [Float]) throws(QuantaError) -> FloatLinear {
@@ -56,7 +56,7 @@ public enum Rotation {
             let w = try SmoothQuant.float(layer)
             guard w.bias == nil else { throw .invalidArgument("rotation: \(w.name) has a bias, which the rotation would have to carry") }
             // R^T W = (W^T R)^T: rows of the result are columns of W^T R.
-            return try FloatLinear(name: w.name, weight: BLAS.matmulTransposed(rT, transpose(w.weight)), inputScale: w.inputScale)
+            return try FloatLinear(name: w.name, weight: BLAS.matmulTransposed(rT, w.weight.transposed()), inputScale: w.inputScale)
         }
         for i in result.blocks.indices {
             var block = result.blocks[i]
@@ -77,11 +77,5 @@ public enum Rotation {
         result.outputNorm.weight = ones
         result.tokenEmbeddings = BLAS.matmulTransposed(model.tokenEmbeddings, rT)
         return result
-    }
-
-    static func transpose(_ m: Matrix<Float>) -> Matrix<Float> {
-        var t = Matrix<Float>(rows: m.columns, columns: m.rows, repeating: 0)
-        for r in 0..<m.rows { for c in 0..<m.columns { t[c, r] = m[r, c] } }
-        return t
     }
 }

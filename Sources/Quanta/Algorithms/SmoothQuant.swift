@@ -181,12 +181,3 @@ extension FloatLinear {
         return try FloatLinear(name: name, weight: w, bias: bias.map { zip($0, s).map { $0 * $1 } }, inputScale: inputScale)
     }
 }
-
-extension Matrix where Element == Float {
-    /// The [rows, indices.count] matrix whose column j is column indices[j] of this one.
-    func selectingColumns(_ indices: [Int]) -> Matrix<Float> {
-        var out = Matrix(rows: rows, columns: indices.count, repeating: 0)
-        for r in 0..<rows { for (j, source) in indices.enumerated() { out[r, j] = self[r, source] } }
-        return out
-    }
-}

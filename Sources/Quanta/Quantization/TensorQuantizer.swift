@@ -83,11 +83,13 @@ public enum TensorQuantizer: Sendable, CustomStringConvertible {
     }
 
     /// values[i] = s * decode(encode(values[i] / s)) over `range`.
+    /// Uses the codec's bulk encode and decode tables (built once), not per-element conversions.
     static func roundTrip(_ values: inout [Float], range: Range<Int>, codec: ElementCodec, scale: Float) {
         let inverse = 1 / scale
-        for i in range {
-            values[i] = codec.format.decode(codec.format.encode(values[i] * inverse)) * scale
-        }
+        let scaled = values[range].map { $0 * inverse }
+        var codes = [UInt16](repeating: 0, count: scaled.count)
+        scaled.withUnsafeBufferPointer { src in codes.withUnsafeMutableBufferPointer { codec.encode(src, into: $0) } }
+        for (offset, code) in codes.enumerated() { values[range.lowerBound + offset] = codec.decodeTable[Int(code)] * scale }
     }
 
     static func checkFinite(_ x: Matrix<Float>, tensor: String) throws(QuantaError) {

@@ -39,3 +39,19 @@ public struct Matrix<Element>: Sendable where Element: Sendable {
 }
 
 extension Matrix: Equatable where Element: Equatable {}
+
+extension Matrix where Element == Float {
+    /// The [rows, indices.count] matrix whose column j is column indices[j] of this one.
+    func selectingColumns(_ indices: [Int]) -> Matrix<Float> {
+        var out = Matrix(rows: rows, columns: indices.count, repeating: 0)
+        for r in 0..<rows { for (j, source) in indices.enumerated() { out[r, j] = self[r, source] } }
+        return out
+    }
+
+    /// The [columns, rows] transpose.
+    func transposed() -> Matrix<Float> {
+        var t = Matrix(rows: columns, columns: rows, repeating: 0)
+        for r in 0..<rows { for c in 0..<columns { t[c, r] = self[r, c] } }
+        return t
+    }
+}
