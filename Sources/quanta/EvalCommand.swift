@@ -23,7 +23,7 @@ struct EvalCommand: ParsableCommand {
         polarity (Pang-Lee 10-fold nearest-centroid accuracy), bbc (BBC News 5-class nearest-centroid accuracy, \
         60/40 split by file name). SmolLM2 tasks: ppl-austen (perplexity on the first 2048 tokens of Emma), \
         ppl-bbc (the same on the BBC tech articles). Without --task, every task of the model runs. \
-        Each --recipe is evaluated against FP32 in the same run; MiniLM recipes also report the mean and \
+        Each --recipe is evaluated against FP32 in the same run (a quantized model folder from `quanta quantize` given as --model is evaluated against its base model); MiniLM recipes also report the mean and \
         minimum cosine similarity of their Lee document embeddings to FP32's. Static recipes calibrate on \
         Mansfield Park (SmolLM2, 16 windows of 512 tokens) or gensim's lee_background.cor (MiniLM).
         """
@@ -35,13 +35,24 @@ struct EvalCommand: ParsableCommand {
     var recipe: [String] = []
     @Option(name: .long, help: "SmoothQuant's migration strength for recipes that use it: a number in [0, 1], or auto (searched per group of layers on the calibration sample).")
     var alpha: SmoothQuant.Strength = .alpha(0.5)
+    @Option(name: .long, parsing: .upToNextOption, help: "Calibration text files for static recipes (default: Mansfield Park for SmolLM2, lee_background.cor for MiniLM; MiniLM takes one text per line).")
+    var calib: [String] = []
     @Option(name: .customLong("keep-fp32"), help: "Leave each recipe's N most sensitive layers in FP32 (ranked as `quanta sensitivity` does).")
     var keepFP32 = 0
     @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32, linearWeightBytes}.") var json = false
 
     func run() throws {
         let rows = try reportingErrors { () throws(QuantaError) -> [RecipeEvaluation.Row] in
-            let loaded = try LoadedModel(ModelReference(model.model))
+            // A quantized model folder is compared with its base model in FP32.
+            let reference = try ModelReference(model.model)
+            var stored = [RecipeEvaluation.Variant]()
+            var modelName = model.model
+            if case let .quantized(folder) = reference {
+                let description = try QuantizedModelFolder.description(of: folder)
+                stored = [.stored(name: "\(description.recipe) (\(folder))", model: try LoadedModel(reference))]
+                modelName = description.baseModel
+            }
+            let loaded = try LoadedModel(ModelReference(modelName))
             var recipes = try recipe.map { name throws(QuantaError) in try Recipe.named(name, alpha: alpha) }
             if keepFP32 > 0 {
                 recipes = try recipes.map { r throws(QuantaError) in
@@ -49,8 +60,9 @@ struct EvalCommand: ParsableCommand {
                     return r.keepingFP32(try SensitivityCommand.rank(model: model.model, recipe: r).prefix(keepFP32).map(\.layer))
                 }
             }
-            let evaluation = RecipeEvaluation(data: EvaluationData(assets: try AssetStore.locate()))
-            return try evaluation.run(loaded, modelName: model.model, recipes: recipes, tasks: task.isEmpty ? nil : task, progress: progress)
+            let evaluation = RecipeEvaluation(data: EvaluationData(assets: try AssetStore.locate()), calibrationFiles: calib)
+            return try evaluation.run(loaded, modelName: modelName, variants: stored + recipes.map { .recipe($0) },
+                                      tasks: task.isEmpty ? nil : task, progress: progress)
         }
         if json {
             let encoder = JSONEncoder()

@@ -50,6 +50,7 @@ import Quanta
         let path = try Self.write(#"""
         {"name": "mixed", "smoothquant_alpha": 0.7, "rules": [
           {"pattern": "*.ffn_down", "fp32": true},
+          {"pattern": "*.attn_q", "outlier_threshold": 4, "activation": {"mode": "dynamic", "format": "int8", "scheme": "asymmetric"}},
           {"pattern": "*.attn_*", "outlier_threshold": 5},
           {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}},
           {"pattern": "*.ffn_gate", "weight": {"format": "mxfp6"}, "activation": {"mode": "dynamic", "format": "mxfp6"}},
@@ -57,9 +58,12 @@ import Quanta
         ]}
         """#)
         let recipe = try Recipe.named(path)
-        #expect(recipe.name == "mixed" && recipe.smoothQuant == .alpha(0.7) && recipe.rules.count == 5)
+        #expect(recipe.name == "mixed" && recipe.smoothQuant == .alpha(0.7) && recipe.rules.count == 6)
         #expect(recipe.spec(for: "blk.0.ffn_down") == nil)
-        #expect(recipe.spec(for: "blk.0.attn_q")?.outlierThreshold == 5)
+        #expect(recipe.spec(for: "blk.0.attn_k")?.outlierThreshold == 5)
+        let layer = try FloatLinear(name: "blk.0.attn_q", weight: Matrix(rows: 2, columns: 3, storage: [1, -2, 3, 0.5, 0, -1]), bias: nil)
+        let decomposed = try #require(try recipe.quantize(layer) as? OutlierDecomposedLinear)
+        #expect(decomposed.threshold == 4 && "\(decomposed.activationQuantizer)" == "uint8 asymmetric per-token")
         #expect("\(recipe.spec(for: "blk.0.ffn_up")!.weight!)" == "uint4 asymmetric per-group(64)")
         #expect("\(recipe.spec(for: "blk.0.ffn_gate")!.activation!)" == "dynamic mxfp6-e2m3 block 32")
         #expect("\(recipe.spec(for: "blk.0.other")!.activation!)" == "int8 per-tensor static (percentile-99.99)")

@@ -72,6 +72,7 @@ struct ObservingLinear: LinearLayer {
     var name: String { inner.name }
     var inFeatures: Int { inner.inFeatures }
     var outFeatures: Int { inner.outFeatures }
+    var weightBytes: Int { inner.weightBytes }
 
     func forward(_ x: Matrix<Float>) -> Matrix<Float> {
         if let float = inner as? FloatLinear {

@@ -35,6 +35,26 @@ public struct EvaluationData: Sendable {
         try Self.lines(assets.gensimFolder + "/lee_background.cor")
     }
 
+    /// A sentence embedder's calibration texts: one per non-empty line of `files` (`--calib`), or
+    /// `calibrationDocuments()` when there are none.
+    public func calibrationDocuments(files: [String]) throws(QuantaError) -> [String] {
+        guard !files.isEmpty else { return try calibrationDocuments() }
+        var texts = [String]()
+        for file in files { texts += try Self.lines(file) }
+        guard !texts.isEmpty else { throw .file(path: files.joined(separator: ", "), reason: "no calibration text (every line is empty)") }
+        return texts
+    }
+
+    /// A decoder's calibration text: `files` (`--calib`) joined by a blank line, or Mansfield Park.
+    public func calibrationText(files: [String]) throws(QuantaError) -> String {
+        guard !files.isEmpty else { return try novel("mansfield-park") }
+        var parts = [String]()
+        for file in files { parts.append(try Self.read(file)) }
+        let text = parts.joined(separator: "\n\n")
+        guard !text.allSatisfy(\.isWhitespace) else { throw .file(path: files.joined(separator: ", "), reason: "no calibration text (the files are empty)") }
+        return text
+    }
+
     /// The 200 Pang-Lee polarity sentences with their labels (0 = negative, 1 = positive).
     public func polarity() throws(QuantaError) -> [(text: String, label: Int)] {
         let path = assets.gensimFolder + "/pang_lee_polarity.cor"

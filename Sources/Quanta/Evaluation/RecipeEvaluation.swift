@@ -16,13 +16,38 @@ public struct RecipeEvaluation: Sendable {
         public let linearWeightBytes: Int
     }
 
+    /// What is compared with FP32: a recipe applied in this run, or a model quantized earlier.
+    public enum Variant: Sendable {
+        case recipe(Recipe)
+        /// A model loaded from a `quanta quantize` folder, reported under `name`.
+        case stored(name: String, model: LoadedModel)
+
+        public var name: String {
+            switch self {
+            case let .recipe(r): return r.name
+            case let .stored(name, _): return name
+            }
+        }
+    }
+
     public let data: EvaluationData
+    /// Calibration text files (`--calib`); empty: the calibration split of DESIGN.md.
+    public let calibrationFiles: [String]
     public let pipeline = QuantizationPipeline()
 
-    public init(data: EvaluationData) { self.data = data }
+    public init(data: EvaluationData, calibrationFiles: [String] = []) {
+        self.data = data
+        self.calibrationFiles = calibrationFiles
+    }
 
     /// Rows for FP32 and every recipe on `tasks` (nil: every task of the model).
     public func run(_ loaded: LoadedModel, modelName: String, recipes: [Recipe], tasks: [Task]? = nil,
+                    progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
+        try run(loaded, modelName: modelName, variants: recipes.map { .recipe($0) }, tasks: tasks, progress: progress)
+    }
+
+    /// Rows for FP32 (`loaded`) and every variant on `tasks` (nil: every task of the model).
+    public func run(_ loaded: LoadedModel, modelName: String, variants: [Variant], tasks: [Task]? = nil,
                     progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
         var rows = [Row]()
         func record(_ recipe: String, _ task: String, _ metric: String, _ value: Double, bytes: Int, delta: Bool = true) {
@@ -34,16 +59,21 @@ public struct RecipeEvaluation: Sendable {
         case let .bert(bert, tokenizer):
             let tasks = tasks ?? Task.embeddingTasks
             guard tasks.allSatisfy(\.isEmbedding) else { throw .invalidArgument("\(modelName) is a sentence-embedding model: tasks lee, polarity, bbc") }
-            let calibrationTexts = try data.calibrationDocuments()
+            let calibrationTexts = try data.calibrationDocuments(files: calibrationFiles)
             let runner = EmbeddingTasks(data: data)
             let reference = SentenceEmbedder(model: bert, tokenizer: tokenizer)
             // Build, evaluate and drop one variant at a time: memory holds at most two models.
-            for r in [nil] + recipes.map(Optional.some) {
+            for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
-                let model = try r.map { r throws(QuantaError) in
-                    try pipeline.quantize(bert, tokenizer: tokenizer, recipe: r, calibrationTexts: calibrationTexts) { progress("\(r.name): \($0)") }
-                } ?? bert
-                let bytes = Self.linearWeightBytes(bert.linearLayers, recipe: r)
+                let model: BertModel
+                switch r {
+                case nil: model = bert
+                case let .recipe(recipe)?:
+                    model = try pipeline.quantize(bert, tokenizer: tokenizer, recipe: recipe, calibrationTexts: calibrationTexts) { progress("\(name): \($0)") }
+                case let .stored(_, .bert(stored, _))?: model = stored
+                case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
+                }
+                let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
                 if r != nil {
                     let (mean, minimum) = try runner.cosineToReference(embedder, reference: reference)
@@ -68,13 +98,18 @@ public struct RecipeEvaluation: Sendable {
             guard tasks.allSatisfy({ !$0.isEmbedding }) else { throw .invalidArgument("\(modelName) is a language model: tasks ppl-austen, ppl-bbc") }
             var texts = [Task: [Int32]]()
             for t in tasks { texts[t] = Array(tokenizer.encode(t == .pplAusten ? try data.novel("emma") : try data.bbcTech()).prefix(2048)) }
-            let calibrationTokens = try tokenizer.encode(data.novel("mansfield-park"))
-            for r in [nil] + recipes.map(Optional.some) {
+            let calibrationTokens = try tokenizer.encode(data.calibrationText(files: calibrationFiles))
+            for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
-                let model = try r.map { r throws(QuantaError) in
-                    try pipeline.quantize(llama, recipe: r, calibrationTokens: calibrationTokens) { progress("\(r.name): \($0)") }
-                } ?? llama
-                let bytes = Self.linearWeightBytes(llama.linearLayers, recipe: r)
+                let model: LlamaModel
+                switch r {
+                case nil: model = llama
+                case let .recipe(recipe)?:
+                    model = try pipeline.quantize(llama, recipe: recipe, calibrationTokens: calibrationTokens) { progress("\(name): \($0)") }
+                case let .stored(_, .llama(stored, _))?: model = stored
+                case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
+                }
+                let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 for t in tasks {
                     let value = try Perplexity(window: 512).evaluate(model, tokens: texts[t]!) { done, total in
                         progress("eval \(name) \(t.rawValue): window \(done)/\(total)")
@@ -86,15 +121,8 @@ public struct RecipeEvaluation: Sendable {
         return rows
     }
 
-    /// Storage of the Linear weights under `recipe` (FP32 where it leaves a layer alone): bits per element
-    /// of the chosen format, scales included, times the element count.
-    static func linearWeightBytes(_ layers: [FloatLinear], recipe: Recipe?) -> Int {
-        layers.reduce(0) { total, layer in
-            let spec = recipe?.spec(for: layer.name).flatMap { try? $0.resolved(for: layer) }
-            let bits: Double
-            if spec?.outlierThreshold != nil { bits = 8 + 32 / Double(layer.inFeatures) }
-            else { bits = spec?.weight?.bitsPerElement(columns: layer.inFeatures) ?? 32 }
-            return total + Int((bits * Double(layer.weight.count) / 8).rounded(.up))
-        }
+    /// Storage of the Linear weights as the layers hold them: codes plus scales, 4 bytes per FP32 weight.
+    static func linearWeightBytes(_ layers: [any LinearLayer]) -> Int {
+        layers.reduce(0) { $0 + $1.weightBytes }
     }
 }

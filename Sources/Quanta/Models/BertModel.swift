@@ -151,8 +151,11 @@ public struct BertModel: Sendable {
         return copy
     }
 
-    /// The FP32 Linear layers, in model order (quantized ones are skipped).
-    public var linearLayers: [FloatLinear] {
-        layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.intermediate, $0.output] }.compactMap { $0 as? FloatLinear }
+    /// Every Linear layer, in model order.
+    public var allLinearLayers: [any LinearLayer] {
+        layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.intermediate, $0.output] }
     }
+
+    /// The FP32 Linear layers, in model order (quantized ones are skipped).
+    public var linearLayers: [FloatLinear] { allLinearLayers.compactMap { $0 as? FloatLinear } }
 }

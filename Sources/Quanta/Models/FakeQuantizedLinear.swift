@@ -2,26 +2,33 @@
 /// dequantized values. This is the reference semantics of every quantized recipe (what a quantized
 /// kernel must reproduce up to float rounding); the weight is quantized once, at construction.
 public struct FakeQuantizedLinear: LinearLayer {
-    public let name: String
-    public let quantizedWeight: FloatLinear
+    /// Dequantized weight (Q_w(W), or W itself without a weight quantizer), bias and SmoothQuant input scale.
+    public let quantized: FloatLinear
     public let weightQuantizer: TensorQuantizer?
     public let activationQuantizer: TensorQuantizer?
 
     public init(_ layer: FloatLinear, weight: TensorQuantizer?, activation: TensorQuantizer?) throws(QuantaError) {
         let w = try weight.map { q throws(QuantaError) in try q.fakeQuantize(layer.weight, tensor: layer.name + ".weight") } ?? layer.weight
-        name = layer.name
-        quantizedWeight = try FloatLinear(name: layer.name, weight: w, bias: layer.bias, inputScale: layer.inputScale)
+        self.init(quantized: try FloatLinear(name: layer.name, weight: w, bias: layer.bias, inputScale: layer.inputScale),
+                  weight: weight, activation: activation)
+    }
+
+    /// A layer whose weight is already dequantized, e.g. loaded from a file.
+    public init(quantized: FloatLinear, weight: TensorQuantizer?, activation: TensorQuantizer?) {
+        self.quantized = quantized
         weightQuantizer = weight
         activationQuantizer = activation
     }
 
-    public var inFeatures: Int { quantizedWeight.inFeatures }
-    public var outFeatures: Int { quantizedWeight.outFeatures }
+    public var name: String { quantized.name }
+    public var inFeatures: Int { quantized.inFeatures }
+    public var outFeatures: Int { quantized.outFeatures }
+    public var weightBytes: Int { weightQuantizer?.storageBytes(rows: outFeatures, columns: inFeatures) ?? quantized.weightBytes }
 
     public func forward(_ x: Matrix<Float>) -> Matrix<Float> {
         // Activations were checked for NaN at calibration; at run time a NaN propagates as in FP32.
-        let scaled = quantizedWeight.scaledInput(x)
+        let scaled = quantized.scaledInput(x)
         let input = (try? activationQuantizer?.fakeQuantize(scaled, tensor: name + ".input")) ?? scaled
-        return quantizedWeight.multiply(input)
+        return quantized.multiply(input)
     }
 }

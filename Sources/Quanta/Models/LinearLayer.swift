@@ -7,6 +7,8 @@ public protocol LinearLayer: Sendable {
     var name: String { get }
     var inFeatures: Int { get }
     var outFeatures: Int { get }
+    /// Bytes the weight takes as the layer stores it (codes plus scales and zero points).
+    var weightBytes: Int { get }
     func forward(_ x: Matrix<Float>) -> Matrix<Float>
 }
 
@@ -44,6 +46,7 @@ public struct FloatLinear: LinearLayer {
 
     public var inFeatures: Int { weight.columns }
     public var outFeatures: Int { weight.rows }
+    public var weightBytes: Int { 4 * weight.count }
 
     public func forward(_ x: Matrix<Float>) -> Matrix<Float> {
         multiply(scaledInput(x))

@@ -215,8 +215,11 @@ public struct LlamaModel: Sendable {
         return copy
     }
 
-    /// The FP32 Linear layers, in model order (quantized ones are skipped).
-    public var linearLayers: [FloatLinear] {
-        blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] }.compactMap { $0 as? FloatLinear }
+    /// Every Linear layer, in model order.
+    public var allLinearLayers: [any LinearLayer] {
+        blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] }
     }
+
+    /// The FP32 Linear layers, in model order (quantized ones are skipped).
+    public var linearLayers: [FloatLinear] { allLinearLayers.compactMap { $0 as? FloatLinear } }
 }

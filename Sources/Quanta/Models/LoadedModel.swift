@@ -14,6 +14,8 @@ public enum LoadedModel: Sendable {
         case let .llama(path):
             let gguf = try GGUFFile(path: path)
             self = .llama(try LlamaModel(gguf: gguf), try ByteLevelBPETokenizer(gguf: gguf))
+        case let .quantized(folder):
+            self = try QuantizedModelFolder.load(folder)
         }
     }
 
@@ -36,6 +38,8 @@ public enum TokenizerLoader {
         case let .llama(path):
             let tokenizer = try ByteLevelBPETokenizer(gguf: GGUFFile(path: path))
             return { tokenizer.encode($0) }
+        case let .quantized(folder):
+            return try encoder(for: ModelReference(QuantizedModelFolder.description(of: folder).baseModel))
         }
     }
 }

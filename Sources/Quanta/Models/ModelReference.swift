@@ -1,9 +1,11 @@
 import Foundation
 
-/// A model named on the command line: `minilm`, `smollm2`, or a path to a model folder or file.
+/// A model named on the command line: `minilm`, `smollm2`, or a path to a model folder or file, or to a
+/// quantized model folder written by `quanta quantize`.
 public enum ModelReference: Sendable {
     case bert(folder: String)
     case llama(gguf: String)
+    case quantized(folder: String)
 
     public init(_ name: String, assets: () throws(QuantaError) -> AssetStore = AssetStore.locate) throws(QuantaError) {
         switch name {
@@ -15,8 +17,9 @@ public enum ModelReference: Sendable {
                 throw .file(path: name, reason: "no such model: give minilm, smollm2, or a path to a model folder or .gguf file")
             }
             if isFolder.boolValue {
+                if QuantizedModelFolder.isQuantizedModel(name) { self = .quantized(folder: name); return }
                 guard FileManager.default.fileExists(atPath: name + "/model.safetensors") else {
-                    throw .file(path: name, reason: "folder has no model.safetensors (a BERT model folder needs model.safetensors, config.json and vocab.txt)")
+                    throw .file(path: name, reason: "folder has no model.safetensors (a BERT model folder needs model.safetensors, config.json and vocab.txt; a quantized model folder needs quanta.json)")
                 }
                 self = .bert(folder: name)
             } else if name.hasSuffix(".gguf") {

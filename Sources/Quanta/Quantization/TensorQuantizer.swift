@@ -35,6 +35,11 @@ public enum TensorQuantizer: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Bytes of a rows x columns tensor stored in this format, scales included.
+    public func storageBytes(rows: Int, columns: Int) -> Int {
+        Int((bitsPerElement(columns: columns) * Double(rows * columns) / 8).rounded(.up))
+    }
+
     static func scaleBits(_ g: Granularity, columns: Int) -> Double {
         switch g {
         case let .perGroup(size): return 32 / Double(size)
@@ -56,12 +61,9 @@ public enum TensorQuantizer: Sendable, CustomStringConvertible {
             try Self.checkFinite(x, tensor: tensor)
             let codec = ElementCodec(format, saturating: true)
             var y = x
-            let rows = perRow ? x.rows : 1, width = perRow ? x.columns : x.count
-            for r in 0..<rows {
-                let slice = x.storage[r * width..<(r + 1) * width]
-                let amax = slice.reduce(Float(0)) { max($0, $1.magnitude) }
-                Self.roundTrip(&y.storage, range: r * width..<(r + 1) * width, codec: codec,
-                               scale: amax > 0 ? amax / format.maxNormal : 1)
+            let scales = Self.floatScales(x, format: format, perRow: perRow), width = x.count / max(scales.count, 1)
+            for (r, scale) in scales.enumerated() {
+                Self.roundTrip(&y.storage, range: r * width..<(r + 1) * width, codec: codec, scale: scale)
             }
             return y
         case let .staticFloat(format, scale):
@@ -79,6 +81,16 @@ public enum TensorQuantizer: Sendable, CustomStringConvertible {
                                           with: quantizer.roundTrip(Array(x.row(r))))
             }
             return y
+        }
+    }
+
+    /// The scales of `.float(format, perRow)` for `x`: s = amax / maxNormal per row (or over the whole
+    /// tensor), 1 where amax = 0.
+    static func floatScales(_ x: Matrix<Float>, format: FloatFormat, perRow: Bool) -> [Float] {
+        let rows = perRow ? x.rows : 1, width = perRow ? x.columns : x.count
+        return (0..<rows).map { r in
+            let amax = x.storage[r * width..<(r + 1) * width].reduce(Float(0)) { max($0, $1.magnitude) }
+            return amax > 0 ? amax / format.maxNormal : 1
         }
     }
 

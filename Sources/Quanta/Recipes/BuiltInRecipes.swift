@@ -13,16 +13,20 @@ extension Recipe {
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.
     public static func builtIn(_ name: String, alpha: SmoothQuant.Strength = .alpha(0.5)) throws(QuantaError) -> Recipe {
         let perChannelInt8 = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
+        // Asymmetric per-token INT8 activations: UINT8 codes with a zero point, the u8 x s8 operand pair of
+        // the CPU's integer dot-product instructions (the zero point folds into the GEMM epilogue).
+        let perTokenUInt8 = ActivationScheme.dynamic(.integer(.uint8, .asymmetric, .perToken))
         switch name {
         case "w8a8-naive":
             // Per-tensor weights and per-tensor static min/max activations: the scheme that collapses.
             return Recipe(name: name, everyLayer: .init(weight: .integer(.int8, .symmetric, .perTensor), activation: .staticInt8(.minMax(movingAverage: false))))
         case "w8a8":
-            // Per-channel weights, per-token dynamic activations (the seed's accurate INT8 scheme).
-            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))))
+            // Per-channel symmetric weights, per-token dynamic asymmetric activations (the seed's accurate INT8
+            // scheme with the zero point of oneDNN's u8s8 products).
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: perTokenUInt8))
         case "w8a8-smoothquant":
             // SmoothQuant folded into the model, then the w8a8 scheme.
-            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: .dynamic(.integer(.int8, .symmetric, .perToken))),
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: perTokenUInt8),
                           smoothQuant: alpha)
         case "peg":
             // Per-channel weights; inputs per-embedding-group static INT8 (6 range-sorted groups, as the
@@ -50,7 +54,9 @@ extension Recipe {
             let format: FloatFormat = name == "fp8-e4m3" ? .e4m3 : .e5m2
             return Recipe(name: name, everyLayer: .init(weight: .float(format, perRow: false), activation: .staticFloat(format, .minMax(movingAverage: false))))
         case "w8a16":
-            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: nil))
+            // Asymmetric per-channel weights: the shipped weights are 4-bit blocks (min + step x code), whose
+            // skewed rows an asymmetric grid follows twice as finely as a symmetric one.
+            return Recipe(name: name, everyLayer: .init(weight: .integer(.uint8, .asymmetric, .perChannel), activation: nil))
         case "w8a16-g128":
             return Recipe(name: name, everyLayer: .init(weight: .integer(.int8, .symmetric, .perGroup(size: 128)), activation: nil))
         case "w4a16-g128":

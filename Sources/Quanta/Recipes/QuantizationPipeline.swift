@@ -2,6 +2,9 @@
 /// recalibrate the transformed model when static scales depend on it, then replace the Linear layers.
 /// The FP32 model's calibration statistics are computed once per pipeline and shared by its recipes.
 public final class QuantizationPipeline: @unchecked Sendable {
+    /// Sees each FP32 Linear layer (after the recipe's transforms) and the layer the recipe made of it.
+    public typealias LayerRecorder = (_ source: any LinearLayer, _ quantized: any LinearLayer) throws(QuantaError) -> Void
+
     private var cachedStatistics: [String: ActivationStatistics]?
 
     public init() {}
@@ -14,31 +17,35 @@ public final class QuantizationPipeline: @unchecked Sendable {
         return statistics
     }
 
+    /// The model quantized by `recipe`; `record(source, quantized)` sees each FP32 Linear (after the
+    /// recipe's transforms) with the layer made of it (`QuantizedModelFolder.Writer.record`).
     public func quantize(_ model: LlamaModel, recipe: Recipe, calibrationTokens: [Int32],
-                         progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> LlamaModel {
+                         progress: @escaping (String) -> Void = { _ in },
+                         record: LayerRecorder? = nil) throws(QuantaError) -> LlamaModel {
         // A rotated model has statistics of its own: it gets a pipeline (and statistics cache) of its own.
         if let seed = recipe.rotationSeed {
             var rest = recipe
             rest.rotationSeed = nil
             return try QuantizationPipeline().quantize(Rotation.fold(into: model, seed: seed), recipe: rest,
-                                                       calibrationTokens: calibrationTokens, progress: progress)
+                                                       calibrationTokens: calibrationTokens, progress: progress, record: record)
         }
         var quantized = try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             try CalibrationRun.statistics(m, tokens: calibrationTokens) { done, total in progress("calibration window \(done)/\(total)") }
-        }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })
+        }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) }, record: record)
         quantized.kvCacheQuantizer = recipe.kvCache
         return quantized
     }
 
     public func quantize(_ model: BertModel, tokenizer: WordPieceTokenizer, recipe: Recipe, calibrationTexts: [String],
-                         progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> BertModel {
+                         progress: @escaping (String) -> Void = { _ in },
+                         record: LayerRecorder? = nil) throws(QuantaError) -> BertModel {
         guard recipe.rotationSeed == nil else {
             throw .invalidArgument("\(recipe.name): rotation folds into pre-norm decoders only; BERT's LayerNorm subtracts the mean and does not commute with a rotation")
         }
         return try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
             progress("calibrating on \(calibrationTexts.count) texts")
             return try CalibrationRun.statistics(SentenceEmbedder(model: m, tokenizer: tokenizer), texts: calibrationTexts)
-        }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) })
+        }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) }, record: record)
     }
 
     /// The recipe's steps on any model: SmoothQuant from the FP32 statistics, calibration of what the
@@ -46,7 +53,8 @@ public final class QuantizationPipeline: @unchecked Sendable {
     func apply<Model>(_ recipe: Recipe, to model: Model,
                       calibrate: (Model) throws(QuantaError) -> [String: ActivationStatistics],
                       fold: (Model, [String: ActivationStatistics], SmoothQuant.Strength) throws(QuantaError) -> Model,
-                      mapLinearLayers: (Model, (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Model)
+                      mapLinearLayers: (Model, (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Model,
+                      record: LayerRecorder?)
         throws(QuantaError) -> Model {
         var transformed = model
         var statistics = [String: ActivationStatistics]()
@@ -56,6 +64,10 @@ public final class QuantizationPipeline: @unchecked Sendable {
         if recipe.needsCalibration {
             statistics = recipe.smoothQuant == nil ? try fp32Statistics { () throws(QuantaError) in try calibrate(model) } : try calibrate(transformed)
         }
-        return try mapLinearLayers(transformed) { layer throws(QuantaError) in try recipe.quantize(layer, statistics: statistics) }
+        return try mapLinearLayers(transformed) { layer throws(QuantaError) in
+            let quantized = try recipe.quantize(layer, statistics: statistics)
+            try record?(layer, quantized)
+            return quantized
+        }
     }
 }

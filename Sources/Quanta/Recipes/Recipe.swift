@@ -6,8 +6,8 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public struct LayerSpec: Sendable {
         public var weight: TensorQuantizer?
         public var activation: ActivationScheme?
-        /// LLM.int8()'s outlier threshold: input columns beyond it run in FP32 (weight and activation
-        /// quantizers are then vector-wise INT8 and these two fields are ignored).
+        /// LLM.int8()'s outlier threshold: input columns beyond it run in FP32; the rest takes `weight` and a
+        /// dynamic `activation` (default: vector-wise symmetric INT8, per channel and per token).
         public var outlierThreshold: Float?
         /// Per-layer format choice (MoFQ): when not empty, the layer takes whichever of these specs
         /// quantizes its weight with the smallest mean squared error, and this spec's own fields are ignored.
@@ -87,9 +87,11 @@ public struct Recipe: Sendable, CustomStringConvertible {
         return j == p.count
     }
 
-    /// True when some layer's activation scale comes from calibration.
+    /// True when some layer's activation scale (or LLM.int8()'s set of FP32 outlier columns) comes from calibration.
     public var needsCalibration: Bool {
-        rules.contains { rule in ([rule.spec].compactMap { $0 } + (rule.spec?.alternatives ?? [])).contains { $0.activation?.needsCalibration == true } }
+        rules.contains { rule in
+            ([rule.spec].compactMap { $0 } + (rule.spec?.alternatives ?? [])).contains { $0.activation?.needsCalibration == true || $0.outlierThreshold != nil }
+        }
     }
 
     /// Replaces every FP32 Linear the recipe names with its fake-quantized version; `statistics` (from a
@@ -97,8 +99,13 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public func quantize(_ layer: any LinearLayer, statistics: [String: ActivationStatistics] = [:]) throws(QuantaError) -> any LinearLayer {
         guard let chosen = spec(for: layer.name), let float = layer as? FloatLinear else { return layer }
         let spec = try chosen.resolved(for: float)
-        if let threshold = spec.outlierThreshold { return try OutlierDecomposedLinear(float, threshold: threshold) }
         let activation = try spec.activation?.quantizer(statistics: statistics[layer.name], layer: layer.name)
+        if let threshold = spec.outlierThreshold {
+            guard spec.activation?.needsCalibration != true else { throw .invalidArgument("\(layer.name): LLM.int8() takes a dynamic activation quantizer") }
+            return try OutlierDecomposedLinear(float, threshold: threshold, calibratedMax: statistics[layer.name]?.channelAbsMax,
+                                               weight: spec.weight ?? .integer(.int8, .symmetric, .perChannel),
+                                               activation: activation ?? .integer(.int8, .symmetric, .perToken))
+        }
         return try FakeQuantizedLinear(float, weight: spec.weight, activation: activation)
     }
 }

@@ -11,7 +11,7 @@ import Foundation
 /// with "group": N), fp8-e4m3 | fp8-e5m2 (granularity per-tensor|per-row), mxint8 | mxfp8 | mxfp6 | mxfp4
 /// ("block": N, default 32). activation modes: dynamic (a weight-style quantizer; int granularity per-token),
 /// static (format int8 with "calibrator": minmax | minmax-ema | percentile-99.99 | entropy | mse, or fp8-e4m3 |
-/// fp8-e5m2), peg ("groups": N). A rule may instead say "outlier_threshold": 6 (LLM.int8()). Rules are
+/// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
 public enum RecipeFile {
@@ -28,12 +28,12 @@ public enum RecipeFile {
         for (i, rule) in rules.enumerated() {
             guard let pattern = rule["pattern"] as? String else { throw fail("rule \(i): 'pattern' (a string) is missing") }
             if rule["fp32"] as? Bool == true { parsed.append(.init(pattern: pattern, spec: nil)); continue }
-            if let threshold = rule["outlier_threshold"] as? Double {
-                parsed.append(.init(pattern: pattern, spec: .init(weight: nil, activation: nil, outlierThreshold: Float(threshold))))
-                continue
-            }
             let weight = try (rule["weight"] as? [String: Any]).map { w throws(QuantaError) in try quantizer(w, context: "rule \(i) weight", path: path) }
             let activation = try (rule["activation"] as? [String: Any]).map { a throws(QuantaError) in try activationScheme(a, context: "rule \(i) activation", path: path) }
+            if let threshold = rule["outlier_threshold"] as? Double {
+                parsed.append(.init(pattern: pattern, spec: .init(weight: weight, activation: activation, outlierThreshold: Float(threshold))))
+                continue
+            }
             parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation)))
         }
         let name = json["name"] as? String ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent

@@ -1,0 +1,272 @@
+import Foundation
+
+/// A quantized model on disk (`quanta quantize --out DIR`; docs/QUANTIZED_FORMAT.md):
+///
+///     DIR/quanta.json         what was done: base model, recipe, each Linear's kind and quantizers
+///     DIR/model.safetensors   each Linear's packed codes, scales and zero points (`StoredWeight`), bias,
+///                             SmoothQuant input scale, calibrated activation parameters; for a decoder
+///                             also every norm weight and the embeddings/output head when the recipe
+///                             changed them (rotation)
+///
+/// The tokenizer, the configuration and every tensor absent from the file come from the base model, which
+/// must be the same model the folder was made from (its Linear names and shapes are checked).
+public enum QuantizedModelFolder {
+    public static let descriptionFile = "quanta.json", tensorFile = "model.safetensors"
+    public static let formatName = "quanta-quantized-model", formatVersion = 1
+
+    public struct Description: Codable, Sendable {
+        public struct Layer: Codable, Sendable {
+            /// `fp32`, `quantized` (fake-quantized weight and input) or `llm-int8` (outlier decomposition).
+            public var kind: String
+            public var name: String
+            public var weight: QuantizerDescription?
+            public var activation: QuantizerDescription?
+            public var outlierThreshold: Float?
+        }
+
+        public var format = QuantizedModelFolder.formatName
+        public var version = QuantizedModelFolder.formatVersion
+        /// `minilm`, `smollm2`, or the absolute path of the base model.
+        public var baseModel: String
+        public var architecture: String
+        public var recipe: String
+        public var kvCache: QuantizerDescription?
+        public var layers: [Layer]
+    }
+
+    /// Collects the stored form of each layer while a `QuantizationPipeline` quantizes it, then writes the folder.
+    public final class Writer {
+        var layers = [Description.Layer]()
+        var entries = [SafeTensorsWriter.Entry]()
+
+        public init() {}
+
+        /// Records `quantized`, the layer the recipe made of the FP32 layer `source` (after the recipe's
+        /// transforms): its codes come from `source`, so they are the codes `quantized` was built from.
+        public func record(source: any LinearLayer, quantized: any LinearLayer) throws(QuantaError) {
+            guard let float = source as? FloatLinear else { throw .invalidArgument("\(source.name): only FP32 layers can be stored") }
+            let name = float.name
+            var layer = Description.Layer(kind: "fp32", name: name)
+            var weight: TensorQuantizer?, activation: TensorQuantizer?
+            switch quantized {
+            case let q as FakeQuantizedLinear:
+                (layer.kind, weight, activation) = ("quantized", q.weightQuantizer, q.activationQuantizer)
+            case let q as OutlierDecomposedLinear:
+                (layer.kind, weight, activation, layer.outlierThreshold) = ("llm-int8", q.weightQuantizer, q.activationQuantizer, q.threshold)
+                entries += [.init(name: name + ".outlier_columns", type: .i32, shape: [q.keptColumns.count], bytes: StoredWeight.data(q.keptColumns.map { Int32($0) })),
+                            .init(name: name + ".outlier_weight", shape: [q.keptWeight.rows, q.keptWeight.columns], floats: q.keptWeight.storage)]
+            case is FloatLinear: break
+            default: throw .invalidArgument("\(name): a \(type(of: quantized)) cannot be stored")
+            }
+            layer.weight = weight.map(QuantizerDescription.init)
+            layer.activation = activation.map(QuantizerDescription.init)
+            entries += try weight.map { q throws(QuantaError) in try StoredWeight.entries(float.weight, quantizer: q, name: name) }
+                ?? [.init(name: name + ".weight", shape: [float.outFeatures, float.inFeatures], floats: float.weight.storage)]
+            entries += activation.map { QuantizerDescription.entries($0, layer: name) } ?? []
+            if let bias = float.bias { entries.append(.init(name: name + ".bias", shape: [bias.count], floats: bias)) }
+            if let scale = float.inputScale { entries.append(.init(name: name + ".smooth_scale", shape: [scale.count], floats: scale)) }
+            layers.append(layer)
+        }
+
+        /// Writes the folder for `model` (whose Linear layers were all recorded), made from `base`
+        /// (named `baseModel` on the command line) by `recipe`. Nothing is left half-written: the folder is
+        /// assembled beside `folder` and renamed into place; an existing folder is replaced only when it is
+        /// itself a quantized model folder.
+        public func write(_ model: LoadedModel, base: LoadedModel, baseModel: String, recipe: Recipe, to folder: String) throws(QuantaError) {
+            var tensors = entries
+            let architecture: String
+            switch (model, base) {
+            case let (.llama(m, _), .llama(b, _)):
+                architecture = "llama"
+                tensors += QuantizedModelFolder.decoderTensors(m, base: b)
+            case (.bert, .bert): architecture = "bert"
+            default: throw .invalidArgument("the quantized model and its base are different architectures")
+            }
+            let storedNames = Set(layers.map(\.name))
+            if let missing = QuantizedModelFolder.linearNames(model).first(where: { !storedNames.contains($0) }) {
+                throw .invalidArgument("\(missing) was not recorded while quantizing")
+            }
+            let description = Description(baseModel: QuantizedModelFolder.portableName(baseModel), architecture: architecture,
+                                          recipe: recipe.name, kvCache: recipe.kvCache.map(QuantizerDescription.init), layers: layers)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            let json: Data
+            do { json = try encoder.encode(description) } catch { throw .invalidArgument("cannot encode the description: \(error)") }
+            try QuantizedModelFolder.replaceAtomically(folder) { (temporary: String) throws(QuantaError) in
+                try SafeTensorsWriter.write(tensors, metadata: ["format": formatName], to: temporary + "/" + tensorFile)
+                try AtomicFile.write(json, to: temporary + "/" + descriptionFile)
+            }
+        }
+    }
+
+    /// True when `folder` holds a quantized model description.
+    public static func isQuantizedModel(_ folder: String) -> Bool {
+        FileManager.default.fileExists(atPath: folder + "/" + descriptionFile)
+    }
+
+    public static func description(of folder: String) throws(QuantaError) -> Description {
+        let path = folder + "/" + descriptionFile
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let data = try MappedFile.read(path)
+        let description: Description
+        do { description = try decoder.decode(Description.self, from: data) } catch {
+            throw .file(path: path, reason: "not a quantized model description (\(error))")
+        }
+        guard description.format == formatName, description.version == formatVersion else {
+            throw .file(path: path, reason: "format '\(description.format)' version \(description.version); this Quanta reads '\(formatName)' version \(formatVersion)")
+        }
+        return description
+    }
+
+    /// The quantized model in `folder`, built on its base model.
+    public static func load(_ folder: String) throws(QuantaError) -> LoadedModel {
+        let description = try description(of: folder)
+        let baseReference = try ModelReference(description.baseModel)
+        if case .quantized = baseReference { throw .file(path: folder, reason: "its base model \(description.baseModel) is itself quantized") }
+        let base = try LoadedModel(baseReference)
+        let file = try SafeTensorsFile(path: folder + "/" + tensorFile)
+        let layers = Dictionary(description.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let baseNames = linearNames(base)
+        if let extra = layers.keys.first(where: { !baseNames.contains($0) }) {
+            throw .file(path: folder + "/" + descriptionFile, reason: "layer \(extra) is not in the base model \(description.baseModel): the folder was made from another model")
+        }
+        func rebuild(_ layer: any LinearLayer) throws(QuantaError) -> any LinearLayer {
+            guard let stored = layers[layer.name] else {
+                throw .file(path: folder + "/" + descriptionFile, reason: "no entry for layer \(layer.name) of \(description.baseModel)")
+            }
+            return try loadLayer(stored, file: file, rows: layer.outFeatures, columns: layer.inFeatures)
+        }
+        switch base {
+        case let .bert(model, tokenizer):
+            guard description.architecture == "bert" else { throw mismatch(folder, description) }
+            return .bert(try model.mapLinearLayers(rebuild), tokenizer)
+        case let .llama(model, tokenizer):
+            guard description.architecture == "llama" else { throw mismatch(folder, description) }
+            var quantized = try loadDecoderTensors(into: model.mapLinearLayers(rebuild), file: file)
+            quantized.kvCacheQuantizer = try description.kvCache.map { d throws(QuantaError) in try d.quantizer(file: file, layer: "kv_cache", columns: 0) }
+            return .llama(quantized, tokenizer)
+        }
+    }
+
+    static func mismatch(_ folder: String, _ description: Description) -> QuantaError {
+        .file(path: folder + "/" + descriptionFile, reason: "architecture '\(description.architecture)' does not match the base model \(description.baseModel)")
+    }
+
+    static func loadLayer(_ stored: Description.Layer, file: SafeTensorsFile, rows: Int, columns: Int) throws(QuantaError) -> any LinearLayer {
+        let name = stored.name
+        let weightQuantizer = try stored.weight.map { d throws(QuantaError) in try d.quantizer(file: file, layer: name, columns: columns) }
+        let weight: Matrix<Float>
+        if let weightQuantizer {
+            weight = try StoredWeight.decode(file, name: name, quantizer: weightQuantizer, rows: rows, columns: columns)
+        } else {
+            weight = try Matrix(rows: rows, columns: columns, storage: file.floats(name + ".weight", expectedShape: [rows, columns]).values)
+        }
+        func optional(_ tensor: String, count: Int) throws(QuantaError) -> [Float]? {
+            guard file.tensors.contains(where: { $0.name == tensor }) else { return nil }
+            let values = try file.floats(tensor, expectedShape: [count]).values
+            if let bad = values.firstIndex(where: { !$0.isFinite }) { throw .nonFinite(tensor: tensor, index: bad, value: values[bad]) }
+            return values
+        }
+        if let bad = weight.storage.firstIndex(where: { !$0.isFinite }) { throw .nonFinite(tensor: name + ".weight", index: bad, value: weight.storage[bad]) }
+        let float = try FloatLinear(name: name, weight: weight, bias: optional(name + ".bias", count: rows),
+                                    inputScale: optional(name + ".smooth_scale", count: columns))
+        let activation = try stored.activation.map { d throws(QuantaError) in try d.quantizer(file: file, layer: name, columns: columns) }
+        switch stored.kind {
+        case "fp32": return float
+        case "quantized": return FakeQuantizedLinear(quantized: float, weight: weightQuantizer, activation: activation)
+        case "llm-int8":
+            guard let threshold = stored.outlierThreshold, threshold > 0, let weightQuantizer, let activation else {
+                throw .file(path: file.path, reason: "\(name): an llm-int8 layer needs a positive outlier_threshold, a weight and an activation quantizer")
+            }
+            let columns = try file.integers(name + ".outlier_columns", expectedShape: [file.info(name + ".outlier_columns").shape.first ?? -1]).map(Int.init)
+            let kept = try Matrix(rows: rows, columns: columns.count, storage: file.floats(name + ".outlier_weight", expectedShape: [rows, columns.count]).values)
+            return try StoredWeight.wrapping(file, name + ".outlier_columns") { () throws(QuantaError) in
+                try OutlierDecomposedLinear(quantized: float, threshold: threshold, weight: weightQuantizer, activation: activation,
+                                            keptColumns: columns, keptWeight: kept)
+            }
+        default:
+            throw .file(path: file.path, reason: "\(name): unknown layer kind '\(stored.kind)' (fp32, quantized, llm-int8)")
+        }
+    }
+
+    // MARK: decoder tensors outside the Linear layers
+
+    /// Norm weights (SmoothQuant folds into them), and the embeddings and output head where they differ
+    /// from the base model's (rotation).
+    static func decoderTensors(_ model: LlamaModel, base: LlamaModel) -> [SafeTensorsWriter.Entry] {
+        var entries = [SafeTensorsWriter.Entry]()
+        func vector(_ name: String, _ values: [Float]) { entries.append(.init(name: name, shape: [values.count], floats: values)) }
+        for (i, block) in model.blocks.enumerated() {
+            vector("blk.\(i).attn_norm.weight", block.attentionNorm.weight)
+            vector("blk.\(i).ffn_norm.weight", block.feedForwardNorm.weight)
+        }
+        vector("output_norm.weight", model.outputNorm.weight)
+        if model.tokenEmbeddings.storage != base.tokenEmbeddings.storage {
+            entries.append(.init(name: "token_embd.weight", shape: [model.tokenEmbeddings.rows, model.tokenEmbeddings.columns], floats: model.tokenEmbeddings.storage))
+        }
+        if let head = model.outputHead {
+            entries.append(.init(name: "output.weight", shape: [head.rows, head.columns], floats: head.storage))
+        }
+        return entries
+    }
+
+    static func loadDecoderTensors(into model: LlamaModel, file: SafeTensorsFile) throws(QuantaError) -> LlamaModel {
+        var m = model
+        let h = m.config.hiddenSize
+        func vector(_ name: String) throws(QuantaError) -> [Float] { try file.floats(name, expectedShape: [h]).values }
+        func matrix(_ name: String) throws(QuantaError) -> Matrix<Float>? {
+            guard file.tensors.contains(where: { $0.name == name }) else { return nil }
+            let rows = m.config.vocabularySize
+            return try Matrix(rows: rows, columns: h, storage: file.floats(name, expectedShape: [rows, h]).values)
+        }
+        for i in m.blocks.indices {
+            m.blocks[i].attentionNorm.weight = try vector("blk.\(i).attn_norm.weight")
+            m.blocks[i].feedForwardNorm.weight = try vector("blk.\(i).ffn_norm.weight")
+        }
+        m.outputNorm.weight = try vector("output_norm.weight")
+        if let embeddings = try matrix("token_embd.weight") { m.tokenEmbeddings = embeddings }
+        m.outputHead = try matrix("output.weight")
+        return m
+    }
+
+    static func linearNames(_ model: LoadedModel) -> [String] {
+        switch model {
+        case let .bert(m, _): return m.allLinearLayers.map(\.name)
+        case let .llama(m, _): return m.allLinearLayers.map(\.name)
+        }
+    }
+
+    /// Built-in names as they are; paths made absolute, so the folder can be used from anywhere.
+    static func portableName(_ model: String) -> String {
+        ["minilm", "smollm2"].contains(model) ? model : URL(fileURLWithPath: model).standardizedFileURL.path
+    }
+
+    /// Runs `fill` on a fresh folder beside `folder`, then renames it to `folder`.
+    static func replaceAtomically(_ folder: String, fill: (String) throws(QuantaError) -> Void) throws(QuantaError) {
+        let manager = FileManager.default
+        let target = URL(fileURLWithPath: folder).standardizedFileURL
+        var isFolder: ObjCBool = false
+        if manager.fileExists(atPath: target.path, isDirectory: &isFolder) {
+            let empty = isFolder.boolValue && ((try? manager.contentsOfDirectory(atPath: target.path))?.isEmpty ?? false)
+            guard empty || isQuantizedModel(target.path) else {
+                throw .file(path: folder, reason: "exists and is not a quantized model folder; refusing to overwrite it")
+            }
+        }
+        let temporary = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        do { try manager.createDirectory(at: temporary, withIntermediateDirectories: true) } catch {
+            throw .file(path: temporary.path, reason: "cannot be created (\(error.localizedDescription))")
+        }
+        do throws(QuantaError) {
+            try fill(temporary.path)
+            if manager.fileExists(atPath: target.path) {
+                do { try manager.removeItem(at: target) } catch { throw .file(path: folder, reason: "cannot be replaced (\(error.localizedDescription))") }
+            }
+            guard rename(temporary.path, target.path) == 0 else { throw .file(path: folder, reason: "cannot be written (rename failed)") }
+        } catch {
+            try? manager.removeItem(at: temporary)
+            throw error
+        }
+    }
+}
