@@ -16,7 +16,10 @@ let package = Package(
         // Tensors, quantization primitives, calibration, algorithms, models, runtime, evaluation.
         // OpenBLAS's cblas (Debian libopenblas-dev): the FP32 matrix products and the baseline of every speed-up.
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Quanta", dependencies: ["QuantaFormats", "COpenBLAS"]),
+        // INT8 kernels in C: portable, AVX2 and AVX-512 VNNI paths chosen at run time (function-level target
+        // attributes, no unsafeFlags), bit-identical to each other.
+        .target(name: "QuantaKernels"),
+        .target(name: "Quanta", dependencies: ["QuantaFormats", "COpenBLAS", "QuantaKernels"]),
         // The command-line tool: parse, call the library, print.
         .executableTarget(
             name: "quanta",

@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians of timed runs after warm-up, printed as tables (or JSON).",
-        subcommands: [FormatsBench.self]
+        subcommands: [FormatsBench.self, GEMMBench.self]
     )
 }
 
@@ -40,5 +40,43 @@ struct FormatsBench: ParsableCommand {
             header: ["format", "direction", "median ms", "M elements/s"],
             rows: rows.map { [$0.format, $0.direction, String(format: "%.2f", $0.medianMilliseconds),
                               String(format: "%.0f", $0.millionElementsPerSecond)] }))
+    }
+}
+
+extension KernelPath: ExpressibleByArgument {}
+
+struct GEMMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "INT8 GEMM/GEMV kernels against FP32 OpenBLAS on the same shapes, in one run.",
+        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. Median of --runs timed runs after one warm-up; ratio = FP32 median / kernel median."
+    )
+
+    @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
+    @Option(help: "Timed runs (the median is reported).") var runs = 5
+    @Option(help: "Kernel path: portable, avx2 or vnni (default: the best this CPU supports).") var path: KernelPath = .best
+    @Flag(help: "Print a JSON array of {kernel, m, n, k, threads, median_ms, gops, path}.") var json = false
+
+    func validate() throws {
+        guard threads > 0, runs > 0 else { throw ValidationError("--threads and --runs must be positive") }
+        guard path.isSupported else { throw ValidationError("this CPU cannot run the \(path.rawValue) path") }
+    }
+
+    func run() throws {
+        let rows = try reportingErrors { () throws(QuantaError) in
+            try GEMMBenchmark(threads: threads, path: path, stopwatch: Stopwatch(warmup: 1, runs: runs)).run(progress: progress)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
+            return
+        }
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), median of \(runs) runs after 1 warm-up", ""]
+                   + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "vs fp32"], rows: rows.map { row in
+            let fp32 = rows.first { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }!
+            return [row.kernel, "\(row.m)x\(row.n)x\(row.k)", String(format: "%.3f", row.medianMilliseconds), String(format: "%.1f", row.gops),
+                    String(format: "%.2fx", fp32.medianMilliseconds / row.medianMilliseconds)]
+        }))
     }
 }

@@ -39,6 +39,12 @@ public enum BLAS {
         sgemm(transposeB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
+    /// y = A x for row-major A [rows, columns] (sgemv: the FP32 baseline of decode-shaped products).
+    @inline(__always)
+    public static func gemv(rows: Int, columns: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, 0, y, 1)
+    }
+
     /// C = alpha * A B + beta * C for row-major A [m, k], B [k, n], C [m, n].
     @inline(__always)
     public static func gemm(m: Int, n: Int, k: Int, alpha: Float = 1,

@@ -1,0 +1,72 @@
+/// `quanta bench gemm`: FP32 OpenBLAS (sgemm, or sgemv for one row) against the INT8 kernels on the same
+/// shapes in the same run, Y [m, n] = X [m, k] W^T, weights packed before timing, outputs preallocated.
+public struct GEMMBenchmark: Sendable {
+    public struct Shape: Sendable {
+        public let m: Int, n: Int, k: Int
+        public init(m: Int, n: Int, k: Int) { (self.m, self.n, self.k) = (m, n, k) }
+    }
+
+    public struct Row: Sendable, Codable {
+        public let kernel: String
+        public let m: Int, n: Int, k: Int, threads: Int
+        public let medianMilliseconds: Double
+        /// 2 m n k operations per second, in units of 10^9.
+        public let gops: Double
+        public let path: String
+
+        enum CodingKeys: String, CodingKey {
+            case kernel, m, n, k, threads, path
+            case medianMilliseconds = "median_ms", gops
+        }
+    }
+
+    /// The seed's shape, MiniLM's at sequence 128, and decode shapes whose weights exceed the L3 cache.
+    public static let defaultShapes = [Shape(m: 2048, n: 1920, k: 1920), Shape(m: 128, n: 384, k: 384), Shape(m: 128, n: 1536, k: 384),
+                                       Shape(m: 128, n: 384, k: 1536), Shape(m: 1, n: 4096, k: 4096), Shape(m: 1, n: 8192, k: 8192)]
+
+    public let shapes: [Shape]
+    public let threads: Int
+    public let path: KernelPath
+    public let stopwatch: Stopwatch
+
+    public init(shapes: [Shape] = defaultShapes, threads: Int, path: KernelPath = .best, stopwatch: Stopwatch) {
+        self.shapes = shapes
+        self.threads = threads
+        self.path = path
+        self.stopwatch = stopwatch
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
+        BLAS.setThreads(threads)
+        var rows = [Row]()
+        for shape in shapes {
+            let (m, n, k) = (shape.m, shape.n, shape.k)
+            progress("gemm \(m)x\(n)x\(k)")
+            func record(_ kernel: String, _ seconds: Double, path: String) {
+                rows.append(Row(kernel: kernel, m: m, n: n, k: k, threads: threads, medianMilliseconds: seconds * 1e3,
+                                gops: 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, path: path))
+            }
+            // FP32 baseline on the same values.
+            var generator = SplitMix64(seed: UInt64(m * 31 + n * 7 + k))
+            let x = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) })
+            let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { _ in Float.random(in: -1...1, using: &generator) })
+            var y = Matrix<Float>(rows: m, columns: n, repeating: 0)
+            let fp32 = x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in y.storage.withUnsafeMutableBufferPointer { yp in
+                stopwatch.medianSeconds {
+                    if m == 1 { BLAS.gemv(rows: n, columns: k, a: wp.baseAddress!, x: xp.baseAddress!, y: yp.baseAddress!) }
+                    else { BLAS.gemmTransposedB(m: m, n: n, k: k, a: xp.baseAddress!, lda: k, b: wp.baseAddress!, ldb: k, c: yp.baseAddress!, ldc: n) }
+                }
+            }}}
+            record("fp32", fp32, path: m == 1 ? "openblas sgemv" : "openblas sgemm")
+            // INT8: per-token UINT8 activations, per-channel INT8 weights, packed once.
+            let wq = try AffineQuantizer.chooseParameters(for: w, format: .int8, scheme: .symmetric, granularity: .perChannel)
+            let packed = try PackedInt8Weight(codes: AffineQuantizer.quantize(w, with: wq, as: Int8.self), scales: wq.scales)
+            let xq = try AffineQuantizer.chooseParameters(for: x, format: .uint8, scheme: .asymmetric, granularity: .perToken)
+            let activations = PaddedActivations(codes: try AffineQuantizer.quantize(x, with: xq, as: UInt8.self), scales: xq.scales, zeroPoints: xq.zeroPoints)
+            var c = Matrix<Int32>(rows: m, columns: n, repeating: 0)
+            record("i8i32", stopwatch.medianSeconds { Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path) }, path: path.rawValue)
+            record("i8f32", stopwatch.medianSeconds { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }, path: path.rawValue)
+        }
+        return rows
+    }
+}

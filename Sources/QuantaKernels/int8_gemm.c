@@ -1,0 +1,179 @@
+// INT8 GEMM C = A W^T (A uint8 activation codes, W int8 weight codes packed by qk_pack_weights), three
+// paths that agree bit for bit: portable C, AVX2 and AVX-512 VNNI (256-bit). See QuantaKernels.h.
+#pragma STDC FP_CONTRACT OFF
+#include "QuantaKernels.h"
+
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QK_X86 1
+#endif
+
+/// Rows per register tile and rows per cache block (a block of A stays in L2 while every panel of
+/// weights passes by).
+enum { MR = 6, MB = 96 };
+
+static int k_groups(int k) { return (k + 3) / 4; }
+
+size_t qk_packed_size(int n, int k) { return (size_t)((n + QK_PANEL - 1) / QK_PANEL) * (size_t)k_groups(k) * 4 * QK_PANEL; }
+
+void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
+    int groups = k_groups(k);
+    memset(packed, 0, qk_packed_size(n, k));
+    for (int col = 0; col < n; col++) {
+        int p = col / QK_PANEL, j = col % QK_PANEL;
+        for (int kk = 0; kk < k; kk++) {
+            packed[(((size_t)p * groups + kk / 4) * QK_PANEL + j) * 4 + kk % 4] = w[(size_t)col * ldw + kk];
+        }
+    }
+}
+
+int qk_path_supported(qk_path path) {
+    switch (path) {
+    case QK_PATH_PORTABLE: return 1;
+#ifdef QK_X86
+    case QK_PATH_AVX2: return __builtin_cpu_supports("avx2");
+    case QK_PATH_VNNI:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512vnni");
+#endif
+    default: return 0;
+    }
+}
+
+qk_path qk_best_path(void) {
+    if (qk_path_supported(QK_PATH_VNNI)) return QK_PATH_VNNI;
+    if (qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
+    return QK_PATH_PORTABLE;
+}
+
+/// The epilogue of one output element: y = (Sa * Sw) * (float)(acc + Za * sum_k W) + bias.
+static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
+    int32_t total = acc + (e->a_zero && e->w_sum ? e->a_zero[i] * e->w_sum[j] : 0);
+    if (e->mode == 0) {
+        e->c_i32[(size_t)i * e->ldc + j] = total;
+    } else {
+        float y = (e->a_scale[i] * e->w_scale[j]) * (float)total;
+        e->c_f32[(size_t)i * e->ldc + j] = e->bias ? y + e->bias[j] : y;
+    }
+}
+
+// MARK: portable
+
+static void gemm_portable(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n0, int n1,
+                          const qk_epilogue *e) {
+    int groups = k_groups(k);
+    for (int col = n0; col < n1; col++) {
+        const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 4 * QK_PANEL + (col % QK_PANEL) * 4;
+        for (int i = 0; i < m; i++) {
+            const uint8_t *row = a + (size_t)i * lda;
+            int32_t acc = 0;
+            for (int kk = 0; kk < k; kk++) acc += (int32_t)row[kk] * panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
+            store_one(e, i, col, acc);
+        }
+    }
+}
+
+#ifdef QK_X86
+
+// MARK: shared AVX2 epilogue
+
+/// Stores 8 accumulators of row i, columns j..j+7 (`valid` of them inside C).
+__attribute__((target("avx2"))) static inline void store8(const qk_epilogue *e, int i, int j, __m256i acc, int valid) {
+    if (valid < 8) {
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, acc);
+        for (int t = 0; t < valid; t++) store_one(e, i, j + t, lanes[t]);
+        return;
+    }
+    if (e->a_zero && e->w_sum) {
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e->a_zero[i]), _mm256_loadu_si256((const __m256i *)(e->w_sum + j))));
+    }
+    if (e->mode == 0) {
+        _mm256_storeu_si256((__m256i *)(e->c_i32 + (size_t)i * e->ldc + j), acc);
+        return;
+    }
+    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(e->a_scale[i]), _mm256_loadu_ps(e->w_scale + j));
+    __m256 y = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc));
+    if (e->bias) y = _mm256_add_ps(y, _mm256_loadu_ps(e->bias + j));
+    _mm256_storeu_ps(e->c_f32 + (size_t)i * e->ldc + j, y);
+}
+
+/// The body shared by both SIMD paths: for each cache block of rows, each panel, each tile of `rows` <= MR
+/// rows, accumulate 16 columns in two registers per row with `DOT`, then run the epilogue.
+#define QK_GEMM_BODY(TARGET, NAME, DOT_SETUP, DOT)                                                              \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_tile(                                   \
+        const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int i, int col, int n1,                \
+        const qk_epilogue *e) {                                                                                       \
+        __m256i acc[MR][2];                                                                                           \
+        for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();                                  \
+        DOT_SETUP                                                                                                     \
+        for (int g = 0; g < groups; g++) {                                                                            \
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64));                               \
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64 + 32));                          \
+            for (int r = 0; r < MR; r++) {                                                                            \
+                if (r < rows) {                                                                                       \
+                    int32_t bytes;                                                                                    \
+                    memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);                                           \
+                    __m256i av = _mm256_set1_epi32(bytes);                                                            \
+                    DOT(acc[r][0], av, w0);                                                                           \
+                    DOT(acc[r][1], av, w1);                                                                           \
+                }                                                                                                     \
+            }                                                                                                         \
+        }                                                                                                             \
+        for (int r = 0; r < rows; r++) {                                                                              \
+            int valid = n1 - col;                                                                                     \
+            store8(e, i + r, col, acc[r][0], valid < 8 ? valid : 8);                                                  \
+            if (valid > 8) store8(e, i + r, col + 8, acc[r][1], valid - 8 < 8 ? valid - 8 : 8);                       \
+        }                                                                                                             \
+    }                                                                                                                 \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *a, int m, int k, int lda, const int8_t *packed,  \
+                                                     int n0, int n1, const qk_epilogue *e) {                         \
+        int groups = k_groups(k);                                                                                     \
+        for (int i0 = 0; i0 < m; i0 += MB) {                                                                          \
+            int i1 = i0 + MB < m ? i0 + MB : m;                                                                       \
+            for (int col = n0; col < n1; col += QK_PANEL) {                                                           \
+                const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;                                \
+                int i = i0;                                                                                           \
+                for (; i + MR <= i1; i += MR) NAME##_tile(a + (size_t)i * lda, lda, MR, panel, groups, i, col, n1, e); \
+                switch (i1 - i) {                                                                                     \
+                case 5: NAME##_tile(a + (size_t)i * lda, lda, 5, panel, groups, i, col, n1, e); break;               \
+                case 4: NAME##_tile(a + (size_t)i * lda, lda, 4, panel, groups, i, col, n1, e); break;               \
+                case 3: NAME##_tile(a + (size_t)i * lda, lda, 3, panel, groups, i, col, n1, e); break;               \
+                case 2: NAME##_tile(a + (size_t)i * lda, lda, 2, panel, groups, i, col, n1, e); break;               \
+                case 1: NAME##_tile(a + (size_t)i * lda, lda, 1, panel, groups, i, col, n1, e); break;               \
+                default: break;                                                                                       \
+                }                                                                                                     \
+            }                                                                                                         \
+        }                                                                                                             \
+    }
+
+// AVX2: a u8 = 16 hi + lo with hi, lo in [0, 15], so each vpmaddubsw pair sum is at most 2 * 15 * 128 and
+// cannot saturate; vpmaddwd then sums the pairs into int32 lanes, weighting the high halves by 16.
+#define QK_AVX2_SETUP                                                                                                \
+    const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteens = _mm256_set1_epi16(16);
+#define QK_AVX2_DOT(ACC, AV, W)                                                                                      \
+    do {                                                                                                             \
+        __m256i lo_ = _mm256_and_si256(AV, nibble), hi_ = _mm256_and_si256(_mm256_srli_epi16(AV, 4), nibble);       \
+        __m256i s_ = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo_, W), ones),                        \
+                                      _mm256_madd_epi16(_mm256_maddubs_epi16(hi_, W), sixteens));                   \
+        ACC = _mm256_add_epi32(ACC, s_);                                                                             \
+    } while (0)
+QK_GEMM_BODY("avx2", gemm_avx2, QK_AVX2_SETUP, QK_AVX2_DOT)
+
+#define QK_VNNI_SETUP
+#define QK_VNNI_DOT(ACC, AV, W) ACC = _mm256_dpbusd_epi32(ACC, AV, W)
+QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VNNI_DOT)
+
+#endif
+
+void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
+                  int n0, int n1, const qk_epilogue *e) {
+    (void)n;
+    if (n0 >= n1 || m <= 0) return;
+#ifdef QK_X86
+    if (path == QK_PATH_VNNI && qk_path_supported(QK_PATH_VNNI)) { gemm_vnni(a, m, k, lda, packed, n0, n1, e); return; }
+    if (path == QK_PATH_AVX2 && qk_path_supported(QK_PATH_AVX2)) { gemm_avx2(a, m, k, lda, packed, n0, n1, e); return; }
+#endif
+    gemm_portable(a, m, k, lda, packed, n0, n1, e);
+}
