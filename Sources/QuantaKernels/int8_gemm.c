@@ -3,6 +3,7 @@
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
+#include <math.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -47,14 +48,34 @@ qk_path qk_best_path(void) {
     return QK_PATH_PORTABLE;
 }
 
-/// The epilogue of one output element: y = (Sa * Sw) * (float)(acc + Za * sum_k W) + bias.
+/// rne(p / 2^s) on integers, ties to even (FixedPointMultiplier.roundingShiftRight).
+static inline int64_t shift_right_rne(int64_t p, int s) {
+    if (s <= 0) return p * ((int64_t)1 << -s);
+    if (s >= 63) return 0;
+    int64_t floor = p >> s, remainder = p - floor * ((int64_t)1 << s), half = (int64_t)1 << (s - 1);
+    return remainder > half || (remainder == half && (floor & 1)) ? floor + 1 : floor;
+}
+
+/// The float epilogue's tail after the dequantization: bias, activation, residual (Activation in Swift).
+static inline float finish_float(const qk_epilogue *e, int i, int j, float y) {
+    if (e->bias) y = y + e->bias[j];
+    if (e->activation == 1) y = 0.5f * y * (1 + erff(y * 0.70710678118654752f));
+    else if (e->activation == 2) y = y / (1 + expf(-y));
+    if (e->residual) y = y + e->residual[(size_t)i * e->ldc + j];
+    return y;
+}
+
+/// The epilogue of one output element (see qk_epilogue).
 static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
     int32_t total = acc + (e->a_zero && e->w_sum ? e->a_zero[i] * e->w_sum[j] : 0);
+    size_t at = (size_t)i * e->ldc + j;
     if (e->mode == 0) {
-        e->c_i32[(size_t)i * e->ldc + j] = total;
+        e->c_i32[at] = total;
+    } else if (e->mode == 1) {
+        e->c_f32[at] = finish_float(e, i, j, (e->a_scale[i] * e->w_scale[j]) * (float)total);
     } else {
-        float y = (e->a_scale[i] * e->w_scale[j]) * (float)total;
-        e->c_f32[(size_t)i * e->ldc + j] = e->bias ? y + e->bias[j] : y;
+        int64_t code = shift_right_rne((int64_t)(total + (e->bias_code ? e->bias_code[j] : 0)) * e->multiplier[j], e->shift[j]) - e->out_zero;
+        e->c_i8[at] = (int8_t)(code < e->out_min ? e->out_min : code > e->out_max ? e->out_max : code);
     }
 }
 
@@ -80,7 +101,7 @@ static void gemm_portable(const uint8_t *a, int m, int k, int lda, const int8_t 
 
 /// Stores 8 accumulators of row i, columns j..j+7 (`valid` of them inside C).
 __attribute__((target("avx2"))) static inline void store8(const qk_epilogue *e, int i, int j, __m256i acc, int valid) {
-    if (valid < 8) {
+    if (valid < 8 || e->mode == 2) {
         int32_t lanes[8];
         _mm256_storeu_si256((__m256i *)lanes, acc);
         for (int t = 0; t < valid; t++) store_one(e, i, j + t, lanes[t]);
@@ -95,8 +116,15 @@ __attribute__((target("avx2"))) static inline void store8(const qk_epilogue *e, 
     }
     __m256 scale = _mm256_mul_ps(_mm256_set1_ps(e->a_scale[i]), _mm256_loadu_ps(e->w_scale + j));
     __m256 y = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc));
+    float *out = e->c_f32 + (size_t)i * e->ldc + j;
+    if (e->activation || e->residual) {
+        // Transcendentals per element with libm, as the Swift engines compute them.
+        _mm256_storeu_ps(out, y);
+        for (int t = 0; t < 8; t++) out[t] = finish_float(e, i, j + t, out[t]);
+        return;
+    }
     if (e->bias) y = _mm256_add_ps(y, _mm256_loadu_ps(e->bias + j));
-    _mm256_storeu_ps(e->c_f32 + (size_t)i * e->ldc + j, y);
+    _mm256_storeu_ps(out, y);
 }
 
 /// The body shared by both SIMD paths: for each cache block of rows, each panel, each tile of `rows` <= MR

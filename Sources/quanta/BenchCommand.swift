@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians of timed runs after warm-up, printed as tables (or JSON).",
-        subcommands: [FormatsBench.self, GEMMBench.self]
+        subcommands: [FormatsBench.self, GEMMBench.self, ModelBench.self]
     )
 }
 
@@ -49,7 +49,7 @@ struct GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
         abstract: "INT8 GEMM/GEMV kernels against FP32 OpenBLAS on the same shapes, in one run.",
-        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. Median of --runs timed runs after one warm-up; ratio = FP32 median / kernel median."
+        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. i8i8: the requantizing epilogue (per-channel fixed-point multipliers) writing int8 codes. Median of --runs timed runs after one warm-up; ratio = FP32 median / kernel median."
     )
 
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
@@ -77,6 +77,65 @@ struct GEMMBench: ParsableCommand {
             let fp32 = rows.first { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }!
             return [row.kernel, "\(row.m)x\(row.n)x\(row.k)", String(format: "%.3f", row.medianMilliseconds), String(format: "%.1f", row.gops),
                     String(format: "%.2fx", fp32.medianMilliseconds / row.medianMilliseconds)]
+        }))
+    }
+}
+
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "The FP32 engine against a quantized one, in one run: MiniLM sequences/s, SmolLM2 prefill and decode tokens/s.",
+        discussion: "MiniLM: a batch of 32 sequences of 128 tokens. SmolLM2: a prefill of 512 tokens, then 128 tokens decoded one at a time, each from an empty cache. The quantized model runs its W8A8 layers (INT8 per-channel weights, UINT8 per-token inputs) on the integer kernels; other layers keep their fake-quantized form. --model may be a quantized model folder. Median of --runs timed runs after one warm-up."
+    )
+
+    @OptionGroup var model: ModelOption
+    @Option(name: .long, help: "A recipe (built-in name or JSON file); not needed with a quantized model folder.") var recipe: String?
+    @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
+    @Option(help: "Timed runs (the median is reported).") var runs = 3
+    @Flag(help: "Print a JSON array of {model, recipe, threads, metric, value}.") var json = false
+
+    func validate() throws {
+        guard threads > 0, runs > 0 else { throw ValidationError("--threads and --runs must be positive") }
+    }
+
+    func run() throws {
+        let rows = try reportingErrors { () throws(QuantaError) -> [ModelBenchmark.Row] in
+            let reference = try ModelReference(model.model)
+            var name = model.model
+            var variants = [(String, LoadedModel)]()
+            if case let .quantized(folder) = reference {
+                let description = try QuantizedModelFolder.description(of: folder)
+                name = description.baseModel
+                variants.append((description.recipe, try LoadedModel(reference)))
+            }
+            let base = try LoadedModel(ModelReference(name))
+            let data = EvaluationData(assets: try AssetStore.locate())
+            if let recipe {
+                let r = try Recipe.named(recipe)
+                let pipeline = QuantizationPipeline()
+                switch base {
+                case let .bert(m, t):
+                    variants.append((r.name, .bert(try pipeline.quantize(m, tokenizer: t, recipe: r, calibrationTexts: data.calibrationDocuments(), progress: progress), t)))
+                case let .llama(m, t):
+                    variants.append((r.name, .llama(try pipeline.quantize(m, recipe: r, calibrationTokens: t.encode(data.novel("mansfield-park")), progress: progress), t)))
+                }
+            }
+            guard !variants.isEmpty else { throw .invalidArgument("give --recipe, or a quantized model folder as --model") }
+            let lowered = try variants.map { v throws(QuantaError) in (v.0, try IntegerRuntime.lower(v.1, threads: threads)) }
+            let text = try data.novel("emma")
+            return try ModelBenchmark(threads: threads, stopwatch: Stopwatch(warmup: 1, runs: runs))
+                .run(modelName: name, variants: [("fp32", base)] + lowered, text: text, progress: progress)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
+            return
+        }
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), median of \(runs) runs after 1 warm-up", ""]
+                   + TextTable.render(header: ["model", "recipe", "metric", "value", "vs fp32"], rows: rows.map { row in
+            let fp32 = rows.first { $0.recipe == "fp32" && $0.metric == row.metric }!
+            return [row.model, row.recipe, row.metric, String(format: "%.1f", row.value), String(format: "%.2fx", row.value / fp32.value)]
         }))
     }
 }

@@ -37,6 +37,8 @@ struct EvalCommand: ParsableCommand {
     var alpha: SmoothQuant.Strength = .alpha(0.5)
     @Option(name: .long, parsing: .upToNextOption, help: "Calibration text files for static recipes (default: Mansfield Park for SmolLM2, lee_background.cor for MiniLM; MiniLM takes one text per line).")
     var calib: [String] = []
+    @Flag(name: .customLong("integer-kernels"), help: "Run the layers that have integer kernels (W8A8: INT8 per-channel weights, UINT8 per-token inputs) in integer arithmetic instead of fake quantization.")
+    var integerKernels = false
     @Option(name: .customLong("keep-fp32"), help: "Leave each recipe's N most sensitive layers in FP32 (ranked as `quanta sensitivity` does).")
     var keepFP32 = 0
     @Flag(help: "Print a JSON array of {model, recipe, task, metric, value, deltaVsFP32, linearWeightBytes}.") var json = false
@@ -60,7 +62,7 @@ struct EvalCommand: ParsableCommand {
                     return r.keepingFP32(try SensitivityCommand.rank(model: model.model, recipe: r).prefix(keepFP32).map(\.layer))
                 }
             }
-            let evaluation = RecipeEvaluation(data: EvaluationData(assets: try AssetStore.locate()), calibrationFiles: calib)
+            let evaluation = RecipeEvaluation(data: EvaluationData(assets: try AssetStore.locate()), calibrationFiles: calib, integerKernels: integerKernels)
             return try evaluation.run(loaded, modelName: modelName, variants: stored + recipes.map { .recipe($0) },
                                       tasks: task.isEmpty ? nil : task, progress: progress)
         }

@@ -56,4 +56,63 @@ import Quanta
             }
         }
     }
+
+    @Test(arguments: KernelPath.allCases.filter(\.isSupported))
+    func requantizingEpilogueEqualsTheReference(_ path: KernelPath) throws {
+        let (m, n, k) = (11, 35, 77)
+        let (a, w, _) = try Self.operands(m: m, n: n, k: k, seed: 21, extreme: false)
+        var g = SplitMix64(seed: 22)
+        let sw = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &g) }, bias = (0..<n).map { _ in Float.random(in: -2...2, using: &g) }
+        let x = try QuantizationParameters(scales: [0.02], zeroPoints: [-37], format: .uint8, scheme: .asymmetric, granularity: .perTensor)
+        let wp = try QuantizationParameters(scales: sw, zeroPoints: [Int32](repeating: 0, count: n), format: .int8, scheme: .symmetric, granularity: .perChannel)
+        let output = try QuantizationParameters(scales: [0.05], zeroPoints: [3], format: .int8, scheme: .asymmetric, granularity: .perTensor)
+        let rawAcc = Self.reference(a, zero: [Int32](repeating: 0, count: m), w)
+        let expected = try Int8Matmul.requantized(Matrix(rows: m, columns: n, storage: rawAcc), x: x, w: wp,
+                                                  weightRowSums: Int8Matmul.weightRowSums(w), bias: bias, output: output)
+        var c = Matrix<Int8>(rows: m, columns: n, repeating: 0)
+        let activations = PaddedActivations(codes: a, scales: [Float](repeating: 0.02, count: m), zeroPoints: [Int32](repeating: -37, count: m))
+        Int8GEMM.i8i8(activations, try PackedInt8Weight(codes: w, scales: sw),
+                      requantization: try Requantization(activation: x, weight: wp, channels: n, bias: bias, output: output), into: &c, threads: 2, path: path)
+        #expect(c.storage == expected.storage, "\(path)")
+        #expect(Set(c.storage).count > 20, "the outputs must spread over the code range")
+    }
+
+    @Test(arguments: KernelPath.allCases.filter(\.isSupported))
+    func activationAndResidualAreFusedIntoTheEpilogue(_ path: KernelPath) throws {
+        let (m, n, k) = (5, 40, 33)
+        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 31, extreme: false)
+        let sa = [Float](repeating: 0.01, count: m), sw = [Float](repeating: 0.002, count: n)
+        let bias = (0..<n).map { Float($0) / 20 - 1 }, residual = TestData.gaussian(rows: m, columns: n, seed: 32)
+        let acc = Self.reference(a, zero: zero, w)
+        for activation in [Int8GEMM.Activation.gelu, .silu] {
+            var y = Matrix<Float>(rows: m, columns: n, repeating: 0)
+            Int8GEMM.i8f32(PaddedActivations(codes: a, scales: sa, zeroPoints: zero), try PackedInt8Weight(codes: w, scales: sw), bias: bias,
+                           activation: activation, residual: residual, into: &y, threads: 2, path: path)
+            let f: Quanta.Activation = activation == .gelu ? .gelu : .silu
+            let expected = (0..<m * n).map { f((sa[$0 / n] * sw[$0 % n]) * Float(acc[$0]) + bias[$0 % n]) + residual.storage[$0] }
+            #expect(y.storage.map(\.bitPattern) == expected.map(\.bitPattern), "\(path) \(activation)")
+        }
+    }
+}
+
+/// The integer W8A8 Linear computes what its fake-quantized twin computes, up to float rounding.
+@Suite struct Int8LinearTests {
+    @Test func matchesFakeQuantization() throws {
+        var x = TestData.gaussian(rows: 7, columns: 45, seed: 11)
+        x[2, 3] = 25   // an outlier token
+        for c in 0..<45 { x[5, c] = abs(x[5, c]) + 0.5 }   // an all-positive token
+        let w = TestData.gaussian(rows: 21, columns: 45, seed: 12, scale: 0.1)
+        let bias = (0..<21).map { Float($0) / 10 }
+        for inputScale in [nil, (0..<45).map { 0.5 + Float($0) / 45 }] {
+            let float = try FloatLinear(name: "layer", weight: w, bias: bias, inputScale: inputScale)
+            let fake = try FakeQuantizedLinear(float, weight: Int8Linear.weightScheme, activation: Int8Linear.activationScheme)
+            let expected = fake.forward(x)
+            for path in KernelPath.allCases.filter(\.isSupported) {
+                let integer = try #require(Int8Linear(fake))
+                let actual = Int8Linear(name: integer.name, weight: integer.weight, bias: integer.bias, inputScale: integer.inputScale, threads: 2, path: path).forward(x)
+                let worst = zip(expected.storage, actual.storage).map { abs($0 - $1) }.max()!
+                #expect(worst <= 1e-5 * expected.storage.map(\.magnitude).max()!, "\(path): max |difference| \(worst)")
+            }
+        }
+    }
 }

@@ -66,6 +66,11 @@ public struct GEMMBenchmark: Sendable {
             var c = Matrix<Int32>(rows: m, columns: n, repeating: 0)
             record("i8i32", stopwatch.medianSeconds { Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path) }, path: path.rawValue)
             record("i8f32", stopwatch.medianSeconds { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }, path: path.rawValue)
+            let outputScale = try QuantizationParameters(scales: [Float(k) / 64], zeroPoints: [0], format: .int8, scheme: .symmetric, granularity: .perTensor)
+            let perTensor = try QuantizationParameters(scales: [xq.scales[0]], zeroPoints: [0], format: .uint8, scheme: .asymmetric, granularity: .perTensor)
+            let requantization = try Requantization(activation: perTensor, weight: wq, channels: n, bias: nil, output: outputScale)
+            var q = Matrix<Int8>(rows: m, columns: n, repeating: 0)
+            record("i8i8", stopwatch.medianSeconds { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }, path: path.rawValue)
         }
         return rows
     }

@@ -33,11 +33,14 @@ public struct RecipeEvaluation: Sendable {
     public let data: EvaluationData
     /// Calibration text files (`--calib`); empty: the calibration split of DESIGN.md.
     public let calibrationFiles: [String]
+    /// Run the layers that have integer kernels with them (`IntegerRuntime`) instead of fake quantization.
+    public let integerKernels: Bool
     public let pipeline = QuantizationPipeline()
 
-    public init(data: EvaluationData, calibrationFiles: [String] = []) {
+    public init(data: EvaluationData, calibrationFiles: [String] = [], integerKernels: Bool = false) {
         self.data = data
         self.calibrationFiles = calibrationFiles
+        self.integerKernels = integerKernels
     }
 
     /// Rows for FP32 and every recipe on `tasks` (nil: every task of the model).
@@ -65,7 +68,7 @@ public struct RecipeEvaluation: Sendable {
             // Build, evaluate and drop one variant at a time: memory holds at most two models.
             for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
-                let model: BertModel
+                var model: BertModel
                 switch r {
                 case nil: model = bert
                 case let .recipe(recipe)?:
@@ -73,6 +76,7 @@ public struct RecipeEvaluation: Sendable {
                 case let .stored(_, .bert(stored, _))?: model = stored
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }
+                if integerKernels, r != nil { model = try model.mapLinearLayers(IntegerRuntime.lower) }
                 let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
                 if r != nil {
@@ -101,7 +105,7 @@ public struct RecipeEvaluation: Sendable {
             let calibrationTokens = try tokenizer.encode(data.calibrationText(files: calibrationFiles))
             for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
-                let model: LlamaModel
+                var model: LlamaModel
                 switch r {
                 case nil: model = llama
                 case let .recipe(recipe)?:
@@ -109,6 +113,7 @@ public struct RecipeEvaluation: Sendable {
                 case let .stored(_, .llama(stored, _))?: model = stored
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }
+                if integerKernels, r != nil { model = try model.mapLinearLayers(IntegerRuntime.lower) }
                 let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 for t in tasks {
                     let value = try Perplexity(window: 512).evaluate(model, tokens: texts[t]!) { done, total in

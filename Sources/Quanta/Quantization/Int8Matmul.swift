@@ -51,16 +51,9 @@ public enum Int8Matmul {
         guard x.scales.count == 1, output.scales.count == 1 else {
             throw .invalidArgument("i8i8 requantization needs per-tensor activation and output scales")
         }
-        let (_, zx, sw) = try operandScales(acc, x: x, w: w, bias: bias)
-        let sy = Double(output.scales[0]), zy = Int64(output.zeroPoints[0])
-        let range = output.codeRange
-        var multipliers = [FixedPointMultiplier]()
-        var biasCodes = [Int32]()
-        for j in 0..<acc.columns {
-            let product = Double(x.scales[0]) * Double(sw(j))
-            multipliers.append(try FixedPointMultiplier(product / sy))
-            biasCodes.append(Int32((Double(bias?[j] ?? 0) / product).rounded(.toNearestOrEven)))
-        }
+        let (_, zx, _) = try operandScales(acc, x: x, w: w, bias: bias)
+        let q = try Requantization(activation: x, weight: w, channels: acc.columns, bias: bias, output: output)
+        let (multipliers, biasCodes, zy, range) = (q.multipliers, q.biasCodes, Int64(q.outputZeroPoint), q.outputRange)
         var y = Matrix<Int8>(rows: acc.rows, columns: acc.columns, repeating: 0)
         for i in 0..<acc.rows {
             for j in 0..<acc.columns {

@@ -71,34 +71,102 @@ public struct PaddedActivations: Sendable {
     }
 }
 
+/// i8i8's epilogue: per output channel j, M[j] = S_x S_w[j] / S_y as a `FixedPointMultiplier`, the bias as
+/// int32 codes b_q[j] = rne(b[j] / (S_x S_w[j])), and the output's zero point and code range.
+public struct Requantization: Sendable {
+    public let multipliers: [FixedPointMultiplier]
+    public let biasCodes: [Int32]
+    public let outputZeroPoint: Int32
+    public let outputRange: ClosedRange<Int32>
+
+    public init(multipliers: [FixedPointMultiplier], biasCodes: [Int32], outputZeroPoint: Int32, outputRange: ClosedRange<Int32>) {
+        self.multipliers = multipliers
+        self.biasCodes = biasCodes
+        self.outputZeroPoint = outputZeroPoint
+        self.outputRange = outputRange
+    }
+
+    /// The epilogue for per-tensor activation scale S_x, weight scales S_w (per tensor or channel), the
+    /// output's per-tensor S_y and Z_y, over `channels` output channels.
+    public init(activation x: QuantizationParameters, weight w: QuantizationParameters, channels: Int, bias: [Float]?,
+                output: QuantizationParameters) throws(QuantaError) {
+        guard x.scales.count == 1, output.scales.count == 1 else {
+            throw .invalidArgument("i8i8 requantization needs per-tensor activation and output scales")
+        }
+        var multipliers = [FixedPointMultiplier](), biasCodes = [Int32]()
+        for j in 0..<channels {
+            let product = Double(x.scales[0]) * Double(w.scales[w.scales.count == 1 ? 0 : j])
+            multipliers.append(try FixedPointMultiplier(product / Double(output.scales[0])))
+            biasCodes.append(Int32((Double(bias?[j] ?? 0) / product).rounded(.toNearestOrEven)))
+        }
+        self.init(multipliers: multipliers, biasCodes: biasCodes, outputZeroPoint: output.zeroPoints[0], outputRange: output.codeRange)
+    }
+}
+
 /// The INT8 GEMM of seed 000 on the CPU: Y = A W^T with A's UINT8 codes and W's INT8 codes, int32
-/// accumulation, and the output mode applied in the kernel's epilogue:
+/// accumulation, and the output mode applied in the kernel's epilogue. With t = acc + Z_a[i] sum_k W[j, k]:
 ///
-///     i8i32:  C[i, j] = acc[i, j] + Z_a[i] * sum_k W[j, k]
-///     i8f32:  Y[i, j] = (S_a[i] * S_w[j]) * float(acc[i, j] + Z_a[i] * sum_k W[j, k]) + b[j]
+///     i8i32:  C[i, j] = t
+///     i8f32:  Y[i, j] = act((S_a[i] S_w[j]) float(t) + b[j]) + R[i, j]      (act: none, GELU, SiLU)
+///     i8i8:   Q[i, j] = clamp(rne((t + b_q[j]) M[j]) - Z_y)
 ///
 /// Columns are split over `threads` threads in panels of 16; nothing is allocated per call beyond the
 /// output the caller passes.
 public enum Int8GEMM {
+    public enum Activation: Int32, Sendable { case none = 0, gelu = 1, silu = 2 }
+
     public static func i8i32(_ a: PaddedActivations, _ w: PackedInt8Weight, into c: inout Matrix<Int32>,
                              threads: Int = 1, path: KernelPath = .best) {
         precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures)
         c.storage.withUnsafeMutableBufferPointer { out in
-            run(a, w, threads: threads, path: path, mode: 0, bias: nil, i32: out.baseAddress, f32: nil)
+            run(a, w, threads: threads, path: path) { $0.mode = 0; $0.c_i32 = out.baseAddress }
         }
     }
 
-    public static func i8f32(_ a: PaddedActivations, _ w: PackedInt8Weight, bias: [Float]? = nil, into y: inout Matrix<Float>,
-                             threads: Int = 1, path: KernelPath = .best) {
+    /// `residual` [m, n] must not be `y` itself.
+    public static func i8f32(_ a: PaddedActivations, _ w: PackedInt8Weight, bias: [Float]? = nil, activation: Activation = .none,
+                             residual: Matrix<Float>? = nil, into y: inout Matrix<Float>, threads: Int = 1, path: KernelPath = .best) {
         precondition(a.columns == w.inFeatures && y.rows == a.rows && y.columns == w.outFeatures)
         precondition(bias == nil || bias!.count == w.outFeatures)
-        y.storage.withUnsafeMutableBufferPointer { out in
-            run(a, w, threads: threads, path: path, mode: 1, bias: bias, i32: nil, f32: out.baseAddress)
+        precondition(residual == nil || (residual!.rows == y.rows && residual!.columns == y.columns))
+        (bias ?? []).withUnsafeBufferPointer { b in
+            (residual?.storage ?? []).withUnsafeBufferPointer { r in
+                y.storage.withUnsafeMutableBufferPointer { out in
+                    run(a, w, threads: threads, path: path) {
+                        $0.mode = 1
+                        $0.bias = bias == nil ? nil : b.baseAddress
+                        $0.activation = activation.rawValue
+                        $0.residual = residual == nil ? nil : r.baseAddress
+                        $0.c_f32 = out.baseAddress
+                    }
+                }
+            }
         }
     }
 
-    static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, threads: Int, path: KernelPath, mode: Int32,
-                    bias: [Float]?, i32: UnsafeMutablePointer<Int32>?, f32: UnsafeMutablePointer<Float>?) {
+    public static func i8i8(_ a: PaddedActivations, _ w: PackedInt8Weight, requantization q: Requantization, into c: inout Matrix<Int8>,
+                            threads: Int = 1, path: KernelPath = .best) {
+        precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures)
+        precondition(q.multipliers.count == w.outFeatures && q.biasCodes.count == w.outFeatures)
+        let mantissas = q.multipliers.map(\.mantissa), shifts = q.multipliers.map { Int32($0.shift) }
+        mantissas.withUnsafeBufferPointer { m in shifts.withUnsafeBufferPointer { s in q.biasCodes.withUnsafeBufferPointer { b in
+            c.storage.withUnsafeMutableBufferPointer { out in
+                run(a, w, threads: threads, path: path) {
+                    $0.mode = 2
+                    $0.multiplier = m.baseAddress
+                    $0.shift = s.baseAddress
+                    $0.bias_code = b.baseAddress
+                    $0.out_zero = q.outputZeroPoint
+                    $0.out_min = q.outputRange.lowerBound
+                    $0.out_max = q.outputRange.upperBound
+                    $0.c_i8 = out.baseAddress
+                }
+            }
+        }}}
+    }
+
+    /// Runs the kernel with the operand pointers of `a` and `w` and the output fields `configure` sets.
+    static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, threads: Int, path: KernelPath, configure: (inout qk_epilogue) -> Void) {
         let panels = (w.outFeatures + Int(QK_PANEL) - 1) / Int(QK_PANEL)
         let workers = max(1, min(threads, panels))
         a.codes.withUnsafeBufferPointer { codes in
@@ -107,19 +175,21 @@ public enum Int8GEMM {
         w.packed.withUnsafeBufferPointer { packed in
         w.rowSums.withUnsafeBufferPointer { sums in
         w.scales.withUnsafeBufferPointer { wScale in
-        (bias ?? []).withUnsafeBufferPointer { b in
-            let epilogue = qk_epilogue(mode: mode, a_zero: aZero.baseAddress, w_sum: sums.baseAddress, a_scale: aScale.baseAddress,
-                                       w_scale: wScale.baseAddress, bias: bias == nil ? nil : b.baseAddress,
-                                       c_i32: i32, c_f32: f32, ldc: Int32(w.outFeatures))
+            var epilogue = qk_epilogue()
+            epilogue.a_zero = aZero.baseAddress
+            epilogue.w_sum = sums.baseAddress
+            epilogue.a_scale = aScale.baseAddress
+            epilogue.w_scale = wScale.baseAddress
+            epilogue.ldc = Int32(w.outFeatures)
+            configure(&epilogue)
             withUnsafePointer(to: epilogue) { e in
-                let call = ParallelCall { t in
+                ParallelCall { t in
                     let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
                     qk_gemm_u8s8(path.c, codes.baseAddress, Int32(a.rows), Int32(a.columns), Int32(a.stride), packed.baseAddress,
                                  Int32(w.outFeatures), Int32(n0), Int32(n1), e)
-                }
-                call.run(workers)
+                }.run(workers)
             }
-        }}}}}}}
+        }}}}}}
     }
 }
 

@@ -35,10 +35,12 @@ size_t qk_packed_size(int n, int k);
 /// Packs row-major int8 W [n, k] (row stride ldw) into `packed` (qk_packed_size bytes).
 void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed);
 
-/// What happens to each int32 accumulator acc[i][j] before it is stored.
+/// What happens to each int32 accumulator acc[i][j] before it is stored. With t = acc + a_zero[i] * w_sum[j]:
+///   mode 0 (i8i32): c_i32 = t
+///   mode 1 (i8f32): y = (a_scale[i] * w_scale[j]) * (float)t, then + bias[j], then the activation
+///                   (1: GELU 0.5 y (1 + erf(y / sqrt 2)), 2: SiLU y / (1 + e^-y)), then + residual[i][j]
+///   mode 2 (i8i8):  c_i8 = clamp(rne((t + bias_code[j]) * multiplier[j] / 2^shift[j]) - out_zero, out_min, out_max)
 typedef struct {
-    /// 0: store int32 acc + a_zero[i] * w_sum[j] into c_i32. 1: store float into c_f32:
-    ///     y = (a_scale[i] * w_scale[j]) * (float)(acc + a_zero[i] * w_sum[j]) + bias[j]   (bias optional)
     int mode;
     /// Per-row activation zero point Z (x~ = S (Q + Z)) and the per-column weight sums sum_k W[j][k]; either
     /// may be NULL (no correction).
@@ -47,8 +49,16 @@ typedef struct {
     const float *a_scale;
     const float *w_scale;
     const float *bias;
+    int activation;
+    /// Added last (row stride ldc), or NULL.
+    const float *residual;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    const int32_t *bias_code;
+    int32_t out_zero, out_min, out_max;
     int32_t *c_i32;
     float *c_f32;
+    int8_t *c_i8;
     /// Row stride of the output, in elements.
     int ldc;
 } qk_epilogue;
@@ -58,5 +68,13 @@ typedef struct {
 /// be readable for 4 * ceil(k / 4) bytes (the bytes past k meet zero weights). Exact for k < 2^16.
 void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
                   int n0, int n1, const qk_epilogue *epilogue);
+
+/// Dynamic per-row (per-token) asymmetric UINT8 quantization of x [m, k] (row stride ldx), each value first
+/// multiplied by column_scale[c] when given (SmoothQuant's input scale):
+///     lo = min(0, min_c x), hi = max(0, max_c x), S = (hi - lo) / 255 (1 if 0), Z = rne(lo / S),
+///     Q = clamp(rne(x * (1/S)), Z, 255 + Z) - Z,   x~ = S (Q + Z)
+/// codes [m, ldq] (bytes past k untouched), scales [m], zero_points [m].
+void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
+                         float *scales, int32_t *zero_points);
 
 #endif

@@ -1,0 +1,60 @@
+/// `quanta bench model`: the FP32 engine and a quantized one (integer kernels where the recipe has them)
+/// side by side on the same inputs: MiniLM on a batch of 32 sequences of 128 tokens (sequences/s), SmolLM2
+/// prefilling 512 tokens and decoding 128 tokens one at a time from an empty cache (tokens/s).
+public struct ModelBenchmark: Sendable {
+    public struct Row: Sendable, Codable {
+        public let model: String, recipe: String, threads: Int, metric: String, value: Double
+    }
+
+    public let threads: Int
+    public let stopwatch: Stopwatch
+
+    public init(threads: Int, stopwatch: Stopwatch) {
+        self.threads = threads
+        self.stopwatch = stopwatch
+    }
+
+    /// `variants`: (recipe name, model) pairs, FP32 first; `text` supplies the token ids.
+    public func run(modelName: String, variants: [(String, LoadedModel)], text: String,
+                    progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
+        BLAS.setThreads(threads)
+        var rows = [Row]()
+        for (recipe, model) in variants {
+            func record(_ metric: String, _ value: Double) { rows.append(Row(model: modelName, recipe: recipe, threads: threads, metric: metric, value: value)) }
+            switch model {
+            case let .bert(bert, tokenizer):
+                progress("\(recipe): MiniLM batch 32 x 128")
+                let ids = Self.tokens(tokenizer.encode(text), count: 32 * 128)
+                let batch = (0..<32).map { Array(ids[$0 * 128..<($0 + 1) * 128]) }
+                _ = try bert.embed(batch)   // once outside the timing, so a failure is reported
+                let seconds = stopwatch.medianSeconds { _ = try? bert.embed(batch) }
+                record("sequences_per_s", 32 / seconds)
+            case let .llama(llama, tokenizer):
+                let ids = Self.tokens(tokenizer.encode(text), count: 512 + 128)
+                var check = LlamaModel.KVCache(for: llama.config)
+                _ = try llama.forward(Array(ids.prefix(8)), cache: &check, lastOnly: true)   // a failure is reported, not timed
+                progress("\(recipe): SmolLM2 prefill 512")
+                let prefill = stopwatch.medianSeconds {
+                    var cache = LlamaModel.KVCache(for: llama.config)
+                    _ = try? llama.forward(Array(ids.prefix(512)), cache: &cache, lastOnly: true)
+                }
+                progress("\(recipe): SmolLM2 decode 128")
+                let decode = stopwatch.medianSeconds {
+                    var cache = LlamaModel.KVCache(for: llama.config)
+                    for id in ids.suffix(128) {
+                        _ = try? llama.forward([id], cache: &cache, lastOnly: true)
+                    }
+                }
+                record("prefill_tokens_per_s", 512 / prefill)
+                record("decode_tokens_per_s", 128 / decode)
+            }
+        }
+        return rows
+    }
+
+    /// `count` ids: `ids` repeated as often as needed.
+    static func tokens(_ ids: [Int32], count: Int) -> [Int32] {
+        precondition(!ids.isEmpty)
+        return (0..<count).map { ids[$0 % ids.count] }
+    }
+}

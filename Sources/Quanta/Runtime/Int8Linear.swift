@@ -1,0 +1,82 @@
+import Foundation
+import QuantaKernels
+
+/// The W8A8 Linear in real integer arithmetic: each call quantizes its input per token to UINT8 with a
+/// zero point (after the SmoothQuant input scale, `qk_quantize_rows_u8`), multiplies the codes by the
+/// pre-packed INT8 weight in int32 (`Int8GEMM`), and dequantizes in the kernel's epilogue with the bias:
+///
+///     y[t, j] = (S_x[t] S_w[j]) float(sum_k Q_x[t, k] Q_w[j, k] + Z_x[t] sum_k Q_w[j, k]) + b[j]
+///
+/// It computes what `FakeQuantizedLinear` with the `w8a8` scheme computes (the same codes and scales),
+/// up to the order of the float sums.
+public struct Int8Linear: LinearLayer {
+    public let name: String
+    public let weight: PackedInt8Weight
+    public let bias: [Float]?
+    public let inputScale: [Float]?
+    public let threads: Int
+    public let path: KernelPath
+
+    /// The scheme this layer runs: INT8 symmetric per-channel weights, UINT8 asymmetric per-token inputs.
+    public static let weightScheme = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
+    public static let activationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perToken)
+
+    /// `weight` [out, in] FP32 (or already fake-quantized: its codes are recovered exactly).
+    public init(name: String, weight: Matrix<Float>, bias: [Float]?, inputScale: [Float]?,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, path: KernelPath = .best) throws(QuantaError) {
+        let p = try AffineQuantizer.chooseParameters(for: weight, format: .int8, scheme: .symmetric, granularity: .perChannel, tensor: name + ".weight")
+        self.name = name
+        self.weight = try PackedInt8Weight(codes: AffineQuantizer.quantize(weight, with: p, as: Int8.self), scales: p.scales)
+        self.bias = bias
+        self.inputScale = inputScale
+        self.threads = threads
+        self.path = path
+    }
+
+    /// A layer on an already packed weight.
+    public init(name: String, weight: PackedInt8Weight, bias: [Float]?, inputScale: [Float]?, threads: Int, path: KernelPath) {
+        self.name = name
+        self.weight = weight
+        self.bias = bias
+        self.inputScale = inputScale
+        self.threads = threads
+        self.path = path
+    }
+
+    /// The integer form of `layer` when it is fake-quantized with exactly this scheme, else nil.
+    public init?(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer,
+              "\(w)" == "\(Self.weightScheme)", "\(a)" == "\(Self.activationScheme)" else { return nil }
+        try? self.init(name: q.name, weight: q.quantized.weight, bias: q.quantized.bias, inputScale: q.quantized.inputScale, threads: threads)
+    }
+
+    public var inFeatures: Int { weight.inFeatures }
+    public var outFeatures: Int { weight.outFeatures }
+    public var weightBytes: Int { weight.outFeatures * weight.inFeatures + 4 * weight.outFeatures }
+
+    public func forward(_ x: Matrix<Float>) -> Matrix<Float> {
+        var a = PaddedActivations(rows: x.rows, columns: x.columns)
+        x.storage.withUnsafeBufferPointer { xp in
+            (inputScale ?? []).withUnsafeBufferPointer { sp in
+                qk_quantize_rows_u8(xp.baseAddress, Int32(x.rows), Int32(x.columns), Int32(x.columns), inputScale == nil ? nil : sp.baseAddress,
+                                    &a.codes, Int32(a.stride), &a.scales, &a.zeroPoints)
+            }
+        }
+        var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
+        Int8GEMM.i8f32(a, weight, bias: bias, into: &y, threads: threads, path: path)
+        return y
+    }
+}
+
+/// Replaces every Linear that has an integer kernel (`Int8Linear`'s scheme) by it; the rest stay as they are.
+public enum IntegerRuntime {
+    public static func lower(_ layer: any LinearLayer) -> any LinearLayer { Int8Linear(layer) ?? layer }
+
+    public static func lower(_ model: LoadedModel, threads: Int) throws(QuantaError) -> LoadedModel {
+        let lower = { (layer: any LinearLayer) -> any LinearLayer in Int8Linear(layer, threads: threads) ?? layer }
+        switch model {
+        case let .bert(m, t): return .bert(try m.mapLinearLayers(lower), t)
+        case let .llama(m, t): return .llama(try m.mapLinearLayers(lower), t)
+        }
+    }
+}
