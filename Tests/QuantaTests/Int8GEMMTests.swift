@@ -116,3 +116,24 @@ import Quanta
         }
     }
 }
+
+/// Norm + quantize fused equals norm, then quantize, code for code (row order and COL32).
+@Suite struct NormQuantizeTests {
+    static func unfused(_ y: Matrix<Float>) throws -> (codes: Matrix<UInt8>, p: QuantizationParameters) {
+        let p = try AffineQuantizer.chooseParameters(for: y, format: .uint8, scheme: .asymmetric, granularity: .perToken)
+        return (try AffineQuantizer.quantize(y, with: p, as: UInt8.self), p)
+    }
+
+    @Test func fusedCodesEqualNormThenQuantize() throws {
+        let x = TestData.gaussian(rows: 9, columns: 70, seed: 41, scale: 3)
+        let weight = (0..<70).map { 0.5 + Float($0) / 70 }, bias = (0..<70).map { Float($0) / 100 - 0.3 }
+        let rms = RMSNorm(weight: weight, epsilon: 1e-5), layer = try LayerNorm(weight: weight, bias: bias, epsilon: 1e-12)
+        for (fused, y) in [(NormQuantize.rmsNorm(x, rms), rms(x)), (NormQuantize.layerNorm(x, layer), layer(x))] {
+            let (codes, p) = try Self.unfused(y)
+            for r in 0..<9 { #expect(Array(fused.codes[r * fused.stride..<r * fused.stride + 70]) == Array(codes.row(r))) }
+            #expect(fused.scales == p.scales && fused.zeroPoints == p.zeroPoints)
+        }
+        let col32 = NormQuantize.rmsNormCOL32(x, rms), (codes, _) = try Self.unfused(rms(x))
+        for r in 0..<9 { for c in 0..<70 { #expect(col32.codes[(c / 32) * 32 * 9 + r * 32 + c % 32] == codes[r, c]) } }
+    }
+}

@@ -77,4 +77,26 @@ void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const i
 void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
                          float *scales, int32_t *zero_points);
 
+/// cuBLASLt's COL32 order for a matrix of `rows` rows: tiles of 32 columns, each tile row-major 32 wide,
+///     offset(r, c) = (c / 32) * (32 * rows) + r * 32 + c % 32
+static inline size_t qk_col32_offset(int r, int c, int rows) { return (size_t)(c / 32) * 32 * (size_t)rows + (size_t)r * 32 + (size_t)(c % 32); }
+
+enum { QK_ORDER_ROW = 0, QK_ORDER_COL32 = 1 };
+enum { QK_NORM_LAYER = 0, QK_NORM_RMS = 1 };
+
+/// A normalization over each row: LayerNorm y = (x - mean) / sqrt(var + eps) * weight + bias (biased
+/// variance), or RMSNorm y = x / sqrt(mean(x^2) + eps) * weight (bias unused).
+typedef struct {
+    int kind;
+    const float *weight;
+    const float *bias;
+    float epsilon;
+} qk_norm;
+
+/// The normalized rows of x quantized as qk_quantize_rows_u8 does, without storing them in float: codes in
+/// row order (row stride ldq) or, with order QK_ORDER_COL32, at qk_col32_offset(i, c, m) (ldq unused; the
+/// buffer holds 32 * m * ceil(k / 32) bytes).
+void qk_norm_quantize_rows_u8(const qk_norm *norm, const float *x, int m, int k, int ldx, int order, uint8_t *codes, int ldq,
+                              float *scales, int32_t *zero_points);
+
 #endif
