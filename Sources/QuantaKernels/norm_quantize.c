@@ -39,7 +39,7 @@ void qk_norm_quantize_rows_u8(const qk_norm *norm, const float *x, int m, int k,
         float z = nearbyintf(fminf(fmaxf(lo / scale, -16777216.0f), 16777216.0f));
         float inv_scale = 1 / scale, lower = z, upper = 255 + z;
         for (int c = 0; c < k; c++) {
-            float q = nearbyintf(fminf(fmaxf(normalized(norm, row, c, mean, inverse) * inv_scale, lower), upper));
+            float q = qk_round_even(fminf(fmaxf(normalized(norm, row, c, mean, inverse) * inv_scale, lower), upper));
             size_t at = order == QK_ORDER_COL32 ? qk_col32_offset(i, c, m) : (size_t)i * ldq + c;
             codes[at] = (uint8_t)(int32_t)(q - z);
         }

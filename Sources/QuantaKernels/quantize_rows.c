@@ -22,7 +22,7 @@ void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *col
         float inverse = 1 / scale, lower = z, upper = 255 + z;
         for (int c = 0; c < k; c++) {
             float v = column_scale ? row[c] * column_scale[c] : row[c];
-            float q = nearbyintf(fminf(fmaxf(v * inverse, lower), upper));
+            float q = qk_round_even(fminf(fmaxf(v * inverse, lower), upper));
             out[c] = (uint8_t)(int32_t)(q - z);
         }
         scales[i] = scale;

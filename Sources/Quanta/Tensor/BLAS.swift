@@ -68,8 +68,12 @@ public enum BLAS {
         x.storage.withUnsafeBufferPointer { xp in
             w.storage.withUnsafeBufferPointer { wp in
                 y.storage.withUnsafeMutableBufferPointer { yp in
-                    gemmTransposedB(m: x.rows, n: w.rows, k: x.columns, a: xp.baseAddress!, lda: x.columns,
-                                    b: wp.baseAddress!, ldb: w.columns, c: yp.baseAddress!, ldc: w.rows)
+                    if x.rows == 1 {   // one token (decoding): the matrix-vector product
+                        gemv(rows: w.rows, columns: w.columns, a: wp.baseAddress!, x: xp.baseAddress!, y: yp.baseAddress!)
+                    } else {
+                        gemmTransposedB(m: x.rows, n: w.rows, k: x.columns, a: xp.baseAddress!, lda: x.columns,
+                                        b: wp.baseAddress!, ldb: w.columns, c: yp.baseAddress!, ldc: w.rows)
+                    }
                 }
             }
         }

@@ -77,6 +77,14 @@ void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const i
 void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
                          float *scales, int32_t *zero_points);
 
+/// rne(v) for |v| < 2^22 without a libm call: adding and subtracting 1.5 * 2^23 rounds in the FPU
+/// (IntegerFormat.roundClamped does the same in Swift; IEEE arithmetic, no fast-math, so the compiler keeps
+/// both operations). Callers clamp v first.
+static inline float qk_round_even(float v) {
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+}
+
 /// cuBLASLt's COL32 order for a matrix of `rows` rows: tiles of 32 columns, each tile row-major 32 wide,
 ///     offset(r, c) = (c / 32) * (32 * rows) + r * 32 + c % 32
 static inline size_t qk_col32_offset(int r, int c, int rows) { return (size_t)(c / 32) * 32 * (size_t)rows + (size_t)r * 32 + (size_t)(c % 32); }
