@@ -137,3 +137,26 @@ import Quanta
         for r in 0..<9 { for c in 0..<70 { #expect(col32.codes[(c / 32) * 32 * 9 + r * 32 + c % 32] == codes[r, c]) } }
     }
 }
+
+/// Weight-only UINT8 / UINT4 Linear layers compute their fake-quantized twins' outputs up to float rounding.
+@Suite struct WeightOnlyLinearTests {
+    @Test func matchesFakeQuantization() throws {
+        let w = TestData.gaussian(rows: 37, columns: 256, seed: 51, scale: 0.05)
+        let bias = (0..<37).map { Float($0) / 37 }
+        for rows in [1, 3, 20] {
+            let x = TestData.gaussian(rows: rows, columns: 256, seed: 52)
+            for quantizer in [TensorQuantizer.integer(.uint8, .asymmetric, .perChannel), .integer(.uint4, .asymmetric, .perGroup(size: 64)),
+                              .integer(.uint4, .asymmetric, .perGroup(size: 128))] {
+                let fake = try FakeQuantizedLinear(FloatLinear(name: "layer", weight: w, bias: bias), weight: quantizer, activation: nil)
+                let lowered = try #require(WeightOnlyLinear(fake, threads: 2), "\(quantizer)")
+                let expected = fake.forward(x), actual = lowered.forward(x)
+                let worst = zip(expected.storage, actual.storage).map { abs($0 - $1) }.max()!
+                #expect(worst <= 1e-5 * expected.storage.map(\.magnitude).max()!, "\(quantizer) rows \(rows): \(worst)")
+                #expect(lowered.weightBytes < w.count * (quantizer.bitsPerElement(columns: 256) > 6 ? 2 : 1))
+            }
+        }
+        // Schemes without a kernel stay as they are.
+        let symmetric = try FakeQuantizedLinear(FloatLinear(name: "layer", weight: w), weight: .integer(.int8, .symmetric, .perChannel), activation: nil)
+        #expect(WeightOnlyLinear(symmetric) == nil)
+    }
+}

@@ -14,12 +14,17 @@ public struct ModelBenchmark: Sendable {
         self.stopwatch = stopwatch
     }
 
-    /// `variants`: (recipe name, model) pairs, FP32 first; `text` supplies the token ids.
+    /// `variants`: (recipe name, model) pairs, FP32 first, then models lowered to the integer runtime with
+    /// `threads` threads; `text` supplies the token ids.
     public func run(modelName: String, variants: [(String, LoadedModel)], text: String,
                     progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
-        BLAS.setThreads(threads)
         var rows = [Row]()
-        for (recipe, model) in variants {
+        defer { BLAS.setThreads(threads) }
+        for (index, (recipe, model)) in variants.enumerated() {
+            // FP32 (first) threads its products in OpenBLAS; a quantized model threads its integer kernels and
+            // splits attention heads over the cores, with OpenBLAS single-threaded so that its idle workers do
+            // not spin against the integer kernels' threads.
+            BLAS.setThreads(index == 0 ? threads : 1)
             func record(_ metric: String, _ value: Double) { rows.append(Row(model: modelName, recipe: recipe, threads: threads, metric: metric, value: value)) }
             switch model {
             case let .bert(bert, tokenizer):

@@ -26,9 +26,13 @@ public struct Attention: Sendable {
                                causalOffset: Int?, output: UnsafeMutablePointer<Float>) {
         let d = headDimension, qStride = heads * d, kvStride = kvHeads * d
         let scale = 1 / Float(d).squareRoot()
+        // With single-threaded OpenBLAS (the integer runtime's setting) the heads are split over the cores;
+        // otherwise OpenBLAS threads each product.
+        let workers = BLAS.threads == 1 ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
+        ParallelCall { worker in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryCount * keyCount)
         defer { scores.deallocate() }
-        for h in 0..<heads {
+        for h in stride(from: worker, to: heads, by: workers) {
             let g = h / (heads / kvHeads)
             BLAS.gemmTransposedB(m: queryCount, n: keyCount, k: d, alpha: scale, a: q + h * d, lda: qStride,
                                  b: k + g * d, ldb: kvStride, c: scores, ldc: keyCount)
@@ -41,5 +45,6 @@ public struct Attention: Sendable {
             BLAS.gemm(m: queryCount, n: d, k: keyCount, a: scores, lda: keyCount, b: v + g * d, ldb: kvStride,
                       c: output + h * d, ldc: qStride)
         }
+        }.run(workers)
     }
 }

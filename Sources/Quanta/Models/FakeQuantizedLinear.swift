@@ -7,17 +7,28 @@ public struct FakeQuantizedLinear: LinearLayer {
     public let weightQuantizer: TensorQuantizer?
     public let activationQuantizer: TensorQuantizer?
 
+    /// The scales and zero points of an integer weight quantizer (what integer kernels recover the codes with).
+    public let weightParameters: QuantizationParameters?
+
     public init(_ layer: FloatLinear, weight: TensorQuantizer?, activation: TensorQuantizer?) throws(QuantaError) {
-        let w = try weight.map { q throws(QuantaError) in try q.fakeQuantize(layer.weight, tensor: layer.name + ".weight") } ?? layer.weight
+        var parameters: QuantizationParameters?
+        var w = layer.weight
+        if case let .integer(format, scheme, granularity)? = weight {
+            let p = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: layer.name + ".weight")
+            (parameters, w) = (p, try AffineQuantizer.fakeQuantize(w, with: p))
+        } else if let weight {
+            w = try weight.fakeQuantize(w, tensor: layer.name + ".weight")
+        }
         self.init(quantized: try FloatLinear(name: layer.name, weight: w, bias: layer.bias, inputScale: layer.inputScale),
-                  weight: weight, activation: activation)
+                  weight: weight, activation: activation, weightParameters: parameters)
     }
 
     /// A layer whose weight is already dequantized, e.g. loaded from a file.
-    public init(quantized: FloatLinear, weight: TensorQuantizer?, activation: TensorQuantizer?) {
+    public init(quantized: FloatLinear, weight: TensorQuantizer?, activation: TensorQuantizer?, weightParameters: QuantizationParameters? = nil) {
         self.quantized = quantized
         weightQuantizer = weight
         activationQuantizer = activation
+        self.weightParameters = weightParameters
     }
 
     public var name: String { quantized.name }

@@ -35,11 +35,14 @@ public struct FloatLinear: LinearLayer {
     }
 
     /// x diag(inputScale), or x itself.
-    func scaledInput(_ x: Matrix<Float>) -> Matrix<Float> {
-        guard let inputScale else { return x }
+    func scaledInput(_ x: Matrix<Float>) -> Matrix<Float> { Self.scaled(x, by: inputScale) }
+
+    /// x diag(scale), or x itself when there is no scale.
+    static func scaled(_ x: Matrix<Float>, by scale: [Float]?) -> Matrix<Float> {
+        guard let scale else { return x }
         var y = x
         y.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows { for c in 0..<x.columns { p[r * x.columns + c] *= inputScale[c] } }
+            for r in 0..<x.rows { for c in 0..<x.columns { p[r * x.columns + c] *= scale[c] } }
         }
         return y
     }

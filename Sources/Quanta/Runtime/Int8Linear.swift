@@ -46,8 +46,10 @@ public struct Int8Linear: LinearLayer {
     /// The integer form of `layer` when it is fake-quantized with exactly this scheme, else nil.
     public init?(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer,
-              "\(w)" == "\(Self.weightScheme)", "\(a)" == "\(Self.activationScheme)" else { return nil }
-        try? self.init(name: q.name, weight: q.quantized.weight, bias: q.quantized.bias, inputScale: q.quantized.inputScale, threads: threads)
+              "\(w)" == "\(Self.weightScheme)", "\(a)" == "\(Self.activationScheme)",
+              let p = q.weightParameters, let codes = try? AffineQuantizer.quantize(q.quantized.weight, with: p, as: Int8.self),
+              let packed = try? PackedInt8Weight(codes: codes, scales: p.scales) else { return nil }
+        self.init(name: q.name, weight: packed, bias: q.quantized.bias, inputScale: q.quantized.inputScale, threads: threads, path: .best)
     }
 
     public var inFeatures: Int { weight.inFeatures }
@@ -68,12 +70,15 @@ public struct Int8Linear: LinearLayer {
     }
 }
 
-/// Replaces every Linear that has an integer kernel (`Int8Linear`'s scheme) by it; the rest stay as they are.
+/// Replaces every Linear that has an integer kernel (`Int8Linear`'s W8A8 scheme, `WeightOnlyLinear`'s
+/// UINT8/UINT4 weight-only schemes) by it; the rest stay as they are.
 public enum IntegerRuntime {
-    public static func lower(_ layer: any LinearLayer) -> any LinearLayer { Int8Linear(layer) ?? layer }
+    public static func lower(_ layer: any LinearLayer) -> any LinearLayer { Int8Linear(layer) ?? WeightOnlyLinear(layer) ?? layer }
 
     public static func lower(_ model: LoadedModel, threads: Int) throws(QuantaError) -> LoadedModel {
-        let lower = { (layer: any LinearLayer) -> any LinearLayer in Int8Linear(layer, threads: threads) ?? layer }
+        let lower = { (layer: any LinearLayer) -> any LinearLayer in
+            Int8Linear(layer, threads: threads) ?? WeightOnlyLinear(layer, threads: threads) ?? layer
+        }
         switch model {
         case let .bert(m, t): return .bert(try m.mapLinearLayers(lower), t)
         case let .llama(m, t): return .llama(try m.mapLinearLayers(lower), t)

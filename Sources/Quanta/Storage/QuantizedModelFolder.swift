@@ -158,8 +158,9 @@ public enum QuantizedModelFolder {
         let name = stored.name
         let weightQuantizer = try stored.weight.map { d throws(QuantaError) in try d.quantizer(file: file, layer: name, columns: columns) }
         let weight: Matrix<Float>
+        var parameters: QuantizationParameters?
         if let weightQuantizer {
-            weight = try StoredWeight.decode(file, name: name, quantizer: weightQuantizer, rows: rows, columns: columns)
+            (weight, parameters) = try StoredWeight.decodeWithParameters(file, name: name, quantizer: weightQuantizer, rows: rows, columns: columns)
         } else {
             weight = try Matrix(rows: rows, columns: columns, storage: file.floats(name + ".weight", expectedShape: [rows, columns]).values)
         }
@@ -175,7 +176,7 @@ public enum QuantizedModelFolder {
         let activation = try stored.activation.map { d throws(QuantaError) in try d.quantizer(file: file, layer: name, columns: columns) }
         switch stored.kind {
         case "fp32": return float
-        case "quantized": return FakeQuantizedLinear(quantized: float, weight: weightQuantizer, activation: activation)
+        case "quantized": return FakeQuantizedLinear(quantized: float, weight: weightQuantizer, activation: activation, weightParameters: parameters)
         case "llm-int8":
             guard let threshold = stored.outlierThreshold, threshold > 0, let weightQuantizer, let activation else {
                 throw .file(path: file.path, reason: "\(name): an llm-int8 layer needs a positive outlier_threshold, a weight and an activation quantizer")

@@ -45,6 +45,12 @@ public enum StoredWeight {
     }
 
     public static func decode(_ file: SafeTensorsFile, name: String, quantizer: TensorQuantizer, rows: Int, columns: Int) throws(QuantaError) -> Matrix<Float> {
+        try decodeWithParameters(file, name: name, quantizer: quantizer, rows: rows, columns: columns).weight
+    }
+
+    /// `decode`, with the integer scales and zero points when the quantizer is an integer one.
+    static func decodeWithParameters(_ file: SafeTensorsFile, name: String, quantizer: TensorQuantizer, rows: Int, columns: Int)
+        throws(QuantaError) -> (weight: Matrix<Float>, parameters: QuantizationParameters?) {
         let tensor = name + ".weight"
         switch quantizer {
         case let .integer(format, scheme, granularity):
@@ -55,7 +61,7 @@ public enum StoredWeight {
                                            zeroPoints: file.integers(name + ".weight_zero_point", expectedShape: [count]),
                                            format: format, scheme: scheme, granularity: granularity)
             }
-            return try AffineQuantizer.dequantize(Matrix(rows: rows, columns: columns, storage: codes), with: p)
+            return (try AffineQuantizer.dequantize(Matrix(rows: rows, columns: columns, storage: codes), with: p), p)
         case let .float(format, perRow):
             let scales = try file.floats(name + ".weight_scale", expectedShape: [perRow ? rows : 1]).values
             if let bad = scales.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
@@ -65,7 +71,7 @@ public enum StoredWeight {
                 ? [UInt16](try file.bytes(tensor, type: .u8, shape: [rows, columns]).map(UInt16.init))
                 : try unpacked(file, name: tensor, bitWidth: format.bitWidth, count: rows * columns).codes
             let table = ElementCodec(format, saturating: true).decodeTable, width = rows * columns / scales.count
-            return try Matrix(rows: rows, columns: columns, storage: codes.indices.map { table[Int(codes[$0])] * scales[$0 / width] })
+            return (try Matrix(rows: rows, columns: columns, storage: codes.indices.map { table[Int(codes[$0])] * scales[$0 / width] }), nil)
         case let .mx(format, blockSize):
             let quantizer = try mxQuantizer(format, blockSize)
             let rowBytes = PackedCodes.byteCount(count: columns, bitWidth: format.elementBits)
@@ -85,7 +91,7 @@ public enum StoredWeight {
                 }
                 values += quantizer.dequantize(row)
             }
-            return try Matrix(rows: rows, columns: columns, storage: values)
+            return (try Matrix(rows: rows, columns: columns, storage: values), nil)
         case .staticInteger, .staticFloat:
             throw .file(path: file.path, reason: "\(tensor): a calibrated activation quantizer (\(quantizer)) cannot store a weight")
         }

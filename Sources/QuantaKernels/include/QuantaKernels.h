@@ -107,4 +107,21 @@ typedef struct {
 void qk_norm_quantize_rows_u8(const qk_norm *norm, const float *x, int m, int k, int ldx, int order, uint8_t *codes, int ldq,
                               float *scales, int32_t *zero_points);
 
+/// A weight-only quantized W [n, k]: unsigned codes of `bits` = 8 (one byte each, row-major) or 4 (two per
+/// byte, low nibble first, row-major; k even), and per (row, group of `group` columns) a scale and a zero
+/// point: w~ = S (Q + Z). Per-channel weights have group = k.
+typedef struct {
+    int bits, k, group;
+    const uint8_t *codes;
+    const float *scales;
+    const float *zero_points;
+} qk_weight_only;
+
+enum { QK_MAX_GROUPS = 1024 };
+
+/// Y [m, n] (row stride ldy) = X W~^T + bias for output columns [n0, n1) (at most QK_MAX_GROUPS groups per row), X FP32 [m, k] (row stride ldx),
+/// with AVX2/FMA when use_simd and the CPU has them (float sums, so paths agree to rounding, not bits).
+void qk_gemm_weight_only(int use_simd, const float *x, int m, int ldx, const qk_weight_only *w, const float *bias,
+                         float *y, int ldy, int n0, int n1);
+
 #endif
