@@ -34,14 +34,12 @@ void qk_norm_quantize_rows_u8(const qk_norm *norm, const float *x, int m, int k,
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        float scale = (hi - lo) / 255.0f;
-        if (!(scale > 0)) scale = 1;
-        float z = nearbyintf(fminf(fmaxf(lo / scale, -16777216.0f), 16777216.0f));
-        float inv_scale = 1 / scale, lower = z, upper = 255 + z;
+        float scale, z;
+        qk_row_parameters(lo, hi, &scale, &z);
+        float inv_scale = 1 / scale;
         for (int c = 0; c < k; c++) {
-            float q = qk_round_even(fminf(fmaxf(normalized(norm, row, c, mean, inverse) * inv_scale, lower), upper));
             size_t at = order == QK_ORDER_COL32 ? qk_col32_offset(i, c, m) : (size_t)i * ldq + c;
-            codes[at] = (uint8_t)(int32_t)(q - z);
+            codes[at] = qk_code_u8(normalized(norm, row, c, mean, inverse), inv_scale, z);
         }
         scales[i] = scale;
         zero_points[i] = (int32_t)z;

@@ -3,7 +3,6 @@
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
-#include <math.h>
 
 void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
                          float *scales, int32_t *zero_points) {
@@ -16,15 +15,10 @@ void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *col
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        float scale = (hi - lo) / 255.0f;
-        if (!(scale > 0)) scale = 1;
-        float z = nearbyintf(fminf(fmaxf(lo / scale, -16777216.0f), 16777216.0f));
-        float inverse = 1 / scale, lower = z, upper = 255 + z;
-        for (int c = 0; c < k; c++) {
-            float v = column_scale ? row[c] * column_scale[c] : row[c];
-            float q = qk_round_even(fminf(fmaxf(v * inverse, lower), upper));
-            out[c] = (uint8_t)(int32_t)(q - z);
-        }
+        float scale, z;
+        qk_row_parameters(lo, hi, &scale, &z);
+        float inverse = 1 / scale;
+        for (int c = 0; c < k; c++) out[c] = qk_code_u8(column_scale ? row[c] * column_scale[c] : row[c], inverse, z);
         scales[i] = scale;
         zero_points[i] = (int32_t)z;
     }

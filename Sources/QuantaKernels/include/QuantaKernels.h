@@ -85,6 +85,21 @@ static inline float qk_round_even(float v) {
     return (v + magic) - magic;
 }
 
+/// The per-row asymmetric UINT8 parameters of values spanning [lo, hi] with lo <= 0 <= hi:
+/// S = (hi - lo) / 255 (1 when that is 0), Z = rne(lo / S) (QuantizationParameters, asymmetric).
+static inline void qk_row_parameters(float lo, float hi, float *scale, float *zero) {
+    float s = (hi - lo) / 255.0f;
+    if (!(s > 0)) s = 1;
+    *scale = s;
+    *zero = qk_round_even(lo / s < -4194304.0f ? -4194304.0f : lo / s);
+}
+
+/// The UINT8 code of v: clamp(rne(v * (1/S)), Z, 255 + Z) - Z.
+static inline uint8_t qk_code_u8(float v, float inverse, float zero) {
+    float t = v * inverse, upper = 255 + zero;
+    return (uint8_t)(int32_t)(qk_round_even(t < zero ? zero : t > upper ? upper : t) - zero);
+}
+
 /// cuBLASLt's COL32 order for a matrix of `rows` rows: tiles of 32 columns, each tile row-major 32 wide,
 ///     offset(r, c) = (c / 32) * (32 * rows) + r * 32 + c % 32
 static inline size_t qk_col32_offset(int r, int c, int rows) { return (size_t)(c / 32) * 32 * (size_t)rows + (size_t)r * 32 + (size_t)(c % 32); }
