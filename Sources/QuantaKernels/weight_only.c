@@ -99,3 +99,14 @@ void qk_gemm_weight_only(int use_simd, const float *x, int m, int ldx, const qk_
         }
     }
 }
+
+void qk_dequantize_weight_only(const qk_weight_only *w, int n0, int n1, float *out) {
+    int groups = (w->k + w->group - 1) / w->group;
+    for (int j = n0; j < n1; j++) {
+        float *row = out + (size_t)(j - n0) * w->k;
+        for (int k = 0; k < w->k; k++) {
+            size_t p = (size_t)j * groups + k / w->group;
+            row[k] = w->scales[p] * ((float)code_at(w, j, k) + w->zero_points[p]);
+        }
+    }
+}

@@ -122,6 +122,14 @@ struct ModelBench: ParsableCommand {
             }
             guard !variants.isEmpty else { throw .invalidArgument("give --recipe, or a quantized model folder as --model") }
             let lowered = try variants.map { v throws(QuantaError) in (v.0, try IntegerRuntime.lower(v.1, threads: threads)) }
+            for (recipe, model) in lowered {
+                let layers: [any LinearLayer]
+                switch model {
+                case let .bert(m, _): layers = m.allLinearLayers
+                case let .llama(m, _): layers = m.allLinearLayers
+                }
+                progress("\(recipe): \(layers.filter { $0 is Int8Linear || $0 is WeightOnlyLinear }.count) of \(layers.count) Linear layers on integer kernels")
+            }
             let text = try data.novel("emma")
             return try ModelBenchmark(threads: threads, stopwatch: Stopwatch(warmup: 1, runs: runs))
                 .run(modelName: name, variants: [("fp32", base)] + lowered, text: text, progress: progress)

@@ -28,7 +28,8 @@ public struct Attention: Sendable {
         let scale = 1 / Float(d).squareRoot()
         // With single-threaded OpenBLAS (the integer runtime's setting) the heads are split over the cores;
         // otherwise OpenBLAS threads each product.
-        let workers = BLAS.threads == 1 ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let work = heads * queryCount * keyCount * d
+        let workers = BLAS.threads == 1 && work >= ParallelCall.minimumWork ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
         ParallelCall { worker in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryCount * keyCount)
         defer { scores.deallocate() }

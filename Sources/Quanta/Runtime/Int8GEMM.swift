@@ -168,7 +168,9 @@ public enum Int8GEMM {
     /// Runs the kernel with the operand pointers of `a` and `w` and the output fields `configure` sets.
     static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, threads: Int, path: KernelPath, configure: (inout qk_epilogue) -> Void) {
         let panels = (w.outFeatures + Int(QK_PANEL) - 1) / Int(QK_PANEL)
-        let workers = max(1, min(threads, panels))
+        // Waking Dispatch workers costs tens of microseconds: small products (a decode step's) run on one core.
+        let work = a.rows * w.outFeatures * w.inFeatures
+        let workers = work < ParallelCall.minimumWork ? 1 : max(1, min(threads, panels))
         a.codes.withUnsafeBufferPointer { codes in
         a.scales.withUnsafeBufferPointer { aScale in
         a.zeroPoints.withUnsafeBufferPointer { aZero in
@@ -197,6 +199,10 @@ public enum Int8GEMM {
 /// output columns and only read shared inputs, so the unchecked sendability is safe.
 struct ParallelCall: @unchecked Sendable {
     let body: (Int) -> Void
+
+    /// Multiply-adds below which a product runs on the calling thread (measured: a Dispatch fork-join costs
+    /// about as much as 2^22 INT8 multiply-adds take on one core).
+    static let minimumWork = 1 << 22
 
     func run(_ workers: Int) {
         if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers) { body($0) } }

@@ -41,10 +41,15 @@ public struct WeightOnlyLinear: LinearLayer {
 
     public var weightBytes: Int { codes.count + 8 * scales.count }
 
+    /// Rows of input above which the weight is dequantized once per call and the product goes to sgemm.
+    static let maximumStreamingRows = 8
+
     public func forward(_ input: Matrix<Float>) -> Matrix<Float> {
         let x = FloatLinear.scaled(input, by: inputScale)
+        if x.rows > Self.maximumStreamingRows { return prefill(x) }
         var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
-        let blocks = (outFeatures + 15) / 16, workers = max(1, min(threads, blocks))
+        let blocks = (outFeatures + 15) / 16
+        let workers = x.rows * outFeatures * inFeatures < ParallelCall.minimumWork ? 1 : max(1, min(threads, blocks))
         x.storage.withUnsafeBufferPointer { xp in codes.withUnsafeBufferPointer { c in scales.withUnsafeBufferPointer { s in
         zeroPoints.withUnsafeBufferPointer { z in (bias ?? []).withUnsafeBufferPointer { b in y.storage.withUnsafeMutableBufferPointer { yp in
             let weight = qk_weight_only(bits: Int32(bits), k: Int32(inFeatures), group: Int32(group), codes: c.baseAddress,
@@ -59,5 +64,19 @@ public struct WeightOnlyLinear: LinearLayer {
             }
         }}}}}}
         return y
+    }
+
+    /// Many rows (a prefill): W~ dequantized into a scratch matrix, then the FP32 product.
+    func prefill(_ x: Matrix<Float>) -> Matrix<Float> {
+        var w = Matrix<Float>(rows: outFeatures, columns: inFeatures, repeating: 0)
+        codes.withUnsafeBufferPointer { c in scales.withUnsafeBufferPointer { s in zeroPoints.withUnsafeBufferPointer { z in
+            w.storage.withUnsafeMutableBufferPointer { out in
+                var weight = qk_weight_only(bits: Int32(bits), k: Int32(inFeatures), group: Int32(group), codes: c.baseAddress,
+                                            scales: s.baseAddress, zero_points: z.baseAddress)
+                qk_dequantize_weight_only(&weight, 0, Int32(outFeatures), out.baseAddress)
+            }
+        }}}
+        // Bias and input scale: the FP32 layer's own path (the input is already scaled).
+        return (try? FloatLinear(name: name, weight: w, bias: bias))?.forward(x) ?? x
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import COpenBLAS
 #if canImport(Glibc)
 import Glibc
@@ -68,12 +69,19 @@ public enum BLAS {
         x.storage.withUnsafeBufferPointer { xp in
             w.storage.withUnsafeBufferPointer { wp in
                 y.storage.withUnsafeMutableBufferPointer { yp in
-                    if x.rows == 1 {   // one token (decoding): the matrix-vector product
-                        gemv(rows: w.rows, columns: w.columns, a: wp.baseAddress!, x: xp.baseAddress!, y: yp.baseAddress!)
-                    } else {
-                        gemmTransposedB(m: x.rows, n: w.rows, k: x.columns, a: xp.baseAddress!, lda: x.columns,
-                                        b: wp.baseAddress!, ldb: w.columns, c: yp.baseAddress!, ldc: w.rows)
-                    }
+                    let (a, b, c) = (xp.baseAddress!, wp.baseAddress!, yp.baseAddress!)
+                    let (m, n, k) = (x.rows, w.rows, x.columns)
+                    // With OpenBLAS single-threaded (the integer runtime's setting), large products split their
+                    // output columns over the cores instead.
+                    let workers = threads == 1 && n * k >= 1 << 18 ? min(ProcessInfo.processInfo.activeProcessorCount, n / 64) : 1
+                    ParallelCall { t in
+                        let n0 = t * n / workers, n1 = (t + 1) * n / workers
+                        if m == 1 {   // one token (decoding): the matrix-vector product
+                            gemv(rows: n1 - n0, columns: k, a: b + n0 * k, x: a, y: c + n0)
+                        } else {
+                            gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, c: c + n0, ldc: n)
+                        }
+                    }.run(max(workers, 1))
                 }
             }
         }

@@ -139,4 +139,8 @@ enum { QK_MAX_GROUPS = 1024 };
 void qk_gemm_weight_only(int use_simd, const float *x, int m, int ldx, const qk_weight_only *w, const float *bias,
                          float *y, int ldy, int n0, int n1);
 
+/// Rows [n0, n1) of W~ = S (Q + Z) as FP32, row-major into out [n1 - n0, k] (for products over many rows,
+/// which go to sgemm).
+void qk_dequantize_weight_only(const qk_weight_only *w, int n0, int n1, float *out);
+
 #endif
