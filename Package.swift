@@ -17,7 +17,7 @@ let package = Package(
         // OpenBLAS's cblas (Debian libopenblas-dev): the FP32 matrix products and the baseline of every speed-up.
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         // INT8 kernels in C: portable, AVX2 and AVX-512 VNNI paths chosen at run time (function-level target
-        // attributes, no unsafeFlags), bit-identical to each other.
+        // attributes; no extra compiler flags), bit-identical to each other.
         .target(name: "QuantaKernels"),
         .target(name: "Quanta", dependencies: ["QuantaFormats", "COpenBLAS", "QuantaKernels"]),
         // The command-line tool: parse, call the library, print.

@@ -29,9 +29,7 @@ struct FormatsBench: ParsableCommand {
     func run() throws {
         let rows = FormatBenchmark(elements: elements, stopwatch: Stopwatch(warmup: 2, runs: runs)).run()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
+            try printJSON(rows)
             return
         }
         printLines(["cpu: \(CPUInfo.current().summary)",
@@ -67,9 +65,7 @@ struct GEMMBench: ParsableCommand {
             try GEMMBenchmark(threads: threads, path: path, stopwatch: Stopwatch(warmup: 1, runs: runs)).run(progress: progress)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
+            try printJSON(rows)
             return
         }
         printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), median of \(runs) runs after 1 warm-up", ""]
@@ -112,13 +108,7 @@ struct ModelBench: ParsableCommand {
             let data = EvaluationData(assets: try AssetStore.locate())
             if let recipe {
                 let r = try Recipe.named(recipe)
-                let pipeline = QuantizationPipeline()
-                switch base {
-                case let .bert(m, t):
-                    variants.append((r.name, .bert(try pipeline.quantize(m, tokenizer: t, recipe: r, calibrationTexts: data.calibrationDocuments(), progress: progress), t)))
-                case let .llama(m, t):
-                    variants.append((r.name, .llama(try pipeline.quantize(m, recipe: r, calibrationTokens: t.encode(data.novel("mansfield-park")), progress: progress), t)))
-                }
+                variants.append((r.name, try QuantizationPipeline().quantize(base, recipe: r, data: data, progress: progress)))
             }
             guard !variants.isEmpty else { throw .invalidArgument("give --recipe, or a quantized model folder as --model") }
             let lowered = try variants.map { v throws(QuantaError) in (v.0, try IntegerRuntime.lower(v.1, threads: threads)) }
@@ -135,9 +125,7 @@ struct ModelBench: ParsableCommand {
                 .run(modelName: name, variants: [("fp32", base)] + lowered, text: text, progress: progress)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
+            try printJSON(rows)
             return
         }
         printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), median of \(runs) runs after 1 warm-up", ""]

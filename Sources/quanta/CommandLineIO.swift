@@ -27,6 +27,13 @@ func printLines(_ lines: [String]) {
     FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
 }
 
+/// Writes `value` to stdout as pretty-printed JSON with sorted keys (the `--json` output of every verb).
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    printLines([String(decoding: try encoder.encode(value), as: UTF8.self)])
+}
+
 /// The element format called `name`, or exit 2 listing the valid names.
 func floatFormat(named name: String) throws -> FloatFormat {
     guard let format = FloatFormat.named(name) else {

@@ -67,9 +67,7 @@ struct EvalCommand: ParsableCommand {
                                       tasks: task.isEmpty ? nil : task, progress: progress)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            printLines([String(decoding: try encoder.encode(rows), as: UTF8.self)])
+            try printJSON(rows)
             return
         }
         printLines(Self.table(rows))

@@ -30,16 +30,8 @@ struct QuantizeCommand: ParsableCommand {
             let recipe = try Recipe.named(recipe, alpha: alpha)
             let data = EvaluationData(assets: try AssetStore.locate())
             let writer = QuantizedModelFolder.Writer()
-            let pipeline = QuantizationPipeline()
-            let quantized: LoadedModel
-            switch base {
-            case let .bert(bert, tokenizer):
-                quantized = .bert(try pipeline.quantize(bert, tokenizer: tokenizer, recipe: recipe, calibrationTexts: data.calibrationDocuments(files: calib),
-                                                        progress: progress, record: writer.record), tokenizer)
-            case let .llama(llama, tokenizer):
-                quantized = .llama(try pipeline.quantize(llama, recipe: recipe, calibrationTokens: tokenizer.encode(data.calibrationText(files: calib)),
-                                                         progress: progress, record: writer.record), tokenizer)
-            }
+            let quantized = try QuantizationPipeline().quantize(base, recipe: recipe, data: data, calibrationFiles: calib,
+                                                                progress: progress, record: writer.record)
             try writer.write(quantized, base: base, baseModel: model.model, recipe: recipe, to: out)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: out + "/" + QuantizedModelFolder.tensorFile)[.size] as? Int) ?? 0
             return "wrote \(out): recipe \(recipe.name), \(QuantizedModelFolder.tensorFile) \(String(format: "%.2f", Double(bytes) / 1e6)) MB"

@@ -20,9 +20,7 @@ struct SensitivityCommand: ParsableCommand {
         }
         let shown = Array(entries.prefix(top ?? entries.count))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            printLines([String(decoding: try encoder.encode(shown), as: UTF8.self)])
+            try printJSON(shown)
         } else {
             printLines(TextTable.render(header: ["rank", "layer", "degradation"],
                                         rows: shown.enumerated().map { ["\($0.offset + 1)", $0.element.layer, String(format: "%.5f", $0.element.degradation)] }))

@@ -48,6 +48,19 @@ public final class QuantizationPipeline: @unchecked Sendable {
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) }, record: record)
     }
 
+    /// `model` quantized by `recipe`, calibrated on `calibrationFiles` (empty: DESIGN.md's calibration split).
+    public func quantize(_ model: LoadedModel, recipe: Recipe, data: EvaluationData, calibrationFiles: [String] = [],
+                         progress: @escaping (String) -> Void = { _ in }, record: LayerRecorder? = nil) throws(QuantaError) -> LoadedModel {
+        switch model {
+        case let .bert(bert, tokenizer):
+            return .bert(try quantize(bert, tokenizer: tokenizer, recipe: recipe, calibrationTexts: data.calibrationDocuments(files: calibrationFiles),
+                                      progress: progress, record: record), tokenizer)
+        case let .llama(llama, tokenizer):
+            return .llama(try quantize(llama, recipe: recipe, calibrationTokens: tokenizer.encode(data.calibrationText(files: calibrationFiles)),
+                                       progress: progress, record: record), tokenizer)
+        }
+    }
+
     /// The recipe's steps on any model: SmoothQuant from the FP32 statistics, calibration of what the
     /// quantizers will see, then every Linear replaced.
     func apply<Model>(_ recipe: Recipe, to model: Model,

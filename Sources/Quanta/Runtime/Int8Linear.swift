@@ -21,18 +21,6 @@ public struct Int8Linear: LinearLayer {
     public static let weightScheme = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
     public static let activationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perToken)
 
-    /// `weight` [out, in] FP32 (or already fake-quantized: its codes are recovered exactly).
-    public init(name: String, weight: Matrix<Float>, bias: [Float]?, inputScale: [Float]?,
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount, path: KernelPath = .best) throws(QuantaError) {
-        let p = try AffineQuantizer.chooseParameters(for: weight, format: .int8, scheme: .symmetric, granularity: .perChannel, tensor: name + ".weight")
-        self.name = name
-        self.weight = try PackedInt8Weight(codes: AffineQuantizer.quantize(weight, with: p, as: Int8.self), scales: p.scales)
-        self.bias = bias
-        self.inputScale = inputScale
-        self.threads = threads
-        self.path = path
-    }
-
     /// A layer on an already packed weight.
     public init(name: String, weight: PackedInt8Weight, bias: [Float]?, inputScale: [Float]?, threads: Int, path: KernelPath) {
         self.name = name

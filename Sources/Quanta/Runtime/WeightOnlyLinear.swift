@@ -76,7 +76,8 @@ public struct WeightOnlyLinear: LinearLayer {
                 qk_dequantize_weight_only(&weight, 0, Int32(outFeatures), out.baseAddress)
             }
         }}}
-        // Bias and input scale: the FP32 layer's own path (the input is already scaled).
-        return (try? FloatLinear(name: name, weight: w, bias: bias))?.forward(x) ?? x
+        var y = BLAS.matmulTransposed(x, w)   // the input is already scaled
+        if let bias { for r in 0..<y.rows { for c in 0..<y.columns { y[r, c] += bias[c] } } }
+        return y
     }
 }
