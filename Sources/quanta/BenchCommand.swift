@@ -85,6 +85,7 @@ struct ModelBench: ParsableCommand {
     )
 
     @OptionGroup var model: ModelOption
+    @OptionGroup var head: HeadOption
     @Option(name: .long, help: "A recipe (built-in name or JSON file); not needed with a quantized model folder.") var recipe: String?
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 3
@@ -107,17 +108,13 @@ struct ModelBench: ParsableCommand {
             let base = try LoadedModel(ModelReference(name))
             let data = EvaluationData(assets: try AssetStore.locate())
             if let recipe {
-                let r = try Recipe.named(recipe)
+                let r = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
                 variants.append((r.name, try QuantizationPipeline().quantize(base, recipe: r, data: data, progress: progress)))
             }
             guard !variants.isEmpty else { throw .invalidArgument("give --recipe, or a quantized model folder as --model") }
             let lowered = try variants.map { v throws(QuantaError) in (v.0, try IntegerRuntime.lower(v.1, threads: threads)) }
             for (recipe, model) in lowered {
-                let layers: [any LinearLayer]
-                switch model {
-                case let .bert(m, _): layers = m.allLinearLayers
-                case let .llama(m, _): layers = m.allLinearLayers
-                }
+                let layers = model.allLinearLayers
                 progress("\(recipe): \(layers.filter { $0 is Int8Linear || $0 is WeightOnlyLinear }.count) of \(layers.count) Linear layers on integer kernels")
             }
             let text = try data.novel("emma")

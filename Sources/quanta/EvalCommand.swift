@@ -30,6 +30,7 @@ struct EvalCommand: ParsableCommand {
     )
 
     @OptionGroup var model: ModelOption
+    @OptionGroup var head: HeadOption
     @Option(name: .long, help: "lee, polarity, bbc, ppl-austen or ppl-bbc (repeatable).") var task: [RecipeEvaluation.Task] = []
     @Option(name: .long, help: "Also evaluate these recipes (repeatable): \(Recipe.builtInNames.joined(separator: ", ")), or a recipe JSON file (see docs/RECIPES.md).")
     var recipe: [String] = []
@@ -55,7 +56,7 @@ struct EvalCommand: ParsableCommand {
                 modelName = description.baseModel
             }
             let loaded = try LoadedModel(ModelReference(modelName))
-            var recipes = try recipe.map { name throws(QuantaError) in try Recipe.named(name, alpha: alpha) }
+            var recipes = try recipe.map { name throws(QuantaError) in try Recipe.named(name, alpha: alpha, quantizingHead: head.quantizeHead) }
             if keepFP32 > 0 {
                 recipes = try recipes.map { r throws(QuantaError) in
                     progress("ranking \(r.name)'s layers by sensitivity...")

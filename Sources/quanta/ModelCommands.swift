@@ -12,6 +12,12 @@ func reportingErrors<T>(_ body: () throws(QuantaError) -> T) throws -> T {
     do { return try body() } catch { throw fail(error, status: ExitStatus.badInput) }
 }
 
+/// `--quantize-head`, for the verbs that take a recipe.
+struct HeadOption: ParsableArguments {
+    @Flag(name: .customLong("quantize-head"), help: "Apply the recipe to a decoder's output head (the layer \"output\") too; by default it stays in FP32.")
+    var quantizeHead = false
+}
+
 struct ModelOption: ParsableArguments {
     @Option(name: .long, help: "minilm, smollm2, or a path to a model folder (BERT safetensors) or a .gguf file.")
     var model: String

@@ -15,6 +15,7 @@ struct QuantizeCommand: ParsableCommand {
     )
 
     @OptionGroup var model: ModelOption
+    @OptionGroup var head: HeadOption
     @Option(name: .long, help: "A built-in recipe (\(Recipe.builtInNames.joined(separator: ", "))) or a recipe JSON file.") var recipe: String
     @Option(name: .long, help: "SmoothQuant's migration strength for recipes that use it: a number in [0, 1], or auto.")
     var alpha: SmoothQuant.Strength = .alpha(0.5)
@@ -27,7 +28,7 @@ struct QuantizeCommand: ParsableCommand {
             let reference = try ModelReference(model.model)
             if case .quantized = reference { throw .invalidArgument("\(model.model) is already quantized; give its base model") }
             let base = try LoadedModel(reference)
-            let recipe = try Recipe.named(recipe, alpha: alpha)
+            let recipe = try Recipe.named(recipe, alpha: alpha, quantizingHead: head.quantizeHead)
             let data = EvaluationData(assets: try AssetStore.locate())
             let writer = QuantizedModelFolder.Writer()
             let quantized = try QuantizationPipeline().quantize(base, recipe: recipe, data: data, calibrationFiles: calib,

@@ -53,7 +53,8 @@ import Quanta
         var c1 = LlamaModel.KVCache(for: model.config), c2 = LlamaModel.KVCache(for: model.config)
         let expected = try quantized.forward(prompt, cache: &c1), actual = try loaded.forward(prompt, cache: &c2)
         #expect(expected.storage.map(\.bitPattern) == actual.storage.map(\.bitPattern))
-        #expect(loaded.kvCacheQuantizer != nil && loaded.outputHead != nil)
+        #expect(loaded.kvCacheQuantizer != nil)
+        #expect((loaded.head as? FloatLinear)?.weight.storage == (quantized.head as? FloatLinear)?.weight.storage, "the rotated head is stored")
 
         // Damage: a truncated tensor file, a description from the future, a layer the model lacks.
         let tensors = folder + "/" + QuantizedModelFolder.tensorFile, json = folder + "/" + QuantizedModelFolder.descriptionFile
@@ -64,7 +65,7 @@ import Quanta
             do { _ = try QuantizedModelFolder.load(folder); return "accepted" } catch { return "\(error)" }
         }
         let text = String(decoding: original, as: UTF8.self)
-        let future = try refusal { try Data(text.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 9").utf8).write(to: URL(fileURLWithPath: json)) }
+        let future = try refusal { try Data(text.replacingOccurrences(of: "\"version\" : \(QuantizedModelFolder.formatVersion)", with: "\"version\" : 9").utf8).write(to: URL(fileURLWithPath: json)) }
         #expect(future.contains("version 9"), "\(future)")
         let foreign = try refusal { try Data(text.replacingOccurrences(of: "blk.3.ffn_up", with: "blk.99.ffn_up").utf8).write(to: URL(fileURLWithPath: json)) }
         #expect(foreign.contains("blk.99.ffn_up"), "\(foreign)")
@@ -80,6 +81,30 @@ import Quanta
         defer { try? FileManager.default.removeItem(atPath: other) }
         #expect(throws: QuantaError.self) { try writer.write(.llama(quantized, tokenizer), base: .llama(model, tokenizer), baseModel: "smollm2", recipe: recipe, to: other) }
         #expect(FileManager.default.fileExists(atPath: other + "/notes.txt"))
+    }
+
+    /// The output head: left out of the file while it is the base's tied FP32 embedding, stored as INT8 codes
+    /// with `--quantize-head`; both folders load to the model that was written.
+    @Test func outputHeadIsStoredOnlyWhenQuantized() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let prompt = Array(tokenizer.encode("It was a bright cold day in April, and the clocks were striking thirteen."))
+        for quantizingHead in [false, true] {
+            let recipe = try Recipe.named("w8a8", quantizingHead: quantizingHead)
+            let writer = QuantizedModelFolder.Writer()
+            let quantized = try QuantizationPipeline().quantize(model, recipe: recipe, calibrationTokens: [], record: writer.record)
+            #expect((quantized.head is FakeQuantizedLinear) == quantizingHead)
+            let folder = Self.temporaryFolder()
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            try writer.write(.llama(quantized, tokenizer), base: .llama(model, tokenizer), baseModel: "smollm2", recipe: recipe, to: folder)
+            let file = try SafeTensorsFile(path: folder + "/" + QuantizedModelFolder.tensorFile)
+            // Quantized: INT8 codes under output.weight with their scales; FP32 and tied: nothing at all.
+            #expect(file.tensors.contains { $0.name == "output.weight" } == quantizingHead, "\(recipe.name)")
+            #expect(file.tensors.contains { $0.name == "output.weight_scale" } == quantizingHead, "\(recipe.name)")
+            guard case let .llama(loaded, _) = try QuantizedModelFolder.load(folder) else { Issue.record("not a LLaMA model"); return }
+            var c1 = LlamaModel.KVCache(for: model.config), c2 = LlamaModel.KVCache(for: model.config)
+            let expected = try quantized.forward(prompt, cache: &c1, lastOnly: true), actual = try loaded.forward(prompt, cache: &c2, lastOnly: true)
+            #expect(expected.storage.map(\.bitPattern) == actual.storage.map(\.bitPattern), "\(recipe.name)")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Quanta
 
@@ -158,5 +159,49 @@ import Quanta
         // Schemes without a kernel stay as they are.
         let symmetric = try FakeQuantizedLinear(FloatLinear(name: "layer", weight: w), weight: .integer(.int8, .symmetric, .perChannel), activation: nil)
         #expect(WeightOnlyLinear(symmetric) == nil)
+    }
+}
+
+/// `WorkerPool` (`qk_parallel_for`): every index runs exactly once, from one caller, from nested calls and
+/// from callers on several threads at once (which take turns or run their tasks in order themselves).
+@Suite struct ThreadPoolTests {
+    final class Counts: @unchecked Sendable {
+        var counts: [Int32]
+        init(_ n: Int) { counts = [Int32](repeating: 0, count: n) }
+    }
+
+    static func runCounting(tasks: Int, nested: Bool = false) -> [Int32] {
+        let counts = Counts(tasks * (nested ? tasks : 1))
+        counts.counts.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            WorkerPool.run(tasks) { i in
+                if nested {
+                    WorkerPool.run(tasks) { j in base[i * tasks + j] += 1 }
+                } else {
+                    base[i] += 1
+                }
+            }
+        }
+        return counts.counts
+    }
+
+    @Test func everyTaskRunsOnce() {
+        for tasks in [0, 1, 2, 3, 7, 64, 1000] {
+            for _ in 0..<20 { #expect(Self.runCounting(tasks: tasks) == [Int32](repeating: 1, count: tasks), "\(tasks) tasks") }
+        }
+        #expect(Self.runCounting(tasks: 6, nested: true) == [Int32](repeating: 1, count: 36))
+    }
+
+    @Test func concurrentCallersEachGetTheirOwnJob() {
+        let results = Counts(8)
+        DispatchQueue.concurrentPerform(iterations: 8) { caller in
+            var ok = true
+            for round in 0..<200 {
+                let tasks = 1 + (caller + round) % 9
+                ok = ok && Self.runCounting(tasks: tasks) == [Int32](repeating: 1, count: tasks)
+            }
+            results.counts[caller] = ok ? 1 : 0
+        }
+        #expect(results.counts == [Int32](repeating: 1, count: 8))
     }
 }

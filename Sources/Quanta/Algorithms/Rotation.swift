@@ -72,8 +72,7 @@ public enum Rotation {
             block.feedForwardNorm.weight = ones
             result.blocks[i] = block
         }
-        let head = try FloatLinear(name: "output", weight: model.outputHead ?? model.tokenEmbeddings).scalingColumns(by: model.outputNorm.weight)
-        result.outputHead = BLAS.matmulTransposed(head.weight, rT)
+        result.head = try reader(model.head, norm: model.outputNorm.weight)
         result.outputNorm.weight = ones
         result.tokenEmbeddings = BLAS.matmulTransposed(model.tokenEmbeddings, rT)
         return result

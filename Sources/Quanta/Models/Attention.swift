@@ -29,8 +29,8 @@ public struct Attention: Sendable {
         // With single-threaded OpenBLAS (the integer runtime's setting) the heads are split over the cores;
         // otherwise OpenBLAS threads each product.
         let work = heads * queryCount * keyCount * d
-        let workers = BLAS.threads == 1 && work >= ParallelCall.minimumWork ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
-        ParallelCall { worker in
+        let workers = BLAS.threads == 1 && work >= WorkerPool.minimumWork ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
+        WorkerPool.run(workers) { worker in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryCount * keyCount)
         defer { scores.deallocate() }
         for h in stride(from: worker, to: heads, by: workers) {
@@ -46,6 +46,6 @@ public struct Attention: Sendable {
             BLAS.gemm(m: queryCount, n: d, k: keyCount, a: scores, lda: keyCount, b: v + g * d, ldb: kvStride,
                       c: output + h * d, ldc: qStride)
         }
-        }.run(workers)
+        }
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 ///     h = embed[ids]
 ///     per block: h += O(attention(rope(Q n), rope(K n), V n)),  n = RMSNorm(h)
 ///                h += Down(silu(Gate m) * Up m),                m = RMSNorm(h)
-///     logits = RMSNorm(h) E^T
+///     logits = Head(RMSNorm(h))                                       (Head: the Linear "output", W = E as shipped)
 ///
 /// GGUF stores Q and K permuted so that RoPE rotates adjacent pairs (x[2i], x[2i+1]) by
 /// position * base^(-2i/d) (llama.cpp's "normal" RoPE); the angles are accumulated in Float as ggml does.
@@ -46,8 +46,10 @@ public struct LlamaModel: Sendable {
 
     public let config: Config
     public var tokenEmbeddings: Matrix<Float>
-    /// The output projection [vocabulary, hidden]; nil when it is tied to `tokenEmbeddings` (as shipped).
-    public var outputHead: Matrix<Float>?
+    /// The output projection [vocabulary, hidden], the Linear layer named `headName`. As shipped it is tied:
+    /// an FP32 layer sharing `tokenEmbeddings`' storage. Recipes leave it in FP32 unless they quantize the head.
+    public var head: any LinearLayer
+    public static let headName = "output"
     public var blocks: [Block]
     /// How keys and values are stored in the KV cache, per token and KV head (nil: FP32). Attention then
     /// reads the dequantized values, as a quantized cache would give them back.
@@ -87,6 +89,7 @@ public struct LlamaModel: Sendable {
         }
         self.config = config
         tokenEmbeddings = try matrix("token_embd.weight", rows: vocabulary, columns: hidden)
+        head = try FloatLinear(name: Self.headName, weight: tokenEmbeddings)
         outputNorm = try norm("output_norm")
         blocks = []
         for i in 0..<config.layers {
@@ -153,7 +156,7 @@ public struct LlamaModel: Sendable {
         if lastOnly {
             x = try Matrix(rows: 1, columns: h, storage: Array(x.row(x.rows - 1)))
         }
-        return BLAS.matmulTransposed(outputNorm(x), outputHead ?? tokenEmbeddings)
+        return head.forward(outputNorm(x))
     }
 
     /// `x` ([tokens, kvHeads * d]) fake-quantized with one scale per token and KV head.
@@ -200,7 +203,6 @@ public struct LlamaModel: Sendable {
     }
 
     /// The same model with every Linear layer passed through `transform` (e.g. `Recipe.quantize`).
-    /// The tied output embedding is not a Linear layer and stays in FP32.
     public func mapLinearLayers(_ transform: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> LlamaModel {
         var copy = self
         for i in copy.blocks.indices {
@@ -212,12 +214,13 @@ public struct LlamaModel: Sendable {
             copy.blocks[i].up = try transform(copy.blocks[i].up)
             copy.blocks[i].down = try transform(copy.blocks[i].down)
         }
+        copy.head = try transform(copy.head)
         return copy
     }
 
-    /// Every Linear layer, in model order.
+    /// Every Linear layer, in model order (the head last).
     public var allLinearLayers: [any LinearLayer] {
-        blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] }
+        blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
     }
 
     /// The FP32 Linear layers, in model order (quantized ones are skipped).

@@ -19,6 +19,14 @@ public enum LoadedModel: Sendable {
         }
     }
 
+    /// Every Linear layer of the model, in model order.
+    public var allLinearLayers: [any LinearLayer] {
+        switch self {
+        case let .bert(m, _): return m.allLinearLayers
+        case let .llama(m, _): return m.allLinearLayers
+        }
+    }
+
     /// Token ids of `text` as the model consumes it (BERT: `[CLS] ... [SEP]`, truncated; LLaMA: no BOS).
     public func tokenize(_ text: String) -> [Int32] {
         switch self {

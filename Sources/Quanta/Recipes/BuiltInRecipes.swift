@@ -5,9 +5,15 @@ extension Recipe {
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
 
-    /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`).
-    public static func named(_ name: String, alpha: SmoothQuant.Strength = .alpha(0.5)) throws(QuantaError) -> Recipe {
-        name.hasSuffix(".json") ? try RecipeFile.load(name) : try builtIn(name, alpha: alpha)
+    /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
+    /// `quantizingHead` its rules also apply to a decoder's output head, and its name gains `+head`.
+    public static func named(_ name: String, alpha: SmoothQuant.Strength = .alpha(0.5), quantizingHead: Bool = false) throws(QuantaError) -> Recipe {
+        var recipe = name.hasSuffix(".json") ? try RecipeFile.load(name) : try builtIn(name, alpha: alpha)
+        if quantizingHead && !recipe.quantizesHead {
+            recipe.quantizesHead = true
+            recipe.name += "+head"
+        }
+        return recipe
     }
 
     /// The built-in recipe called `name`; `alpha` is SmoothQuant's migration strength where it applies.

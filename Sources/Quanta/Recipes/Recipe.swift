@@ -1,6 +1,9 @@
 /// What to do with each Linear layer of a model: rules matched in order against the layer's name
 /// (TensorRT Model Optimizer style patterns, `*` matching any run of characters); the first match wins,
-/// and a layer no rule matches, or one matched by a rule with no spec, stays in FP32.
+/// and a layer no rule matches, or one matched by a rule with no spec, stays in FP32. A decoder's output
+/// head (the Linear `LlamaModel.headName`) stays in FP32 unless `quantizesHead`, as Model Optimizer
+/// leaves `lm_head` alone by default; with it the head follows the rules like any other layer, as llama.cpp
+/// quantizes `output.weight`.
 public struct Recipe: Sendable, CustomStringConvertible {
     /// How one layer is quantized.
     public struct LayerSpec: Sendable {
@@ -45,7 +48,7 @@ public struct Recipe: Sendable, CustomStringConvertible {
         }
     }
 
-    public let name: String
+    public var name: String
     public var rules: [Rule]
     /// SmoothQuant's migration strength, when the recipe folds SmoothQuant into the model first.
     public var smoothQuant: SmoothQuant.Strength?
@@ -53,6 +56,8 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public var kvCache: TensorQuantizer?
     /// Seed of the randomised Hadamard rotation folded into a decoder's residual stream first, if any.
     public var rotationSeed: UInt64?
+    /// Whether the rules apply to a decoder's output head too.
+    public var quantizesHead = false
 
     public init(name: String, rules: [Rule], smoothQuant: SmoothQuant.Strength? = nil, kvCache: TensorQuantizer? = nil) {
         self.name = name
@@ -70,7 +75,8 @@ public struct Recipe: Sendable, CustomStringConvertible {
 
     /// The spec for the layer called `layer`, or nil to keep it in FP32.
     public func spec(for layer: String) -> LayerSpec? {
-        rules.first { Self.matches(layer, pattern: $0.pattern) }?.spec
+        if layer == LlamaModel.headName && !quantizesHead { return nil }
+        return rules.first { Self.matches(layer, pattern: $0.pattern) }?.spec
     }
 
     /// Glob match with `*` (any run, possibly empty) and `?` (one character).

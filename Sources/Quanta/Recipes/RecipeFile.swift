@@ -14,6 +14,7 @@ import Foundation
 /// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
+/// "quantize_head": true applies the rules to a decoder's output head (the layer "output") too.
 public enum RecipeFile {
     public static func load(_ path: String) throws(QuantaError) -> Recipe {
         let data = try MappedFile.read(path)
@@ -40,7 +41,12 @@ public enum RecipeFile {
         let kvCache = try (json["kv_cache"] as? [String: Any]).map { c throws(QuantaError) in
             try quantizer(c, context: "kv_cache", path: path, tokenGranularity: true)
         }
-        return Recipe(name: name, rules: parsed, smoothQuant: try smoothQuantStrength(json["smoothquant_alpha"], path: path), kvCache: kvCache)
+        var recipe = Recipe(name: name, rules: parsed, smoothQuant: try smoothQuantStrength(json["smoothquant_alpha"], path: path), kvCache: kvCache)
+        if let head = json["quantize_head"] {
+            guard let head = head as? Bool else { throw fail("'quantize_head' must be true or false") }
+            recipe.quantizesHead = head
+        }
+        return recipe
     }
 
     /// `"smoothquant_alpha"`: a number in [0, 1], or "auto".

@@ -47,13 +47,16 @@ public struct SensitivityAnalysis: Sendable {
 extension Recipe {
     /// This recipe applied to `layer` only (everything else FP32).
     public func restricted(to layer: String) -> Recipe {
-        Recipe(name: name, rules: [Rule(pattern: layer, spec: spec(for: layer)), Rule(pattern: "*", spec: nil)],
-               smoothQuant: smoothQuant, kvCache: kvCache)
+        var recipe = self
+        recipe.rules = [Rule(pattern: layer, spec: spec(for: layer)), Rule(pattern: "*", spec: nil)]
+        return recipe
     }
 
     /// This recipe with `layers` left in FP32.
     public func keepingFP32(_ layers: [String]) -> Recipe {
-        Recipe(name: layers.isEmpty ? name : "\(name)+fp32x\(layers.count)",
-               rules: layers.map { Rule(pattern: $0, spec: nil) } + rules, smoothQuant: smoothQuant, kvCache: kvCache)
+        var recipe = self
+        recipe.rules = layers.map { Rule(pattern: $0, spec: nil) } + rules
+        if !layers.isEmpty { recipe.name += "+fp32x\(layers.count)" }
+        return recipe
     }
 }

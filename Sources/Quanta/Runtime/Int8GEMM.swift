@@ -168,9 +168,8 @@ public enum Int8GEMM {
     /// Runs the kernel with the operand pointers of `a` and `w` and the output fields `configure` sets.
     static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, threads: Int, path: KernelPath, configure: (inout qk_epilogue) -> Void) {
         let panels = (w.outFeatures + Int(QK_PANEL) - 1) / Int(QK_PANEL)
-        // Waking Dispatch workers costs tens of microseconds: small products (a decode step's) run on one core.
         let work = a.rows * w.outFeatures * w.inFeatures
-        let workers = work < ParallelCall.minimumWork ? 1 : max(1, min(threads, panels))
+        let workers = work < WorkerPool.minimumWork ? 1 : max(1, min(threads, panels))
         a.codes.withUnsafeBufferPointer { codes in
         a.scales.withUnsafeBufferPointer { aScale in
         a.zeroPoints.withUnsafeBufferPointer { aZero in
@@ -185,26 +184,33 @@ public enum Int8GEMM {
             epilogue.ldc = Int32(w.outFeatures)
             configure(&epilogue)
             withUnsafePointer(to: epilogue) { e in
-                ParallelCall { t in
+                WorkerPool.run(workers) { t in
                     let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
                     qk_gemm_u8s8(path.c, codes.baseAddress, Int32(a.rows), Int32(a.columns), Int32(a.stride), packed.baseAddress,
                                  Int32(w.outFeatures), Int32(n0), Int32(n1), e)
-                }.run(workers)
+                }
             }
         }}}}}}
     }
 }
 
-/// A body run once per worker index on the calling thread's Dispatch pool. The kernels write disjoint
-/// output columns and only read shared inputs, so the unchecked sendability is safe.
-struct ParallelCall: @unchecked Sendable {
-    let body: (Int) -> Void
+/// Parallel loops on the calling thread and the kernels' spinning worker pool (`qk_parallel_for`).
+public enum WorkerPool {
+    /// Multiply-adds below which a product runs on the calling thread (measured: splitting smaller products
+    /// over two cores costs more in synchronisation than it saves).
+    public static let minimumWork = 1 << 16
 
-    /// Multiply-adds below which a product runs on the calling thread (measured: a Dispatch fork-join costs
-    /// about as much as 2^22 INT8 multiply-adds take on one core).
-    static let minimumWork = 1 << 22
-
-    func run(_ workers: Int) {
-        if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers) { body($0) } }
+    /// Runs body(i) for i in [0, tasks) on up to `tasks` threads and returns when all have finished. The
+    /// callers' bodies write disjoint outputs and only read shared inputs.
+    public static func run(_ tasks: Int, _ body: (Int) -> Void) {
+        if tasks <= 1 { if tasks == 1 { body(0) }; return }
+        withoutActuallyEscaping(body) { body in
+            var task = body
+            withUnsafeMutablePointer(to: &task) { context in
+                qk_parallel_for(Int32(tasks), Int32(tasks), { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
+                }, context)
+            }
+        }
     }
 }

@@ -49,18 +49,18 @@ public struct WeightOnlyLinear: LinearLayer {
         if x.rows > Self.maximumStreamingRows { return prefill(x) }
         var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
         let blocks = (outFeatures + 15) / 16
-        let workers = x.rows * outFeatures * inFeatures < ParallelCall.minimumWork ? 1 : max(1, min(threads, blocks))
+        let workers = x.rows * outFeatures * inFeatures < WorkerPool.minimumWork ? 1 : max(1, min(threads, blocks))
         x.storage.withUnsafeBufferPointer { xp in codes.withUnsafeBufferPointer { c in scales.withUnsafeBufferPointer { s in
         zeroPoints.withUnsafeBufferPointer { z in (bias ?? []).withUnsafeBufferPointer { b in y.storage.withUnsafeMutableBufferPointer { yp in
             let weight = qk_weight_only(bits: Int32(bits), k: Int32(inFeatures), group: Int32(group), codes: c.baseAddress,
                                         scales: s.baseAddress, zero_points: z.baseAddress)
             let out = yp.baseAddress
             withUnsafePointer(to: weight) { wp in
-                ParallelCall { t in
+                WorkerPool.run(workers) { t in
                     let n0 = t * blocks / workers * 16, n1 = min((t + 1) * blocks / workers * 16, outFeatures)
                     qk_gemm_weight_only(1, xp.baseAddress, Int32(x.rows), Int32(x.columns), wp, bias == nil ? nil : b.baseAddress,
                                         out, Int32(outFeatures), Int32(n0), Int32(n1))
-                }.run(workers)
+                }
             }
         }}}}}}
         return y

@@ -4,15 +4,15 @@ import Foundation
 ///
 ///     DIR/quanta.json         what was done: base model, recipe, each Linear's kind and quantizers
 ///     DIR/model.safetensors   each Linear's packed codes, scales and zero points (`StoredWeight`), bias,
-///                             SmoothQuant input scale, calibrated activation parameters; for a decoder
-///                             also every norm weight and the embeddings/output head when the recipe
-///                             changed them (rotation)
+///                             SmoothQuant input scale, calibrated activation parameters, and the weight of
+///                             an FP32 Linear the recipe changed (one equal to the base's is left out); for a
+///                             decoder also every norm weight, and the embeddings when a rotation changed them
 ///
 /// The tokenizer, the configuration and every tensor absent from the file come from the base model, which
 /// must be the same model the folder was made from (its Linear names and shapes are checked).
 public enum QuantizedModelFolder {
     public static let descriptionFile = "quanta.json", tensorFile = "model.safetensors"
-    public static let formatName = "quanta-quantized-model", formatVersion = 1
+    public static let formatName = "quanta-quantized-model", formatVersion = 2
 
     public struct Description: Codable, Sendable {
         public struct Layer: Codable, Sendable {
@@ -82,6 +82,12 @@ public enum QuantizedModelFolder {
             case (.bert, .bert): architecture = "bert"
             default: throw .invalidArgument("the quantized model and its base are different architectures")
             }
+            // An FP32 weight equal to the base's (the tied output head, say) is read back from the base.
+            let unchanged = Set(zip(model.allLinearLayers, base.allLinearLayers).compactMap { pair -> String? in
+                guard let a = pair.0 as? FloatLinear, let b = pair.1 as? FloatLinear, a.weight.storage == b.weight.storage else { return nil }
+                return a.name + ".weight"
+            })
+            tensors.removeAll { unchanged.contains($0.name) }
             let storedNames = Set(layers.map(\.name))
             if let missing = QuantizedModelFolder.linearNames(model).first(where: { !storedNames.contains($0) }) {
                 throw .invalidArgument("\(missing) was not recorded while quantizing")
@@ -136,7 +142,7 @@ public enum QuantizedModelFolder {
             guard let stored = layers[layer.name] else {
                 throw .file(path: folder + "/" + descriptionFile, reason: "no entry for layer \(layer.name) of \(description.baseModel)")
             }
-            return try loadLayer(stored, file: file, rows: layer.outFeatures, columns: layer.inFeatures)
+            return try loadLayer(stored, file: file, base: layer)
         }
         switch base {
         case let .bert(model, tokenizer):
@@ -154,13 +160,16 @@ public enum QuantizedModelFolder {
         .file(path: folder + "/" + descriptionFile, reason: "architecture '\(description.architecture)' does not match the base model \(description.baseModel)")
     }
 
-    static func loadLayer(_ stored: Description.Layer, file: SafeTensorsFile, rows: Int, columns: Int) throws(QuantaError) -> any LinearLayer {
-        let name = stored.name
+    /// The layer `stored` describes, on `base`, the base model's layer of the same name.
+    static func loadLayer(_ stored: Description.Layer, file: SafeTensorsFile, base: any LinearLayer) throws(QuantaError) -> any LinearLayer {
+        let name = stored.name, rows = base.outFeatures, columns = base.inFeatures
         let weightQuantizer = try stored.weight.map { d throws(QuantaError) in try d.quantizer(file: file, layer: name, columns: columns) }
         let weight: Matrix<Float>
         var parameters: QuantizationParameters?
         if let weightQuantizer {
             (weight, parameters) = try StoredWeight.decodeWithParameters(file, name: name, quantizer: weightQuantizer, rows: rows, columns: columns)
+        } else if stored.kind == "fp32", !file.tensors.contains(where: { $0.name == name + ".weight" }), let float = base as? FloatLinear {
+            weight = float.weight
         } else {
             weight = try Matrix(rows: rows, columns: columns, storage: file.floats(name + ".weight", expectedShape: [rows, columns]).values)
         }
@@ -194,8 +203,8 @@ public enum QuantizedModelFolder {
 
     // MARK: decoder tensors outside the Linear layers
 
-    /// Norm weights (SmoothQuant folds into them), and the embeddings and output head where they differ
-    /// from the base model's (rotation).
+    /// Norm weights (SmoothQuant folds into them), and the embeddings where they differ from the base
+    /// model's (rotation; the rotated output head is a Linear layer like the others).
     static func decoderTensors(_ model: LlamaModel, base: LlamaModel) -> [SafeTensorsWriter.Entry] {
         var entries = [SafeTensorsWriter.Entry]()
         func vector(_ name: String, _ values: [Float]) { entries.append(.init(name: name, shape: [values.count], floats: values)) }
@@ -206,9 +215,6 @@ public enum QuantizedModelFolder {
         vector("output_norm.weight", model.outputNorm.weight)
         if model.tokenEmbeddings.storage != base.tokenEmbeddings.storage {
             entries.append(.init(name: "token_embd.weight", shape: [model.tokenEmbeddings.rows, model.tokenEmbeddings.columns], floats: model.tokenEmbeddings.storage))
-        }
-        if let head = model.outputHead {
-            entries.append(.init(name: "output.weight", shape: [head.rows, head.columns], floats: head.storage))
         }
         return entries
     }
@@ -228,16 +234,10 @@ public enum QuantizedModelFolder {
         }
         m.outputNorm.weight = try vector("output_norm.weight")
         if let embeddings = try matrix("token_embd.weight") { m.tokenEmbeddings = embeddings }
-        m.outputHead = try matrix("output.weight")
         return m
     }
 
-    static func linearNames(_ model: LoadedModel) -> [String] {
-        switch model {
-        case let .bert(m, _): return m.allLinearLayers.map(\.name)
-        case let .llama(m, _): return m.allLinearLayers.map(\.name)
-        }
-    }
+    static func linearNames(_ model: LoadedModel) -> [String] { model.allLinearLayers.map(\.name) }
 
     /// Built-in names as they are; paths made absolute, so the folder can be used from anywhere.
     static func portableName(_ model: String) -> String {

@@ -73,15 +73,15 @@ public enum BLAS {
                     let (m, n, k) = (x.rows, w.rows, x.columns)
                     // With OpenBLAS single-threaded (the integer runtime's setting), large products split their
                     // output columns over the cores instead.
-                    let workers = threads == 1 && n * k >= 1 << 18 ? min(ProcessInfo.processInfo.activeProcessorCount, n / 64) : 1
-                    ParallelCall { t in
+                    let workers = threads == 1 && n * k >= 1 << 18 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, n / 64)) : 1
+                    WorkerPool.run(workers) { t in
                         let n0 = t * n / workers, n1 = (t + 1) * n / workers
                         if m == 1 {   // one token (decoding): the matrix-vector product
                             gemv(rows: n1 - n0, columns: k, a: b + n0 * k, x: a, y: c + n0)
                         } else {
                             gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, c: c + n0, ldc: n)
                         }
-                    }.run(max(workers, 1))
+                    }
                 }
             }
         }
