@@ -26,7 +26,7 @@ let package = Package(
             dependencies: ["Quanta", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "QuantaFormatsTests", dependencies: ["QuantaFormats"]),
-        .testTarget(name: "QuantaTests", dependencies: ["Quanta"]),
+        .testTarget(name: "QuantaTests", dependencies: ["Quanta", "QuantaKernels"]),
         .testTarget(name: "QuantaCLITests", dependencies: ["quanta"]),
         // Real models against outside oracles; run in release mode by `make test` (needs the fetched assets).
         .testTarget(name: "QuantaModelTests", dependencies: ["Quanta"]),

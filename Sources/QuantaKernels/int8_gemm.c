@@ -3,12 +3,8 @@
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
-#include <math.h>
 #include <string.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define QK_X86 1
-#endif
+#include "simd_math.h"
 
 /// Rows per register tile and rows per cache block (a block of A stays in L2 while every panel of
 /// weights passes by).
@@ -56,11 +52,11 @@ static inline int64_t shift_right_rne(int64_t p, int s) {
     return remainder > half || (remainder == half && (floor & 1)) ? floor + 1 : floor;
 }
 
-/// The float epilogue's tail after the dequantization: bias, activation, residual (Activation in Swift).
+/// The float epilogue's tail after the dequantization: bias, activation (qk_gelu, qk_silu), residual.
 static inline float finish_float(const qk_epilogue *e, int i, int j, float y) {
     if (e->bias) y = y + e->bias[j];
-    if (e->activation == 1) y = 0.5f * y * (1 + erff(y * 0.70710678118654752f));
-    else if (e->activation == 2) y = y / (1 + expf(-y));
+    if (e->activation == QK_ACTIVATION_GELU) y = qk_gelu(y);
+    else if (e->activation == QK_ACTIVATION_SILU) y = qk_silu(y);
     if (e->residual) y = y + e->residual[(size_t)i * e->ldc + j];
     return y;
 }
@@ -99,16 +95,64 @@ static void gemm_portable(const uint8_t *a, int m, int k, int lda, const int8_t 
 
 // MARK: shared AVX2 epilogue
 
+/// rne(p / 2^s) for 4 int64 lanes p with |p| < 2^62 and shifts s in [1, 61] (low 32 bits of each lane), as
+/// shift_right_rne: AVX2 has only logical 64-bit shifts, so p is offset by B = 2^62 (a multiple of 2^s) to
+/// be non-negative; with b the parity of floor(p / 2^s), rne(p / 2^s) = floor((p + 2^(s-1) - 1 + b) / 2^s).
+__attribute__((target("avx2"))) static inline __m256i shift_right_rne4(__m256i p, __m256i s) {
+    const __m256i one = _mm256_set1_epi64x(1), offset = _mm256_set1_epi64x((int64_t)1 << 62);
+    s = _mm256_and_si256(s, _mm256_set1_epi64x(0xFFFFFFFF));
+    __m256i u = _mm256_add_epi64(p, offset);
+    __m256i parity = _mm256_and_si256(_mm256_srlv_epi64(u, s), one);   // B / 2^s is even for s <= 61
+    __m256i half = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+    __m256i v = _mm256_add_epi64(_mm256_add_epi64(u, _mm256_sub_epi64(half, one)), parity);
+    return _mm256_sub_epi64(_mm256_srlv_epi64(v, s), _mm256_sllv_epi64(one, _mm256_sub_epi64(_mm256_set1_epi64x(62), s)));
+}
+
+/// clamp(q - out_zero, out_min, out_max) on 4 int64 lanes.
+__attribute__((target("avx2"))) static inline __m256i clamp_code4(const qk_epilogue *e, __m256i q) {
+    __m256i code = _mm256_sub_epi64(q, _mm256_set1_epi64x(e->out_zero));
+    __m256i lo = _mm256_set1_epi64x(e->out_min), hi = _mm256_set1_epi64x(e->out_max);
+    code = _mm256_blendv_epi8(code, lo, _mm256_cmpgt_epi64(lo, code));
+    return _mm256_blendv_epi8(code, hi, _mm256_cmpgt_epi64(code, hi));
+}
+
+/// The i8i8 epilogue of 8 zero-point-corrected totals (see store_one), or 0 when some shift is outside
+/// [1, 61] (the caller then takes the scalar path).
+__attribute__((target("avx2"))) static inline int requantize8(const qk_epilogue *e, int i, int j, __m256i total) {
+    __m256i s = _mm256_loadu_si256((const __m256i *)(e->shift + j));
+    __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(1), s), _mm256_cmpgt_epi32(s, _mm256_set1_epi32(61)));
+    if (!_mm256_testz_si256(outside, outside)) return 0;
+    if (e->bias_code) total = _mm256_add_epi32(total, _mm256_loadu_si256((const __m256i *)(e->bias_code + j)));
+    __m256i m = _mm256_loadu_si256((const __m256i *)(e->multiplier + j));
+    // Even lanes (0, 2, 4, 6) and odd lanes as 64-bit products t * M.
+    __m256i even = clamp_code4(e, shift_right_rne4(_mm256_mul_epi32(total, m), s));
+    __m256i odd = clamp_code4(e, shift_right_rne4(_mm256_mul_epi32(_mm256_srli_epi64(total, 32), _mm256_srli_epi64(m, 32)),
+                                                  _mm256_srli_epi64(s, 32)));
+    int32_t codes[8];
+    _mm256_storeu_si256((__m256i *)codes, _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA));
+    int8_t *out = e->c_i8 + (size_t)i * e->ldc + j;
+    for (int t = 0; t < 8; t++) out[t] = (int8_t)codes[t];
+    return 1;
+}
+
 /// Stores 8 accumulators of row i, columns j..j+7 (`valid` of them inside C).
 __attribute__((target("avx2"))) static inline void store8(const qk_epilogue *e, int i, int j, __m256i acc, int valid) {
-    if (valid < 8 || e->mode == 2) {
+    if (valid < 8) {
         int32_t lanes[8];
         _mm256_storeu_si256((__m256i *)lanes, acc);
         for (int t = 0; t < valid; t++) store_one(e, i, j + t, lanes[t]);
         return;
     }
+    __m256i raw = acc;
     if (e->a_zero && e->w_sum) {
         acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e->a_zero[i]), _mm256_loadu_si256((const __m256i *)(e->w_sum + j))));
+    }
+    if (e->mode == 2) {
+        if (requantize8(e, i, j, acc)) return;
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, raw);
+        for (int t = 0; t < 8; t++) store_one(e, i, j + t, lanes[t]);
+        return;
     }
     if (e->mode == 0) {
         _mm256_storeu_si256((__m256i *)(e->c_i32 + (size_t)i * e->ldc + j), acc);
@@ -117,13 +161,9 @@ __attribute__((target("avx2"))) static inline void store8(const qk_epilogue *e, 
     __m256 scale = _mm256_mul_ps(_mm256_set1_ps(e->a_scale[i]), _mm256_loadu_ps(e->w_scale + j));
     __m256 y = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc));
     float *out = e->c_f32 + (size_t)i * e->ldc + j;
-    if (e->activation || e->residual) {
-        // Transcendentals per element with libm, as the Swift engines compute them.
-        _mm256_storeu_ps(out, y);
-        for (int t = 0; t < 8; t++) out[t] = finish_float(e, i, j + t, out[t]);
-        return;
-    }
     if (e->bias) y = _mm256_add_ps(y, _mm256_loadu_ps(e->bias + j));
+    y = activate8(e->activation, y);
+    if (e->residual) y = _mm256_add_ps(y, _mm256_loadu_ps(e->residual + (size_t)i * e->ldc + j));
     _mm256_storeu_ps(out, y);
 }
 

@@ -85,12 +85,11 @@ import Quanta
         let sa = [Float](repeating: 0.01, count: m), sw = [Float](repeating: 0.002, count: n)
         let bias = (0..<n).map { Float($0) / 20 - 1 }, residual = TestData.gaussian(rows: m, columns: n, seed: 32)
         let acc = Self.reference(a, zero: zero, w)
-        for activation in [Int8GEMM.Activation.gelu, .silu] {
+        for activation in [Quanta.Activation.gelu, .silu] {
             var y = Matrix<Float>(rows: m, columns: n, repeating: 0)
             Int8GEMM.i8f32(PaddedActivations(codes: a, scales: sa, zeroPoints: zero), try PackedInt8Weight(codes: w, scales: sw), bias: bias,
                            activation: activation, residual: residual, into: &y, threads: 2, path: path)
-            let f: Quanta.Activation = activation == .gelu ? .gelu : .silu
-            let expected = (0..<m * n).map { f((sa[$0 / n] * sw[$0 % n]) * Float(acc[$0]) + bias[$0 % n]) + residual.storage[$0] }
+            let expected = (0..<m * n).map { activation((sa[$0 / n] * sw[$0 % n]) * Float(acc[$0]) + bias[$0 % n]) + residual.storage[$0] }
             #expect(y.storage.map(\.bitPattern) == expected.map(\.bitPattern), "\(path) \(activation)")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import QuantaKernels
 
 /// Scaled dot-product attention for one sequence and all heads, through OpenBLAS:
 ///
@@ -40,7 +41,7 @@ public struct Attention: Sendable {
             for i in 0..<queryCount {
                 let row = scores + i * keyCount
                 let visible = causalOffset.map { min(i + $0 + 1, keyCount) } ?? keyCount
-                softmax(row, count: visible)
+                qk_softmax(row, Int32(visible))
                 for j in visible..<keyCount { row[j] = 0 }
             }
             BLAS.gemm(m: queryCount, n: d, k: keyCount, a: scores, lda: keyCount, b: v + g * d, ldb: kvStride,

@@ -115,14 +115,9 @@ public struct BertModel: Sendable {
                     }
                 }
             } } }
-            var attended = layer.attentionOutput.forward(context)
-            attended.add(x)
-            x = layer.attentionNorm(attended)
-            var inner = layer.intermediate.forward(x)
-            inner.apply(.gelu)
-            var out = layer.output.forward(inner)
-            out.add(x)
-            x = layer.outputNorm(out)
+            x = layer.attentionNorm(layer.attentionOutput.forward(context, activation: nil, residual: x))
+            let inner = layer.intermediate.forward(x, activation: .gelu, residual: nil)
+            x = layer.outputNorm(layer.output.forward(inner, activation: nil, residual: x))
         }
         var embeddings = [[Float]]()
         var start = 0

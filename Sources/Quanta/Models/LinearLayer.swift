@@ -10,6 +10,18 @@ public protocol LinearLayer: Sendable {
     /// Bytes the weight takes as the layer stores it (codes plus scales and zero points).
     var weightBytes: Int { get }
     func forward(_ x: Matrix<Float>) -> Matrix<Float>
+    /// act(x W^T + b) + residual: what a kernel can fuse into its epilogue (`Int8Linear` does).
+    func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float>
+}
+
+extension LinearLayer {
+    /// The unfused form: the product, then the activation, then the residual.
+    public func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float> {
+        var y = forward(x)
+        if let activation { y.apply(activation) }
+        if let residual { y.add(residual) }
+        return y
+    }
 }
 
 /// The FP32 linear layer: OpenBLAS sgemm, then the bias. An optional per-input-channel `inputScale`

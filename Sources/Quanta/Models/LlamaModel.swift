@@ -146,10 +146,7 @@ public struct LlamaModel: Sendable {
             x.add(block.output.forward(context))
             let m = block.feedForwardNorm(x)
             var gate = block.gate.forward(m)
-            let up = block.up.forward(m)
-            gate.storage.withUnsafeMutableBufferPointer { g in
-                up.storage.withUnsafeBufferPointer { u in for i in 0..<g.count { g[i] = Activation.silu(g[i]) * u[i] } }
-            }
+            gate.siluMultiply(block.up.forward(m))
             x.add(block.down.forward(gate))
         }
         cache.advance(by: tokens.count)

@@ -1,4 +1,5 @@
 import Foundation
+import QuantaKernels
 
 /// LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance).
 public struct LayerNorm: Sendable {
@@ -51,16 +52,24 @@ public struct RMSNorm: Sendable {
 
 /// Element-wise activations.
 public enum Activation: Sendable {
-    /// GELU with the exact erf: x/2 (1 + erf(x / sqrt 2)) (BERT).
+    /// GELU with erf: x/2 (1 + erf(x / sqrt 2)) (BERT), erf to 1.5e-7 (`qk_gelu`).
     case gelu
-    /// SiLU: x / (1 + e^-x) (LLaMA's SwiGLU gate).
+    /// SiLU: x / (1 + e^-x) (LLaMA's SwiGLU gate), e^x to 2 ulp (`qk_silu`).
     case silu
 
     @inline(__always)
     public func callAsFunction(_ x: Float) -> Float {
         switch self {
-        case .gelu: return 0.5 * x * (1 + erff(x * 0.70710678118654752))
-        case .silu: return x / (1 + expf(-x))
+        case .gelu: return qk_gelu(x)
+        case .silu: return qk_silu(x)
+        }
+    }
+
+    /// The kernels' code for this activation (QK_ACTIVATION_*).
+    var code: Int32 {
+        switch self {
+        case .gelu: return Int32(QK_ACTIVATION_GELU)
+        case .silu: return Int32(QK_ACTIVATION_SILU)
         }
     }
 }
@@ -84,19 +93,26 @@ extension Matrix where Element == Float {
         }
     }
 
-    /// Applies `f` to every element.
+    /// Applies `f` to every element (`qk_activate`, in chunks over the cores).
     mutating func apply(_ f: Activation) {
-        storage.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = f(p[i]) } }
+        storage.withUnsafeMutableBufferPointer { p in
+            Self.inChunks(p.count) { range in qk_activate(f.code, p.baseAddress! + range.lowerBound, range.count) }
+        }
     }
-}
 
-/// In-place softmax of `count` values: exp(x - max) / sum.
-@inline(__always)
-func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
-    var maximum = -Float.infinity
-    for i in 0..<count { maximum = max(maximum, p[i]) }
-    var sum: Float = 0
-    for i in 0..<count { p[i] = expf(p[i] - maximum); sum += p[i] }
-    let inverse = 1 / sum
-    for i in 0..<count { p[i] *= inverse }
+    /// self = silu(self) * other, element-wise (SwiGLU's gate, `qk_silu_multiply`).
+    mutating func siluMultiply(_ other: Matrix<Float>) {
+        precondition(rows == other.rows && columns == other.columns)
+        storage.withUnsafeMutableBufferPointer { g in
+            other.storage.withUnsafeBufferPointer { u in
+                Self.inChunks(g.count) { range in qk_silu_multiply(g.baseAddress! + range.lowerBound, u.baseAddress! + range.lowerBound, range.count) }
+            }
+        }
+    }
+
+    /// Runs `body` over [0, count) in one chunk per core when count is large (2^16 and more), else in one.
+    static func inChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let chunks = count < 1 << 16 ? 1 : ProcessInfo.processInfo.activeProcessorCount
+        WorkerPool.run(chunks) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
+    }
 }

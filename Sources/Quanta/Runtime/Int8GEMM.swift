@@ -113,8 +113,6 @@ public struct Requantization: Sendable {
 /// Columns are split over `threads` threads in panels of 16; nothing is allocated per call beyond the
 /// output the caller passes.
 public enum Int8GEMM {
-    public enum Activation: Int32, Sendable { case none = 0, gelu = 1, silu = 2 }
-
     public static func i8i32(_ a: PaddedActivations, _ w: PackedInt8Weight, into c: inout Matrix<Int32>,
                              threads: Int = 1, path: KernelPath = .best) {
         precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures)
@@ -124,7 +122,7 @@ public enum Int8GEMM {
     }
 
     /// `residual` [m, n] must not be `y` itself.
-    public static func i8f32(_ a: PaddedActivations, _ w: PackedInt8Weight, bias: [Float]? = nil, activation: Activation = .none,
+    public static func i8f32(_ a: PaddedActivations, _ w: PackedInt8Weight, bias: [Float]? = nil, activation: Activation? = nil,
                              residual: Matrix<Float>? = nil, into y: inout Matrix<Float>, threads: Int = 1, path: KernelPath = .best) {
         precondition(a.columns == w.inFeatures && y.rows == a.rows && y.columns == w.outFeatures)
         precondition(bias == nil || bias!.count == w.outFeatures)
@@ -135,7 +133,7 @@ public enum Int8GEMM {
                     run(a, w, threads: threads, path: path) {
                         $0.mode = 1
                         $0.bias = bias == nil ? nil : b.baseAddress
-                        $0.activation = activation.rawValue
+                        $0.activation = activation?.code ?? 0
                         $0.residual = residual == nil ? nil : r.baseAddress
                         $0.c_f32 = out.baseAddress
                     }

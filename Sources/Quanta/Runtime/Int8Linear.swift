@@ -44,7 +44,10 @@ public struct Int8Linear: LinearLayer {
     public var outFeatures: Int { weight.outFeatures }
     public var weightBytes: Int { weight.outFeatures * weight.inFeatures + 4 * weight.outFeatures }
 
-    public func forward(_ x: Matrix<Float>) -> Matrix<Float> {
+    public func forward(_ x: Matrix<Float>) -> Matrix<Float> { forward(x, activation: nil, residual: nil) }
+
+    /// The activation and the residual run in the GEMM's epilogue, on the tile still in registers.
+    public func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float> {
         var a = PaddedActivations(rows: x.rows, columns: x.columns)
         x.storage.withUnsafeBufferPointer { xp in
             (inputScale ?? []).withUnsafeBufferPointer { sp in
@@ -53,7 +56,7 @@ public struct Int8Linear: LinearLayer {
             }
         }
         var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
-        Int8GEMM.i8f32(a, weight, bias: bias, into: &y, threads: threads, path: path)
+        Int8GEMM.i8f32(a, weight, bias: bias, activation: activation, residual: residual, into: &y, threads: threads, path: path)
         return y
     }
 }

@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The inline functions below are exact sequences of IEEE float operations: no fused multiply-adds.
+#pragma STDC FP_CONTRACT OFF
+
 /// INT8 matrix products C = A W^T with A uint8 [m, k] (activation codes, row stride lda) and W int8 [n, k]
 /// (weight codes), accumulated exactly in int32.
 ///
@@ -38,7 +41,7 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed);
 /// What happens to each int32 accumulator acc[i][j] before it is stored. With t = acc + a_zero[i] * w_sum[j]:
 ///   mode 0 (i8i32): c_i32 = t
 ///   mode 1 (i8f32): y = (a_scale[i] * w_scale[j]) * (float)t, then + bias[j], then the activation
-///                   (1: GELU 0.5 y (1 + erf(y / sqrt 2)), 2: SiLU y / (1 + e^-y)), then + residual[i][j]
+///                   (1: qk_gelu, 2: qk_silu), then + residual[i][j]
 ///   mode 2 (i8i8):  c_i8 = clamp(rne((t + bias_code[j]) * multiplier[j] / 2^shift[j]) - out_zero, out_min, out_max)
 typedef struct {
     int mode;
@@ -99,6 +102,55 @@ static inline uint8_t qk_code_u8(float v, float inverse, float zero) {
     float t = v * inverse, upper = 255 + zero;
     return (uint8_t)(int32_t)(qk_round_even(t < zero ? zero : t > upper ? upper : t) - zero);
 }
+
+/// e^x for x in [-87, 88] (clamped there): Cephes' expf, n = rne(x log2 e), r = x - n ln 2 (in two parts),
+/// e^x = 2^n (1 + r + r^2 P(r)) with P of degree 5; within 2 ulp of the exact value. Every operation is a
+/// single IEEE float operation in a fixed order, so the AVX2 kernels compute the same bits.
+static inline float qk_exp(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float n = qk_round_even(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = (y * (r * r) + r) + 1.0f;
+    union { int32_t i; float f; } scale = { .i = ((int32_t)n + 127) << 23 };
+    return y * scale.f;
+}
+
+/// GELU with erf (BERT): x/2 (1 + erf(x / sqrt 2)). With z = |x| / sqrt 2 and t = 1 / (1 + 0.3275911 z),
+/// 1 - erf(z) = q = t P(t) e^(-z^2) (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7), so
+/// GELU(x) = x/2 q for x < 0 (no cancellation in the tail) and x/2 (2 - q) otherwise.
+static inline float qk_gelu(float x) {
+    float z = (x < 0 ? -x : x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.3275911f * z);
+    float p = 1.061405429f;
+    p = p * t + -1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t + -0.284496736f;
+    p = p * t + 0.254829592f;
+    float q = (p * t) * qk_exp(-(z * z));
+    return (0.5f * x) * (x < 0 ? q : 2.0f - q);
+}
+
+/// SiLU: x / (1 + e^-x).
+static inline float qk_silu(float x) { return x / (1.0f + qk_exp(-x)); }
+
+enum { QK_ACTIVATION_NONE = 0, QK_ACTIVATION_GELU = 1, QK_ACTIVATION_SILU = 2 };
+
+/// x[i] = f(x[i]) for i < n, f = qk_gelu or qk_silu (AVX2 where the CPU has it; the same bits either way).
+void qk_activate(int activation, float *x, size_t n);
+/// gate[i] = qk_silu(gate[i]) * up[i] (LLaMA's SwiGLU).
+void qk_silu_multiply(float *gate, const float *up, size_t n);
+/// In place, p[i] = e^(p[i] - max) / sum_j e^(p[j] - max) over `count` values (qk_exp).
+void qk_softmax(float *p, int count);
+/// Attention probabilities as UINT8 codes: qk_softmax of `count` scores in place, then the codes with the
+/// fixed scale 1/255 and zero point 0 (probabilities lie in [0, 1]): codes[i] = rne(p[i] * 255).
+void qk_softmax_u8(float *p, int count, uint8_t *codes);
 
 /// cuBLASLt's COL32 order for a matrix of `rows` rows: tiles of 32 columns, each tile row-major 32 wide,
 ///     offset(r, c) = (c / 32) * (32 * rows) + r * 32 + c % 32
