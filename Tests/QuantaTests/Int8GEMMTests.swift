@@ -78,6 +78,35 @@ import Quanta
         #expect(Set(c.storage).count > 20, "the outputs must spread over the code range")
     }
 
+    /// Power-of-two multipliers put products exactly on rounding ties (and 3e-10 needs a shift beyond the
+    /// vector path's range): the SIMD requantization equals the portable one code for code.
+    @Test(arguments: KernelPath.allCases.filter { $0 != .portable && $0.isSupported })
+    func requantizationRoundsTiesToEvenLikeThePortablePath(_ path: KernelPath) throws {
+        let (m, n, k) = (64, 48, 64)
+        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 41, extreme: false)
+        let packed = try PackedInt8Weight(codes: w, scales: [Float](repeating: 1, count: n))
+        let activations = PaddedActivations(codes: a, scales: [Float](repeating: 1, count: m), zeroPoints: zero)
+        var totals = Matrix<Int32>(rows: m, columns: n, repeating: 0)
+        Int8GEMM.i8i32(activations, packed, into: &totals, threads: 1, path: .portable)
+        // Bias codes center each column, so the codes spread over the range instead of saturating.
+        let biasCodes = (0..<n).map { j in -(0..<m).map { totals[$0, j] }.sorted()[m / 2] }
+        let values: [Double] = [1.0 / 128, 1.0 / 256, 1.0 / 512, 3.0 / 1024, 0.002, 1.0 / 64, 0.7 / 256, 3e-10]
+        let multipliers = try (0..<n).map { j throws in try FixedPointMultiplier(values[j % values.count]) }
+        let requantization = Requantization(multipliers: multipliers, biasCodes: biasCodes, outputZeroPoint: -5, outputRange: -128...127)
+        var expected = Matrix<Int8>(rows: m, columns: n, repeating: 0), actual = expected
+        Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &expected, threads: 1, path: .portable)
+        Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &actual, threads: 2, path: path)
+        #expect(actual.storage == expected.storage, "\(path)")
+        #expect(Set(expected.storage).count > 150, "the outputs must spread over the code range")
+        // The test means something only if some products sit exactly halfway between two codes.
+        let ties = (0..<m * n).filter { at in
+            let j = at % n, multiplier = multipliers[j], shift = multiplier.shift
+            let product = Int64(totals.storage[at] + biasCodes[j]) * Int64(multiplier.mantissa)
+            return shift >= 1 && shift < 63 && product & ((1 << shift) - 1) == 1 << (shift - 1)
+        }.count
+        #expect(ties >= 5, "\(ties) ties")
+    }
+
     @Test(arguments: KernelPath.allCases.filter(\.isSupported))
     func activationAndResidualAreFusedIntoTheEpilogue(_ path: KernelPath) throws {
         let (m, n, k) = (5, 40, 33)
