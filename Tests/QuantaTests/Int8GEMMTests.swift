@@ -153,6 +153,24 @@ import Quanta
         return (try AffineQuantizer.quantize(y, with: p, as: UInt8.self), p)
     }
 
+    /// Per-token quantization (AVX2 rows, every tail length, many rows split over the cores, with and without
+    /// SmoothQuant's column scale) gives the Swift quantizer's codes, scales and zero points exactly.
+    @Test func rowQuantizationEqualsTheSwiftQuantizer() throws {
+        for (rows, columns) in [(3, 1), (5, 7), (9, 8), (4, 45), (300, 333)] {
+            var x = TestData.gaussian(rows: rows, columns: columns, seed: UInt64(rows * columns), scale: 2)
+            for c in 0..<columns { x[rows - 1, c] = abs(x[rows - 1, c]) + 0.25 }   // an all-positive row
+            let columnScale = (0..<columns).map { 0.5 + Float($0 % 17) / 10 }
+            for scale in [nil, columnScale] {
+                var scaled = x
+                if let scale { for r in 0..<rows { for c in 0..<columns { scaled[r, c] = x[r, c] * scale[c] } } }
+                let (codes, p) = try Self.unfused(scaled)
+                let a = PaddedActivations(quantizing: x, columnScale: scale)
+                for r in 0..<rows { #expect(Array(a.codes[r * a.stride..<r * a.stride + columns]) == Array(codes.row(r)), "\(rows)x\(columns) row \(r)") }
+                #expect(a.scales == p.scales && a.zeroPoints == p.zeroPoints, "\(rows)x\(columns)")
+            }
+        }
+    }
+
     @Test func fusedCodesEqualNormThenQuantize() throws {
         let x = TestData.gaussian(rows: 9, columns: 70, seed: 41, scale: 3)
         let weight = (0..<70).map { 0.5 + Float($0) / 70 }, bias = (0..<70).map { Float($0) / 100 - 0.3 }

@@ -48,13 +48,7 @@ public struct Int8Linear: LinearLayer {
 
     /// The activation and the residual run in the GEMM's epilogue, on the tile still in registers.
     public func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float> {
-        var a = PaddedActivations(rows: x.rows, columns: x.columns)
-        x.storage.withUnsafeBufferPointer { xp in
-            (inputScale ?? []).withUnsafeBufferPointer { sp in
-                qk_quantize_rows_u8(xp.baseAddress, Int32(x.rows), Int32(x.columns), Int32(x.columns), inputScale == nil ? nil : sp.baseAddress,
-                                    &a.codes, Int32(a.stride), &a.scales, &a.zeroPoints)
-            }
-        }
+        let a = PaddedActivations(quantizing: x, columnScale: inputScale)
         var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
         Int8GEMM.i8f32(a, weight, bias: bias, activation: activation, residual: residual, into: &y, threads: threads, path: path)
         return y
@@ -74,5 +68,24 @@ public enum IntegerRuntime {
         case let .bert(m, t): return .bert(try m.mapLinearLayers(lower), t)
         case let .llama(m, t): return .llama(try m.mapLinearLayers(lower), t)
         }
+    }
+}
+
+extension PaddedActivations {
+    /// x (times `columnScale` per column, if given) quantized per row to UINT8 with a zero point
+    /// (`qk_quantize_rows_u8`), the rows split over the cores when there are many.
+    public init(quantizing x: Matrix<Float>, columnScale: [Float]?) {
+        self.init(rows: x.rows, columns: x.columns)
+        let (rows, columns, stride) = (x.rows, x.columns, self.stride)
+        let chunks = rows * columns < WorkerPool.minimumWork ? 1 : min(rows, ProcessInfo.processInfo.activeProcessorCount)
+        x.storage.withUnsafeBufferPointer { xp in (columnScale ?? []).withUnsafeBufferPointer { sp in
+        codes.withUnsafeMutableBufferPointer { cp in scales.withUnsafeMutableBufferPointer { scp in zeroPoints.withUnsafeMutableBufferPointer { zp in
+            let scale = columnScale == nil ? nil : sp.baseAddress
+            WorkerPool.run(chunks) { chunk in
+                let r0 = chunk * rows / chunks, r1 = (chunk + 1) * rows / chunks
+                qk_quantize_rows_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale,
+                                    cp.baseAddress! + r0 * stride, Int32(stride), scp.baseAddress! + r0, zp.baseAddress! + r0)
+            }
+        }}}}}
     }
 }
