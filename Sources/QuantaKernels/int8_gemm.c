@@ -1,5 +1,6 @@
-// INT8 GEMM C = A W^T (A uint8 activation codes, W int8 weight codes packed by qk_pack_weights), three
-// paths that agree bit for bit: portable C, AVX2 and AVX-512 VNNI (256-bit). See QuantaKernels.h.
+// INT8 GEMM C = A W^T (A uint8 activation codes, W int8 weight codes packed by qk_pack_weights), four
+// paths that agree bit for bit: portable C, AVX2, AVX-512 VNNI on 256-bit and on 512-bit registers. See
+// QuantaKernels.h.
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
@@ -8,7 +9,7 @@
 
 /// Rows per register tile and rows per cache block (a block of A stays in L2 while every panel of
 /// weights passes by).
-enum { MR = 6, MB = 96 };
+enum { MR = 6, MB = 96, MR512 = 12 };
 
 static int k_groups(int k) { return (k + 3) / 4; }
 
@@ -33,12 +34,15 @@ int qk_path_supported(qk_path path) {
     case QK_PATH_VNNI:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
             && __builtin_cpu_supports("avx512vnni");
+    case QK_PATH_VNNI512:
+        return qk_path_supported(QK_PATH_VNNI) && __builtin_cpu_supports("avx512bw");
 #endif
     default: return 0;
     }
 }
 
 qk_path qk_best_path(void) {
+    if (qk_path_supported(QK_PATH_VNNI512)) return QK_PATH_VNNI512;
     if (qk_path_supported(QK_PATH_VNNI)) return QK_PATH_VNNI;
     if (qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
     return QK_PATH_PORTABLE;
@@ -233,6 +237,70 @@ QK_GEMM_BODY("avx2", gemm_avx2, QK_AVX2_SETUP, QK_AVX2_DOT)
 #define QK_VNNI_DOT(ACC, AV, W) ACC = _mm256_dpbusd_epi32(ACC, AV, W)
 QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VNNI_DOT)
 
+// AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
+// zmm, so a register tile of MR rows x 2 panels needs 2 weight loads and MR broadcasts per 2 MR vpdpbusd.
+#define VNNI512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
+                                              int i, int col, int n1, const qk_epilogue *e) {
+    __m512i acc[MR512][2];
+    for (int r = 0; r < MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    const int8_t *second = panel + (size_t)groups * 64;
+    for (int g = 0; g < groups; g++) {
+        __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);
+        __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();
+        for (int r = 0; r < MR512; r++) {
+            if (r < rows) {
+                int32_t bytes;
+                memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
+                __m512i av = _mm512_set1_epi32(bytes);
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
+                if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int half = 0; half < 2 * panels; half++) {
+            int j = col + 8 * half, valid = n1 - j;
+            if (valid <= 0) break;
+            __m512i v = acc[r][half / 2];
+            store8(e, i + r, j, half % 2 ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v), valid < 8 ? valid : 8);
+        }
+    }
+}
+
+VNNI512 static void gemm_vnni512(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n0, int n1, const qk_epilogue *e) {
+    int groups = k_groups(k);
+    for (int i0 = 0; i0 < m; i0 += MB) {
+        int i1 = i0 + MB < m ? i0 + MB : m;
+        for (int col = n0; col < n1; col += 2 * QK_PANEL) {
+            const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;
+            int panels = col + QK_PANEL < n1 ? 2 : 1;
+            // Constant row counts, so that each tile's accumulators stay in registers.
+#define QK_TILE512(ROWS)                                                                                    \
+    if (panels == 2) gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);      \
+    else gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
+            int i = i0;
+            for (; i + MR512 <= i1; i += MR512) { QK_TILE512(MR512) }
+            switch (i1 - i) {
+            case 11: { QK_TILE512(11) } break;
+            case 10: { QK_TILE512(10) } break;
+            case 9: { QK_TILE512(9) } break;
+            case 8: { QK_TILE512(8) } break;
+            case 7: { QK_TILE512(7) } break;
+            case 6: { QK_TILE512(6) } break;
+            case 5: { QK_TILE512(5) } break;
+            case 4: { QK_TILE512(4) } break;
+            case 3: { QK_TILE512(3) } break;
+            case 2: { QK_TILE512(2) } break;
+            case 1: { QK_TILE512(1) } break;
+            default: break;
+            }
+#undef QK_TILE512
+        }
+    }
+}
+
 #endif
 
 void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
@@ -240,6 +308,7 @@ void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const i
     (void)n;
     if (n0 >= n1 || m <= 0) return;
 #ifdef QK_X86
+    if (path == QK_PATH_VNNI512 && qk_path_supported(QK_PATH_VNNI512)) { gemm_vnni512(a, m, k, lda, packed, n0, n1, e); return; }
     if (path == QK_PATH_VNNI && qk_path_supported(QK_PATH_VNNI)) { gemm_vnni(a, m, k, lda, packed, n0, n1, e); return; }
     if (path == QK_PATH_AVX2 && qk_path_supported(QK_PATH_AVX2)) { gemm_avx2(a, m, k, lda, packed, n0, n1, e); return; }
 #endif

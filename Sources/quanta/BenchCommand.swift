@@ -52,7 +52,7 @@ struct GEMMBench: ParsableCommand {
 
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 5
-    @Option(help: "Kernel path: portable, avx2 or vnni (default: the best this CPU supports).") var path: KernelPath = .best
+    @Option(help: "Kernel path: portable, avx2, vnni (256-bit) or vnni512 (default: the best this CPU supports).") var path: KernelPath = .best
     @Flag(help: "Print a JSON array of {kernel, m, n, k, threads, median_ms, gops, path}.") var json = false
 
     func validate() throws {
@@ -68,7 +68,8 @@ struct GEMMBench: ParsableCommand {
             try printJSON(rows)
             return
         }
-        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), median of \(runs) runs after 1 warm-up", ""]
+        let peer = GEMMBenchmark.oneDNNUnavailable.map { "oneDNN peer row: none (\($0))" } ?? "oneDNN peer row: its u8s8f32 matmul (per-tensor scales)"
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), median of \(runs) runs after 1 warm-up", peer, ""]
                    + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }!
             return [row.kernel, "\(row.m)x\(row.n)x\(row.k)", String(format: "%.3f", row.medianMilliseconds), String(format: "%.1f", row.gops),

@@ -54,3 +54,23 @@ import QuantaKernels
         }
     }
 }
+
+/// The oneDNN peer row computes the same product (when oneDNN 2.x is installed; skipped otherwise, as on CI).
+@Suite struct OneDNNPeerTests {
+    @Test(.enabled(if: qk_onednn_unavailable() == nil, "oneDNN 2.x is not installed"))
+    func oneDNNMatmulEqualsTheIntegerProduct() throws {
+        let (m, n, k) = (5, 37, 70)
+        let a = (0..<m * k).map { UInt8(($0 * 37 + 11) % 256) }, w = (0..<n * k).map { Int8(truncatingIfNeeded: $0 * 53 + 7) }
+        var c = [Float](repeating: 0, count: m * n)
+        let scale: Float = 0.001
+        let ok = a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp -> Bool in
+            guard let matmul = qk_onednn_matmul_create(Int32(m), Int32(n), Int32(k), ap.baseAddress, wp.baseAddress, scale, cp.baseAddress, 2) else { return false }
+            return qk_onednn_matmul_run(matmul, 2) == 0
+        }}}
+        #expect(ok)
+        for i in 0..<m { for j in 0..<n {
+            let exact = (0..<k).reduce(Int32(0)) { $0 + Int32(a[i * k + $1]) * Int32(w[j * k + $1]) }
+            #expect(abs(c[i * n + j] - scale * Float(exact)) <= 1e-5 * max(1, abs(scale * Float(exact))), "C[\(i), \(j)]")
+        }}
+    }
+}

@@ -1,3 +1,4 @@
+import QuantaKernels
 /// `quanta bench gemm`: FP32 OpenBLAS (sgemm, or sgemv for one row) against the INT8 kernels on the same
 /// shapes in the same run, Y [m, n] = X [m, k] W^T, weights packed before timing, outputs preallocated.
 public struct GEMMBenchmark: Sendable {
@@ -36,20 +37,43 @@ public struct GEMMBenchmark: Sendable {
         self.stopwatch = stopwatch
     }
 
+    /// Why oneDNN's matmul cannot be the peer row (it is loaded at run time when installed), or nil.
+    public static var oneDNNUnavailable: String? { qk_onednn_unavailable().map { String(cString: $0) } }
+
+    /// oneDNN's u8 x s8 -> f32 matmul (per-tensor scales, weights reordered before timing) on the same
+    /// values: the best INT8 peer on x86 CPUs. Nil when oneDNN refuses the shape.
+    func oneDNN(m: Int, n: Int, k: Int, x: Matrix<Float>, w: Matrix<Float>) throws(QuantaError) -> Double? {
+        let xq = try AffineQuantizer.chooseParameters(for: x, format: .uint8, scheme: .asymmetric, granularity: .perTensor)
+        let wq = try AffineQuantizer.chooseParameters(for: w, format: .int8, scheme: .symmetric, granularity: .perTensor)
+        let a = try AffineQuantizer.quantize(x, with: xq, as: UInt8.self), b = try AffineQuantizer.quantize(w, with: wq, as: Int8.self)
+        var c = [Float](repeating: 0, count: m * n)
+        return a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            guard let matmul = qk_onednn_matmul_create(Int32(m), Int32(n), Int32(k), ap.baseAddress, bp.baseAddress, xq.scales[0] * wq.scales[0],
+                                                       cp.baseAddress, Int32(threads)) else { return nil }
+            return stopwatch.medianSeconds { _ = qk_onednn_matmul_run(matmul, Int32(threads)) }
+        }}}
+    }
+
     public func run(progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
         BLAS.setThreads(threads)
         var rows = [Row]()
+        // oneDNN's pass comes last: its OpenMP workers spin after each call and would slow what follows.
+        for peer in [false, true] where !peer || Self.oneDNNUnavailable == nil {
         for shape in shapes {
             let (m, n, k) = (shape.m, shape.n, shape.k)
-            progress("gemm \(m)x\(n)x\(k)")
+            progress("gemm \(m)x\(n)x\(k)\(peer ? " (oneDNN)" : "")")
             func record(_ kernel: String, _ seconds: Double, path: String) {
                 rows.append(Row(kernel: kernel, m: m, n: n, k: k, threads: threads, medianMilliseconds: seconds * 1e3,
                                 gops: 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, path: path))
             }
-            // FP32 baseline on the same values.
             var generator = SplitMix64(seed: UInt64(m * 31 + n * 7 + k))
             let x = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) })
             let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { _ in Float.random(in: -1...1, using: &generator) })
+            if peer {
+                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record("onednn", seconds, path: "oneDNN u8s8f32 matmul") }
+                continue
+            }
+            // FP32 baseline on the same values.
             var y = Matrix<Float>(rows: m, columns: n, repeating: 0)
             let fp32 = x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in y.storage.withUnsafeMutableBufferPointer { yp in
                 stopwatch.medianSeconds {
@@ -72,6 +96,12 @@ public struct GEMMBenchmark: Sendable {
             var q = Matrix<Int8>(rows: m, columns: n, repeating: 0)
             record("i8i8", stopwatch.medianSeconds { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }, path: path.rawValue)
         }
-        return rows
+        }
+        // Each shape's rows together, in the order of `shapes`.
+        let order = Dictionary(shapes.enumerated().map { ("\($1.m)x\($1.n)x\($1.k)", $0) }, uniquingKeysWith: { a, _ in a })
+        return rows.enumerated().sorted { a, b in
+            let (i, j) = (order["\(a.element.m)x\(a.element.n)x\(a.element.k)"] ?? 0, order["\(b.element.m)x\(b.element.n)x\(b.element.k)"] ?? 0)
+            return i != j ? i < j : a.offset < b.offset
+        }.map(\.element)
     }
 }

@@ -26,6 +26,8 @@ typedef enum {
     QK_PATH_AVX2 = 1,
     /// AVX-512 VNNI on 256-bit registers: vpdpbusd.
     QK_PATH_VNNI = 2,
+    /// AVX-512 VNNI on 512-bit registers: a whole panel group per vpdpbusd.
+    QK_PATH_VNNI512 = 3,
 } qk_path;
 
 /// The fastest path this CPU supports (detected at run time).
@@ -204,5 +206,15 @@ typedef void (*qk_task)(void *context, int index);
 /// wake-up (decode issues a product every few microseconds). One job runs at a time: a nested call, or a
 /// call while another thread's job runs, runs its tasks in order on the calling thread.
 void qk_parallel_for(int tasks, int threads, qk_task function, void *context);
+
+/// oneDNN's u8 x s8 matmul with f32 output, a benchmark peer loaded at run time (dlopen libdnnl.so.2);
+/// nothing in Quanta needs it. NULL when it can be used, else why not.
+const char *qk_onednn_unavailable(void);
+typedef struct qk_onednn_matmul qk_onednn_matmul;
+/// C [m, n] = scale * A W^T for u8 A [m, k] and s8 W [n, k], both row-major; W is reordered once into the
+/// primitive's own layout. The buffers must outlive the matmul. NULL when oneDNN refuses.
+qk_onednn_matmul *qk_onednn_matmul_create(int m, int n, int k, const uint8_t *a, const int8_t *w, float scale, float *c, int threads);
+/// Runs the matmul on `threads` OpenMP threads; 0 on success.
+int qk_onednn_matmul_run(const qk_onednn_matmul *matmul, int threads);
 
 #endif
