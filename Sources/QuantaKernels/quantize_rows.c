@@ -8,13 +8,18 @@
 /// The value quantized: x, times the SmoothQuant input scale when there is one.
 static inline float input(const float *row, const float *column_scale, int c) { return column_scale ? row[c] * column_scale[c] : row[c]; }
 
+/// Widens [lo, hi] to hold the inputs of columns [from, to).
+static inline void widen_range(const float *row, const float *column_scale, int from, int to, float *lo, float *hi) {
+    for (int c = from; c < to; c++) {
+        float v = input(row, column_scale, c);
+        *lo = v < *lo ? v : *lo;
+        *hi = v > *hi ? v : *hi;
+    }
+}
+
 static void quantize_row_portable(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point) {
     float lo = 0, hi = 0;   // the range always contains zero
-    for (int c = 0; c < k; c++) {
-        float v = input(row, column_scale, c);
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-    }
+    widen_range(row, column_scale, 0, k, &lo, &hi);
     float z;
     qk_row_parameters(lo, hi, scale, &z);
     float inverse = 1 / *scale;
@@ -40,11 +45,7 @@ AVX2 static void quantize_row_avx2(const float *row, int k, const float *column_
     _mm256_storeu_ps(lanes_lo, lo8);
     _mm256_storeu_ps(lanes_hi, hi8);
     for (int l = 0; l < 8; l++) { lo = lanes_lo[l] < lo ? lanes_lo[l] : lo; hi = lanes_hi[l] > hi ? lanes_hi[l] : hi; }
-    for (int t = c; t < k; t++) {
-        float v = input(row, column_scale, t);
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-    }
+    widen_range(row, column_scale, c, k, &lo, &hi);
     float z;
     qk_row_parameters(lo, hi, scale, &z);
     float inverse = 1 / *scale;
