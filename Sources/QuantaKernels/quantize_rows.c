@@ -78,3 +78,16 @@ void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *col
         quantize_row_portable(row, k, column_scale, out, scales + i, zero_points + i);
     }
 }
+
+void qk_quantize_rows_static_u8(const float *x, int m, int k, int ldx, const float *column_scale, float inverse,
+                                int32_t lower, int32_t upper, int32_t offset, uint8_t *codes, int ldq) {
+    for (int i = 0; i < m; i++) {
+        const float *row = x + (size_t)i * ldx;
+        uint8_t *out = codes + (size_t)i * ldq;
+        for (int c = 0; c < k; c++) {
+            float t = input(row, column_scale, c) * inverse;
+            t = t < (float)lower ? (float)lower : t > (float)upper ? (float)upper : t;
+            out[c] = (uint8_t)((int32_t)qk_round_even(t) + offset);
+        }
+    }
+}

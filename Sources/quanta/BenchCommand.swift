@@ -82,7 +82,7 @@ struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "The FP32 engine against a quantized one, in one run: MiniLM sequences/s, SmolLM2 prefill and decode tokens/s.",
-        discussion: "MiniLM: a batch of 32 sequences of 128 tokens. SmolLM2: a prefill of 512 tokens, then 128 tokens decoded one at a time, each from an empty cache. The quantized model runs its W8A8 layers (INT8 per-channel weights, UINT8 per-token inputs) on the integer kernels; other layers keep their fake-quantized form. --model may be a quantized model folder. Median of --runs timed runs after one warm-up."
+        discussion: "MiniLM: a batch of 32 sequences of 128 tokens. SmolLM2: a prefill of 512 tokens, then 128 tokens decoded one at a time, each from an empty cache. The quantized model runs its W8A8 layers (INT8 per-channel weights, UINT8 per-token or static per-tensor INT8 inputs) and weight-only layers on the integer kernels; other layers keep their fake-quantized form. --model may be a quantized model folder. Median of --runs timed runs after one warm-up."
     )
 
     @OptionGroup var model: ModelOption

@@ -147,6 +147,29 @@ import Quanta
 }
 
 /// Norm + quantize fused equals norm, then quantize, code for code (row order and COL32).
+extension Int8LinearTests {
+    /// Static recipes: calibrated per-tensor INT8 inputs (symmetric, and asymmetric with a zero point, with and
+    /// without SmoothQuant's input scale, values beyond the clipping range included) run on the same kernels.
+    @Test func staticInputsMatchFakeQuantization() throws {
+        var x = TestData.gaussian(rows: 6, columns: 45, seed: 13)
+        x[1, 4] = 40   // clipped
+        let w = TestData.gaussian(rows: 19, columns: 45, seed: 14, scale: 0.1)
+        let inputs = [try QuantizationParameters(minimum: [-3], maximum: [3], format: .int8, scheme: .symmetric, granularity: .perTensor),
+                      try QuantizationParameters(minimum: [-1.5], maximum: [4], format: .int8, scheme: .asymmetric, granularity: .perTensor)]
+        for input in inputs {
+            for inputScale in [nil, (0..<45).map { 0.5 + Float($0) / 45 }] {
+                let float = try FloatLinear(name: "layer", weight: w, bias: (0..<19).map { Float($0) / 7 }, inputScale: inputScale)
+                let fake = try FakeQuantizedLinear(float, weight: Int8Linear.weightScheme, activation: .staticInteger(input))
+                let integer = try #require(Int8Linear(fake))
+                #expect(integer.staticInput != nil)
+                let expected = fake.forward(x), actual = integer.forward(x)
+                let worst = zip(expected.storage, actual.storage).map { abs($0 - $1) }.max()!
+                #expect(worst <= 1e-5 * expected.storage.map(\.magnitude).max()!, "\(input.scheme): max |difference| \(worst)")
+            }
+        }
+    }
+}
+
 @Suite struct NormQuantizeTests {
     static func unfused(_ y: Matrix<Float>) throws -> (codes: Matrix<UInt8>, p: QuantizationParameters) {
         let p = try AffineQuantizer.chooseParameters(for: y, format: .uint8, scheme: .asymmetric, granularity: .perToken)

@@ -1,14 +1,16 @@
 import Foundation
 import QuantaKernels
 
-/// The W8A8 Linear in real integer arithmetic: each call quantizes its input per token to UINT8 with a
-/// zero point (after the SmoothQuant input scale, `qk_quantize_rows_u8`), multiplies the codes by the
+/// The W8A8 Linear in real integer arithmetic: each call quantizes its input (after the SmoothQuant input
+/// scale) to UINT8 codes with a zero point, either per token from the row's range (`qk_quantize_rows_u8`, the
+/// `w8a8` recipes) or with the calibrated per-tensor INT8 scale (`qk_quantize_rows_static_u8`, the static
+/// recipes; a signed code Q is stored as Q + 128 with zero point Z - 128), multiplies the codes by the
 /// pre-packed INT8 weight in int32 (`Int8GEMM`), and dequantizes in the kernel's epilogue with the bias:
 ///
 ///     y[t, j] = (S_x[t] S_w[j]) float(sum_k Q_x[t, k] Q_w[j, k] + Z_x[t] sum_k Q_w[j, k]) + b[j]
 ///
-/// It computes what `FakeQuantizedLinear` with the `w8a8` scheme computes (the same codes and scales),
-/// up to the order of the float sums.
+/// It computes what `FakeQuantizedLinear` with the same scheme computes (the same codes and scales), up to
+/// the order of the float sums.
 public struct Int8Linear: LinearLayer {
     public let name: String
     public let weight: PackedInt8Weight
@@ -16,14 +18,18 @@ public struct Int8Linear: LinearLayer {
     public let inputScale: [Float]?
     public let threads: Int
     public let path: KernelPath
+    /// The calibrated per-tensor INT8 input parameters of a static recipe; nil: per-token dynamic UINT8.
+    public let staticInput: QuantizationParameters?
 
     /// The scheme this layer runs: INT8 symmetric per-channel weights, UINT8 asymmetric per-token inputs.
     public static let weightScheme = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
     public static let activationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perToken)
 
     /// A layer on an already packed weight.
-    public init(name: String, weight: PackedInt8Weight, bias: [Float]?, inputScale: [Float]?, threads: Int, path: KernelPath) {
+    public init(name: String, weight: PackedInt8Weight, bias: [Float]?, inputScale: [Float]?, staticInput: QuantizationParameters? = nil,
+                threads: Int, path: KernelPath) {
         self.name = name
+        self.staticInput = staticInput
         self.weight = weight
         self.bias = bias
         self.inputScale = inputScale
@@ -31,13 +37,20 @@ public struct Int8Linear: LinearLayer {
         self.path = path
     }
 
-    /// The integer form of `layer` when it is fake-quantized with exactly this scheme, else nil.
+    /// The integer form of `layer` when it is fake-quantized with this weight scheme and either this
+    /// activation scheme or a static per-tensor INT8 one, else nil.
     public init?(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer,
-              "\(w)" == "\(Self.weightScheme)", "\(a)" == "\(Self.activationScheme)",
+        guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer, "\(w)" == "\(Self.weightScheme)",
               let p = q.weightParameters, let codes = try? AffineQuantizer.quantize(q.quantized.weight, with: p, as: Int8.self),
               let packed = try? PackedInt8Weight(codes: codes, scales: p.scales) else { return nil }
-        self.init(name: q.name, weight: packed, bias: q.quantized.bias, inputScale: q.quantized.inputScale, threads: threads, path: .best)
+        var staticInput: QuantizationParameters?
+        switch a {
+        case let .staticInteger(input) where input.format == .int8 && input.granularity == .perTensor: staticInput = input
+        case _ where "\(a)" == "\(Self.activationScheme)": staticInput = nil
+        default: return nil
+        }
+        self.init(name: q.name, weight: packed, bias: q.quantized.bias, inputScale: q.quantized.inputScale, staticInput: staticInput,
+                  threads: threads, path: .best)
     }
 
     public var inFeatures: Int { weight.inFeatures }
@@ -48,15 +61,15 @@ public struct Int8Linear: LinearLayer {
 
     /// The activation and the residual run in the GEMM's epilogue, on the tile still in registers.
     public func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float> {
-        let a = PaddedActivations(quantizing: x, columnScale: inputScale)
+        let a = PaddedActivations(quantizing: x, columnScale: inputScale, staticInput: staticInput)
         var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
         Int8GEMM.i8f32(a, weight, bias: bias, activation: activation, residual: residual, into: &y, threads: threads, path: path)
         return y
     }
 }
 
-/// Replaces every Linear that has an integer kernel (`Int8Linear`'s W8A8 scheme, `WeightOnlyLinear`'s
-/// UINT8/UINT4 weight-only schemes) by it; the rest stay as they are.
+/// Replaces every Linear that has an integer kernel (`Int8Linear`'s W8A8 schemes, dynamic or static, and
+/// `WeightOnlyLinear`'s UINT8/UINT4 weight-only schemes) by it; the rest stay as they are.
 public enum IntegerRuntime {
     public static func lower(_ layer: any LinearLayer) -> any LinearLayer { Int8Linear(layer) ?? WeightOnlyLinear(layer) ?? layer }
 
@@ -72,10 +85,15 @@ public enum IntegerRuntime {
 }
 
 extension PaddedActivations {
-    /// x (times `columnScale` per column, if given) quantized per row to UINT8 with a zero point
-    /// (`qk_quantize_rows_u8`), the rows split over the cores when there are many.
-    public init(quantizing x: Matrix<Float>, columnScale: [Float]?) {
+    /// x (times `columnScale` per column, if given) quantized to UINT8 codes with a zero point: per row from
+    /// its range (`qk_quantize_rows_u8`), or with the static per-tensor INT8 parameters `staticInput`
+    /// (`qk_quantize_rows_static_u8`); the rows split over the cores when there are many.
+    public init(quantizing x: Matrix<Float>, columnScale: [Float]?, staticInput: QuantizationParameters? = nil) {
         self.init(rows: x.rows, columns: x.columns)
+        if let p = staticInput {
+            scales = [Float](repeating: p.scales[0], count: rows)
+            zeroPoints = [Int32](repeating: p.zeroPoints[0] - 128, count: rows)
+        }
         let (rows, columns, stride) = (x.rows, x.columns, self.stride)
         let chunks = rows * columns < WorkerPool.minimumWork ? 1 : min(rows, ProcessInfo.processInfo.activeProcessorCount)
         x.storage.withUnsafeBufferPointer { xp in (columnScale ?? []).withUnsafeBufferPointer { sp in
@@ -83,8 +101,14 @@ extension PaddedActivations {
             let scale = columnScale == nil ? nil : sp.baseAddress
             WorkerPool.run(chunks) { chunk in
                 let r0 = chunk * rows / chunks, r1 = (chunk + 1) * rows / chunks
-                qk_quantize_rows_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale,
-                                    cp.baseAddress! + r0 * stride, Int32(stride), scp.baseAddress! + r0, zp.baseAddress! + r0)
+                if let p = staticInput {
+                    let range = p.codeRange, z = p.zeroPoints[0]
+                    qk_quantize_rows_static_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale, 1 / p.scales[0],
+                                               range.lowerBound + z, range.upperBound + z, 128 - z, cp.baseAddress! + r0 * stride, Int32(stride))
+                } else {
+                    qk_quantize_rows_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale,
+                                        cp.baseAddress! + r0 * stride, Int32(stride), scp.baseAddress! + r0, zp.baseAddress! + r0)
+                }
             }
         }}}}}
     }

@@ -99,6 +99,12 @@ static inline void qk_row_parameters(float lo, float hi, float *scale, float *ze
     *zero = qk_round_even(lo / s < -4194304.0f ? -4194304.0f : lo / s);
 }
 
+/// Static (calibrated, per-tensor) INT8 input codes for the u8 x s8 kernels: with Q = rne(clamp(v / S, lower,
+/// upper)) (v = x, times column_scale per column when given; 1/S passed as `inverse`), the stored byte is
+/// Q + offset. For codes Q - Z of a signed format, offset = 128 - Z and the kernel's zero point is Z - 128.
+void qk_quantize_rows_static_u8(const float *x, int m, int k, int ldx, const float *column_scale, float inverse,
+                                int32_t lower, int32_t upper, int32_t offset, uint8_t *codes, int ldq);
+
 /// The UINT8 code of v: clamp(rne(v * (1/S)), Z, 255 + Z) - Z.
 static inline uint8_t qk_code_u8(float v, float inverse, float zero) {
     float t = v * inverse, upper = 255 + zero;
