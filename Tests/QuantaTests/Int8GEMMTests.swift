@@ -225,6 +225,14 @@ extension Int8LinearTests {
                 #expect(lowered.weightBytes < w.count * (quantizer.bitsPerElement(columns: 256) > 6 ? 2 : 1))
             }
         }
+        // A row length with a 16-code tail after the 32-code steps, and one with a scalar tail.
+        for columns in [272, 264] {
+            let w2 = TestData.gaussian(rows: 9, columns: columns, seed: 53, scale: 0.05), x = TestData.gaussian(rows: 1, columns: columns, seed: 54)
+            let fake = try FakeQuantizedLinear(FloatLinear(name: "layer", weight: w2), weight: .integer(.uint8, .asymmetric, .perChannel), activation: nil)
+            let expected = fake.forward(x), actual = try #require(WeightOnlyLinear(fake, threads: 2)).forward(x)
+            let worst = zip(expected.storage, actual.storage).map { abs($0 - $1) }.max()!
+            #expect(worst <= 1e-5 * expected.storage.map(\.magnitude).max()!, "\(columns) columns: \(worst)")
+        }
         // Schemes without a kernel stay as they are.
         let symmetric = try FakeQuantizedLinear(FloatLinear(name: "layer", weight: w), weight: .integer(.int8, .symmetric, .perChannel), activation: nil)
         #expect(WeightOnlyLinear(symmetric) == nil)
