@@ -28,7 +28,7 @@ public enum KernelPath: String, Sendable, CaseIterable {
 /// zero-point correction of asymmetric activations.
 public struct PackedInt8Weight: Sendable {
     public let outFeatures: Int, inFeatures: Int
-    let packed: [Int8]
+    let packed: AlignedBytes
     public let rowSums: [Int32]
     public let scales: [Float]
 
@@ -37,14 +37,27 @@ public struct PackedInt8Weight: Sendable {
         guard codes.columns < 1 << 16 else { throw .invalidArgument("k = \(codes.columns) could overflow the int32 accumulators") }
         outFeatures = codes.rows
         inFeatures = codes.columns
-        var packed = [Int8](repeating: 0, count: qk_packed_size(Int32(codes.rows), Int32(codes.columns)))
+        let bytes = AlignedBytes(count: qk_packed_size(Int32(codes.rows), Int32(codes.columns)))
         codes.storage.withUnsafeBufferPointer { w in
-            packed.withUnsafeMutableBufferPointer { qk_pack_weights(w.baseAddress, Int32(codes.rows), Int32(codes.columns), Int32(codes.columns), $0.baseAddress) }
+            qk_pack_weights(w.baseAddress, Int32(codes.rows), Int32(codes.columns), Int32(codes.columns), bytes.pointer)
         }
-        self.packed = packed
+        packed = bytes
         rowSums = Int8Matmul.weightRowSums(codes)
         self.scales = scales
     }
+}
+
+/// Bytes on a 64-byte boundary (a cache line), so that each 64-byte group of packed weights is one aligned
+/// vector load; written once when made, read-only after.
+final class AlignedBytes: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int8>
+
+    init(count: Int) {
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64).bindMemory(to: Int8.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { pointer.deallocate() }
 }
 
 /// UINT8 activation codes A [m, k] in rows padded to a multiple of 4 bytes (what the kernels read), with
@@ -172,7 +185,7 @@ public enum Int8GEMM {
         a.codes.withUnsafeBufferPointer { codes in
         a.scales.withUnsafeBufferPointer { aScale in
         a.zeroPoints.withUnsafeBufferPointer { aZero in
-        w.packed.withUnsafeBufferPointer { packed in
+        withExtendedLifetime(w.packed) { bytes in let packed = bytes.pointer
         w.rowSums.withUnsafeBufferPointer { sums in
         w.scales.withUnsafeBufferPointer { wScale in
             var epilogue = qk_epilogue()
@@ -185,7 +198,7 @@ public enum Int8GEMM {
             withUnsafePointer(to: epilogue) { e in
                 WorkerPool.run(workers) { t in
                     let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
-                    qk_gemm_u8s8(path.c, codes.baseAddress, Int32(a.rows), Int32(a.columns), Int32(a.stride), packed.baseAddress,
+                    qk_gemm_u8s8(path.c, codes.baseAddress, Int32(a.rows), Int32(a.columns), Int32(a.stride), packed,
                                  Int32(w.outFeatures), Int32(n0), Int32(n1), e)
                 }
             }
