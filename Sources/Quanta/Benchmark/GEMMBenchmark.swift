@@ -56,14 +56,15 @@ public struct GEMMBenchmark: Sendable {
 
     public func run(progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
         BLAS.setThreads(threads)
-        var rows = [Row]()
-        // oneDNN's pass comes last: its OpenMP workers spin after each call and would slow what follows.
+        // Rows per shape; oneDNN's pass comes last: its OpenMP workers spin after each call and would slow
+        // what follows.
+        var rows = [[Row]](repeating: [], count: shapes.count)
         for peer in [false, true] where !peer || Self.oneDNNUnavailable == nil {
-        for shape in shapes {
+        for (index, shape) in shapes.enumerated() {
             let (m, n, k) = (shape.m, shape.n, shape.k)
             progress("gemm \(m)x\(n)x\(k)\(peer ? " (oneDNN)" : "")")
             func record(_ kernel: String, _ seconds: Double, path: String) {
-                rows.append(Row(kernel: kernel, m: m, n: n, k: k, threads: threads, medianMilliseconds: seconds * 1e3,
+                rows[index].append(Row(kernel: kernel, m: m, n: n, k: k, threads: threads, medianMilliseconds: seconds * 1e3,
                                 gops: 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, path: path))
             }
             var generator = SplitMix64(seed: UInt64(m * 31 + n * 7 + k))
@@ -97,11 +98,6 @@ public struct GEMMBenchmark: Sendable {
             record("i8i8", stopwatch.medianSeconds { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }, path: path.rawValue)
         }
         }
-        // Each shape's rows together, in the order of `shapes`.
-        let order = Dictionary(shapes.enumerated().map { ("\($1.m)x\($1.n)x\($1.k)", $0) }, uniquingKeysWith: { a, _ in a })
-        return rows.enumerated().sorted { a, b in
-            let (i, j) = (order["\(a.element.m)x\(a.element.n)x\(a.element.k)"] ?? 0, order["\(b.element.m)x\(b.element.n)x\(b.element.k)"] ?? 0)
-            return i != j ? i < j : a.offset < b.offset
-        }.map(\.element)
+        return rows.flatMap { $0 }
     }
 }

@@ -96,7 +96,7 @@ extension Matrix where Element == Float {
     /// Applies `f` to every element (`qk_activate`, in chunks over the cores).
     mutating func apply(_ f: Activation) {
         storage.withUnsafeMutableBufferPointer { p in
-            Self.inChunks(p.count) { range in qk_activate(f.code, p.baseAddress! + range.lowerBound, range.count) }
+            WorkerPool.runChunks(p.count, work: p.count) { range in qk_activate(f.code, p.baseAddress! + range.lowerBound, range.count) }
         }
     }
 
@@ -105,14 +105,8 @@ extension Matrix where Element == Float {
         precondition(rows == other.rows && columns == other.columns)
         storage.withUnsafeMutableBufferPointer { g in
             other.storage.withUnsafeBufferPointer { u in
-                Self.inChunks(g.count) { range in qk_silu_multiply(g.baseAddress! + range.lowerBound, u.baseAddress! + range.lowerBound, range.count) }
+                WorkerPool.runChunks(g.count, work: g.count) { range in qk_silu_multiply(g.baseAddress! + range.lowerBound, u.baseAddress! + range.lowerBound, range.count) }
             }
         }
-    }
-
-    /// Runs `body` over [0, count) in one chunk per core when count is large (2^16 and more), else in one.
-    static func inChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let chunks = count < 1 << 16 ? 1 : ProcessInfo.processInfo.activeProcessorCount
-        WorkerPool.run(chunks) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
     }
 }

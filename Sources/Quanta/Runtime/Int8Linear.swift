@@ -95,12 +95,11 @@ extension PaddedActivations {
             zeroPoints = [Int32](repeating: p.zeroPoints[0] - 128, count: rows)
         }
         let (rows, columns, stride) = (x.rows, x.columns, self.stride)
-        let chunks = rows * columns < WorkerPool.minimumWork ? 1 : min(rows, ProcessInfo.processInfo.activeProcessorCount)
         x.storage.withUnsafeBufferPointer { xp in (columnScale ?? []).withUnsafeBufferPointer { sp in
         codes.withUnsafeMutableBufferPointer { cp in scales.withUnsafeMutableBufferPointer { scp in zeroPoints.withUnsafeMutableBufferPointer { zp in
             let scale = columnScale == nil ? nil : sp.baseAddress
-            WorkerPool.run(chunks) { chunk in
-                let r0 = chunk * rows / chunks, r1 = (chunk + 1) * rows / chunks
+            WorkerPool.runChunks(rows, work: rows * columns) { chunk in
+                let (r0, r1) = (chunk.lowerBound, chunk.upperBound)
                 if let p = staticInput {
                     let range = p.codeRange, z = p.zeroPoints[0]
                     qk_quantize_rows_static_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale, 1 / p.scales[0],
