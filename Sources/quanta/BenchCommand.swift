@@ -68,7 +68,11 @@ struct GEMMBench: ParsableCommand {
             try printJSON(rows)
             return
         }
-        let peer = GEMMBenchmark.oneDNNUnavailable.map { "oneDNN peer row: none (\($0))" } ?? "oneDNN peer row: its u8s8f32 matmul (per-tensor scales)"
+        var peer = GEMMBenchmark.oneDNNUnavailable.map { "oneDNN peer row: none (\($0))" } ?? "oneDNN peer row: its u8s8f32 matmul (per-tensor scales)"
+        if let (result, exact) = GEMMBenchmark.oneDNNWorstCase() {
+            peer += result == exact ? "; exact on the worst-case codes"
+                : String(format: "; NOT exact on this CPU: a = 255, w = 127, k = 64 gives %.0f, exact %.0f (int16 pair sums saturate)", result, exact)
+        }
         printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), median of \(runs) runs after 1 warm-up", peer, ""]
                    + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }!

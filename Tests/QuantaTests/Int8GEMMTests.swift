@@ -17,25 +17,36 @@ import Quanta
         return c
     }
 
-    static func operands(m: Int, n: Int, k: Int, seed: UInt64, extreme: Bool) throws -> (Matrix<UInt8>, Matrix<Int8>, [Int32]) {
+    /// Random codes, or with `extreme` every activation code 0 or 255 (a whole row each) and every weight code
+    /// at an end of `weights`: full-range weights (with -128) take the AVX2 nibble path, narrow-range ones
+    /// (-127...127) the sign trick, whose pair sums peak at 2 * 128 * 127 where a = 0 meets w = -127.
+    static func operands(m: Int, n: Int, k: Int, seed: UInt64, extreme: Bool,
+                         weights: ClosedRange<Int8> = -128...127) throws -> (Matrix<UInt8>, Matrix<Int8>, [Int32]) {
         var g = SplitMix64(seed: seed)
-        let a = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in extreme ? UInt8(255) : UInt8.random(in: 0...255, using: &g) })
-        let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { i in extreme ? (i % 3 == 0 ? Int8(127) : Int8(-128)) : Int8.random(in: -128...127, using: &g) })
+        let a = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { i in
+            extreme ? (i / k % 2 == 0 ? UInt8(255) : 0) : UInt8.random(in: 0...255, using: &g)
+        })
+        let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { i in
+            extreme ? (i % 3 == 0 ? weights.upperBound : weights.lowerBound) : Int8.random(in: weights, using: &g)
+        })
         let zero = (0..<m).map { _ in Int32.random(in: -255...0, using: &g) }
         return (a, w, zero)
     }
 
     @Test(arguments: KernelPath.allCases.filter(\.isSupported))
     func everyPathEqualsTheReference(_ path: KernelPath) throws {
-        for (m, n, k, extreme) in [(1, 16, 4, false), (7, 37, 45, false), (13, 64, 130, true), (6, 33, 1027, true), (97, 48, 64, false), (1, 300, 999, false)] {
-            let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: UInt64(m * n + k), extreme: extreme)
+        let shapes = [(1, 16, 4, false), (7, 37, 45, false), (13, 64, 130, true), (6, 33, 1027, true), (97, 48, 64, false), (1, 300, 999, false)]
+        let full: ClosedRange<Int8> = -128...127, narrow: ClosedRange<Int8> = -127...127
+        let cases = shapes.map { ($0, full) } + shapes.map { (($0.0 + 2, $0.1 + 15, $0.2, $0.3), narrow) }
+        for ((m, n, k, extreme), weights) in cases {
+            let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: UInt64(m * n + k), extreme: extreme, weights: weights)
             let packed = try PackedInt8Weight(codes: w, scales: [Float](repeating: 1, count: n))
             let activations = PaddedActivations(codes: a, scales: [Float](repeating: 1, count: m), zeroPoints: zero)
             let expected = Self.reference(a, zero: zero, w)
             for threads in [1, 2] {
                 var c = Matrix<Int32>(rows: m, columns: n, repeating: 0)
                 Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path)
-                #expect(c.storage == expected, "\(path) \(m)x\(n)x\(k) threads \(threads)")
+                #expect(c.storage == expected, "\(path) \(m)x\(n)x\(k) weights \(weights) threads \(threads)")
             }
         }
     }
@@ -43,7 +54,7 @@ import Quanta
     @Test(arguments: KernelPath.allCases.filter(\.isSupported))
     func dequantizingEpilogueMatchesItsFormula(_ path: KernelPath) throws {
         let (m, n, k) = (9, 41, 70)
-        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 5, extreme: false)
+        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 5, extreme: false, weights: -127...127)
         var g = SplitMix64(seed: 9)
         let sa = (0..<m).map { _ in Float.random(in: 0.001...0.1, using: &g) }, sw = (0..<n).map { _ in Float.random(in: 0.001...0.1, using: &g) }
         let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &g) }
@@ -83,7 +94,7 @@ import Quanta
     @Test(arguments: KernelPath.allCases.filter { $0 != .portable && $0.isSupported })
     func requantizationRoundsTiesToEvenLikeThePortablePath(_ path: KernelPath) throws {
         let (m, n, k) = (64, 48, 64)
-        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 41, extreme: false)
+        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 41, extreme: false, weights: -127...127)
         let packed = try PackedInt8Weight(codes: w, scales: [Float](repeating: 1, count: n))
         let activations = PaddedActivations(codes: a, scales: [Float](repeating: 1, count: m), zeroPoints: zero)
         var totals = Matrix<Int32>(rows: m, columns: n, repeating: 0)

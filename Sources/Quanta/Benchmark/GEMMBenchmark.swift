@@ -40,6 +40,21 @@ public struct GEMMBenchmark: Sendable {
     /// Why oneDNN's matmul cannot be the peer row (it is loaded at run time when installed), or nil.
     public static var oneDNNUnavailable: String? { qk_onednn_unavailable().map { String(cString: $0) } }
 
+    /// oneDNN's product of the worst-case codes (every a = 255, every w = 127, k = 64, so each pair of
+    /// products sums to 64770): (its result, the exact 255 * 127 * 64). Without VNNI, oneDNN 2.x sums pairs
+    /// with vpmaddubsw, which saturates them at 32767, and returns 32767 * 32 instead. Nil without oneDNN.
+    public static func oneDNNWorstCase() -> (result: Float, exact: Float)? {
+        guard oneDNNUnavailable == nil else { return nil }
+        let (m, n, k) = (1, 16, 64)
+        let a = [UInt8](repeating: 255, count: m * k), w = [Int8](repeating: 127, count: n * k)
+        var c = [Float](repeating: 0, count: m * n)
+        let done = a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp in
+            guard let matmul = qk_onednn_matmul_create(Int32(m), Int32(n), Int32(k), ap.baseAddress, wp.baseAddress, 1, cp.baseAddress, 1) else { return false }
+            return qk_onednn_matmul_run(matmul, 1) == 0
+        }}}
+        return done ? (c[0], Float(255 * 127 * k)) : nil
+    }
+
     /// oneDNN's u8 x s8 -> f32 matmul (per-tensor scales, weights reordered before timing) on the same
     /// values: the best INT8 peer on x86 CPUs. Nil when oneDNN refuses the shape.
     func oneDNN(m: Int, n: Int, k: Int, x: Matrix<Float>, w: Matrix<Float>) throws(QuantaError) -> Double? {

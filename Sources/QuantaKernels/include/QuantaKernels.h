@@ -22,7 +22,9 @@
 typedef enum {
     /// Plain C: the reference every other path equals bit for bit.
     QK_PATH_PORTABLE = 0,
-    /// AVX2: u8 activations split into 4-bit halves so vpmaddubsw cannot saturate, then vpmaddwd.
+    /// AVX2: for narrow-range weights (no code is -128) the sign trick, vpmaddubsw(|a - 128|, sign(a - 128) w)
+    /// then vpmaddwd, with 128 sum_k W[j][k] added back; otherwise u8 activations split into 4-bit halves so
+    /// vpmaddubsw cannot saturate.
     QK_PATH_AVX2 = 1,
     /// AVX-512 VNNI on 256-bit registers: vpdpbusd.
     QK_PATH_VNNI = 2,
@@ -35,9 +37,10 @@ qk_path qk_best_path(void);
 /// Whether `path` can run on this CPU.
 int qk_path_supported(qk_path path);
 
-/// Bytes of the packed form of an n x k weight.
+/// Bytes of the packed form of an n x k weight: the panels, then a trailer holding sum_k W[j][k] (int32) for
+/// each column padded to a multiple of QK_PANEL and a flag that no code is -128.
 size_t qk_packed_size(int n, int k);
-/// Packs row-major int8 W [n, k] (row stride ldw) into `packed` (qk_packed_size bytes).
+/// Packs row-major int8 W [n, k] (row stride ldw) into `packed` (qk_packed_size bytes, 4-byte aligned).
 void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed);
 
 /// What happens to each int32 accumulator acc[i][j] before it is stored. With t = acc + a_zero[i] * w_sum[j]:
