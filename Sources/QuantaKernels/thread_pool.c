@@ -1,15 +1,17 @@
 #include "QuantaKernels.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 
 // One job at a time: `ticket` packs the job's generation (bits 40-63), its task count (bits 20-39) and the
 // next task index (bits 0-19). A thread takes task i with one fetch_add; i >= tasks means the job has no
 // task left. Because the index and the count come from the same atomic word, a thread that arrives late
 // (after the job ended and another began) either takes a task of the new job or none, never a stale one,
 // and `task_function`/`task_context` only change once every task of the previous job has finished.
-enum { INDEX_BITS = 20, GENERATION_SHIFT = 40, MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 1 << 15 };
+enum { INDEX_BITS = 20, GENERATION_SHIFT = 40, MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 1 << 15, SPINS_BEFORE_YIELD = 1 << 10 };
 static const uint64_t FIELD = (1u << INDEX_BITS) - 1;
 
 static _Atomic uint64_t ticket;
@@ -68,6 +70,15 @@ void qk_parallel_for(int tasks, int threads, qk_task function, void *context) {
         for (int i = 0; i < tasks; i++) function(context, i);
         return;
     }
+    // More threads than cores only time-slice one core between spinning threads: the workers are capped at
+    // the online cores (the tasks are still taken one by one, so any count of tasks spreads over them).
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores >= 1 && threads > cores) threads = (int)cores;
+    if (threads <= 1) {
+        pthread_mutex_unlock(&submit_lock);
+        for (int i = 0; i < tasks; i++) function(context, i);
+        return;
+    }
     int wanted = threads - 1 < MAX_WORKERS ? threads - 1 : MAX_WORKERS;
     while (started < wanted) {
         pthread_t thread;
@@ -86,6 +97,11 @@ void qk_parallel_for(int tasks, int threads, qk_task function, void *context) {
         pthread_mutex_unlock(&sleep_lock);
     }
     run_tasks();
-    while (atomic_load_explicit(&finished, memory_order_acquire) < tasks) relax();
+    // Wait for tasks still running on workers; yield the core now and then, in case one of them was
+    // preempted (another busy process) and needs it to finish.
+    for (int spins = 0; atomic_load_explicit(&finished, memory_order_acquire) < tasks; spins++) {
+        if (spins % SPINS_BEFORE_YIELD == SPINS_BEFORE_YIELD - 1) sched_yield();
+        else relax();
+    }
     pthread_mutex_unlock(&submit_lock);
 }
