@@ -4,6 +4,7 @@
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include "simd_math.h"
 
@@ -53,6 +54,9 @@ int qk_path_supported(qk_path path) {
 }
 
 qk_path qk_best_path(void) {
+    const char *isa = getenv("QUANTA_ISA");
+    if (isa && strcmp(isa, "avx2") == 0 && qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
+    if (isa && strcmp(isa, "portable") == 0) return QK_PATH_PORTABLE;
     if (qk_path_supported(QK_PATH_VNNI512)) return QK_PATH_VNNI512;
     if (qk_path_supported(QK_PATH_VNNI)) return QK_PATH_VNNI;
     if (qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;

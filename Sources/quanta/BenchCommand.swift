@@ -53,6 +53,7 @@ struct GEMMBench: ParsableCommand {
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 5
     @Option(help: "Kernel path: portable, avx2, vnni (256-bit) or vnni512 (default: the best this CPU supports).") var path: KernelPath = .best
+    @OptionGroup var isa: ISAOption
     @Flag(help: "Print a JSON array of {kernel, m, n, k, threads, median_ms, gops, path}.") var json = false
 
     func validate() throws {
@@ -61,6 +62,7 @@ struct GEMMBench: ParsableCommand {
     }
 
     func run() throws {
+        isa.apply()
         let rows = try reportingErrors { () throws(QuantaError) in
             try GEMMBenchmark(threads: threads, path: path, stopwatch: Stopwatch(warmup: 1, runs: runs)).run(progress: progress)
         }
@@ -73,7 +75,7 @@ struct GEMMBench: ParsableCommand {
             peer += result == exact ? "; exact on the worst-case codes"
                 : String(format: "; NOT exact on this CPU: a = 255, w = 127, k = 64 gives %.0f, exact %.0f (int16 pair sums saturate)", result, exact)
         }
-        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), median of \(runs) runs after 1 warm-up", peer, ""]
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), \(BLAS.kernelDescription), median of \(runs) runs after 1 warm-up", peer, ""]
                    + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }!
             return [row.kernel, "\(row.m)x\(row.n)x\(row.k)", String(format: "%.3f", row.medianMilliseconds), String(format: "%.1f", row.gops),
@@ -94,6 +96,7 @@ struct ModelBench: ParsableCommand {
     @Option(name: .long, help: "A recipe (built-in name or JSON file); not needed with a quantized model folder.") var recipe: String?
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 3
+    @OptionGroup var isa: ISAOption
     @Flag(help: "Print a JSON array of {model, recipe, threads, metric, value}.") var json = false
 
     func validate() throws {
@@ -101,6 +104,7 @@ struct ModelBench: ParsableCommand {
     }
 
     func run() throws {
+        isa.apply()
         let rows = try reportingErrors { () throws(QuantaError) -> [ModelBenchmark.Row] in
             let reference = try ModelReference(model.model)
             var name = model.model
@@ -130,7 +134,7 @@ struct ModelBench: ParsableCommand {
             try printJSON(rows)
             return
         }
-        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), median of \(runs) runs after 1 warm-up", ""]
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(KernelPath.best.rawValue), \(BLAS.kernelDescription), median of \(runs) runs after 1 warm-up", ""]
                    + TextTable.render(header: ["model", "recipe", "metric", "value", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.recipe == "fp32" && $0.metric == row.metric }!
             return [row.model, row.recipe, row.metric, String(format: "%.1f", row.value), String(format: "%.2fx", row.value / fp32.value)]

@@ -13,6 +13,18 @@ func reportingErrors<T>(_ body: () throws(QuantaError) -> T) throws -> T {
 }
 
 /// `--quantize-head`, for the verbs that take a recipe.
+/// `--isa avx2`: measure the AVX2 class on any x86 CPU (Quanta's kernels, OpenBLAS and oneDNN at once).
+struct ISAOption: ParsableArguments {
+    enum ISA: String, ExpressibleByArgument { case native, avx2 }
+    @Option(help: "native: the best kernels of this CPU; avx2: Quanta's avx2 path, OpenBLAS's Haswell kernels and oneDNN limited to AVX2, so that an AVX-512 machine measures the AVX2 class.")
+    var isa: ISA = .native
+
+    /// Re-executes the program with the AVX2 settings when they are asked for and not yet in force.
+    func apply() {
+        if isa == .avx2 { BLAS.reexecForcingAVX2() }
+    }
+}
+
 struct HeadOption: ParsableArguments {
     @Flag(name: .customLong("quantize-head"), help: "Apply the recipe to a decoder's output head (the layer \"output\") too; by default it stays in FP32.")
     var quantizeHead = false

@@ -28,6 +28,27 @@ public enum BLAS {
         #endif
     }
 
+    /// Makes this process measure the AVX2 class whatever the CPU: Quanta's kernels (`QUANTA_ISA=avx2`),
+    /// OpenBLAS (`OPENBLAS_CORETYPE=Haswell`) and oneDNN 2.x (`DNNL_MAX_CPU_ISA=AVX2`) all at once. The first two
+    /// are read when the process starts, so the settings are made and the program re-executed with the same
+    /// arguments (Linux); returns normally once they are in force (or when exec fails).
+    public static func reexecForcingAVX2() {
+        #if os(Linux)
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["QUANTA_ISA"] != "avx2" || environment["OPENBLAS_CORETYPE"] != "Haswell" else { return }
+        setenv("QUANTA_ISA", "avx2", 1)
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+        setenv("DNNL_MAX_CPU_ISA", "AVX2", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        #endif
+    }
+
+    /// Which OpenBLAS kernels run, for benchmark headers: "OpenBLAS core type Haswell", or "OpenBLAS core
+    /// type: its own choice" when OPENBLAS_CORETYPE is unset.
+    public static var kernelDescription: String {
+        "OpenBLAS core type \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "of its own choice")"
+    }
+
     /// Threads OpenBLAS uses for every later call: `count`, at most the online cores (more only time-slice
     /// the cores between OpenBLAS's own spinning threads: MiniLM FP32 lost 16% at 8 threads on 2 cores).
     public static func setThreads(_ count: Int) {

@@ -32,7 +32,8 @@ typedef enum {
     QK_PATH_VNNI512 = 3,
 } qk_path;
 
-/// The fastest path this CPU supports (detected at run time).
+/// The fastest path this CPU supports (detected at run time), or the path the environment variable QUANTA_ISA
+/// names (`avx2` or `portable`, where the CPU runs it): how the AVX2 class is measured on an AVX-512 machine.
 qk_path qk_best_path(void);
 /// Whether `path` can run on this CPU.
 int qk_path_supported(qk_path path);
