@@ -296,24 +296,31 @@ AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const
     }
 }
 
+/// The loops of the two-panel kernels: blocks of MB rows (in L2), pairs of panels in [n0, n1) (the last may be
+/// a single panel), then TILES, which runs the row tiles of rows [i0, i1) of the pair at `panel`.
+#define QK_FOR_PANEL_PAIRS(TILES)                                                                                 \
+    for (int i0 = 0; i0 < m; i0 += MB) {                                                                          \
+        int i1 = i0 + MB < m ? i0 + MB : m;                                                                       \
+        for (int col = n0; col < n1; col += 2 * QK_PANEL) {                                                       \
+            const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;                                \
+            int panels = col + QK_PANEL < n1 ? 2 : 1;                                                             \
+            TILES                                                                                                 \
+        }                                                                                                         \
+    }
+
 AVX2 static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
                                 const qk_epilogue *e) {
     int groups = k_groups(k);
     const int32_t *sums = column_sums(packed, n, k);
-    for (int i0 = 0; i0 < m; i0 += MB) {
-        int i1 = i0 + MB < m ? i0 + MB : m;
-        for (int col = n0; col < n1; col += 2 * QK_PANEL) {
-            const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;
-            int panels = col + QK_PANEL < n1 ? 2 : 1;
 #define QK_SIGN_TILE(ROWS)                                                                                         \
     if (panels == 2) gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, sums, e);     \
     else gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, sums, e);
-            int i = i0;
-            for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_TILE(MR_SIGN) }
-            if (i < i1) { QK_SIGN_TILE(1) }
+    QK_FOR_PANEL_PAIRS({
+        int i = i0;
+        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_TILE(MR_SIGN) }
+        if (i < i1) { QK_SIGN_TILE(1) }
+    })
 #undef QK_SIGN_TILE
-        }
-    }
 }
 
 // AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
@@ -350,34 +357,29 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(cons
 
 VNNI512 static void gemm_vnni512(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n0, int n1, const qk_epilogue *e) {
     int groups = k_groups(k);
-    for (int i0 = 0; i0 < m; i0 += MB) {
-        int i1 = i0 + MB < m ? i0 + MB : m;
-        for (int col = n0; col < n1; col += 2 * QK_PANEL) {
-            const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;
-            int panels = col + QK_PANEL < n1 ? 2 : 1;
-            // Constant row counts, so that each tile's accumulators stay in registers.
+    // Constant row counts, so that each tile's accumulators stay in registers.
 #define QK_TILE512(ROWS)                                                                                    \
     if (panels == 2) gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);      \
     else gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
-            int i = i0;
-            for (; i + MR512 <= i1; i += MR512) { QK_TILE512(MR512) }
-            switch (i1 - i) {
-            case 11: { QK_TILE512(11) } break;
-            case 10: { QK_TILE512(10) } break;
-            case 9: { QK_TILE512(9) } break;
-            case 8: { QK_TILE512(8) } break;
-            case 7: { QK_TILE512(7) } break;
-            case 6: { QK_TILE512(6) } break;
-            case 5: { QK_TILE512(5) } break;
-            case 4: { QK_TILE512(4) } break;
-            case 3: { QK_TILE512(3) } break;
-            case 2: { QK_TILE512(2) } break;
-            case 1: { QK_TILE512(1) } break;
-            default: break;
-            }
-#undef QK_TILE512
+    QK_FOR_PANEL_PAIRS({
+        int i = i0;
+        for (; i + MR512 <= i1; i += MR512) { QK_TILE512(MR512) }
+        switch (i1 - i) {
+        case 11: { QK_TILE512(11) } break;
+        case 10: { QK_TILE512(10) } break;
+        case 9: { QK_TILE512(9) } break;
+        case 8: { QK_TILE512(8) } break;
+        case 7: { QK_TILE512(7) } break;
+        case 6: { QK_TILE512(6) } break;
+        case 5: { QK_TILE512(5) } break;
+        case 4: { QK_TILE512(4) } break;
+        case 3: { QK_TILE512(3) } break;
+        case 2: { QK_TILE512(2) } break;
+        case 1: { QK_TILE512(1) } break;
+        default: break;
         }
-    }
+    })
+#undef QK_TILE512
 }
 
 #endif
