@@ -72,7 +72,10 @@ void qk_parallel_for(int tasks, int threads, qk_task function, void *context) {
     }
     // More threads than cores only time-slice one core between spinning threads: the workers are capped at
     // the online cores (the tasks are still taken one by one, so any count of tasks spreads over them).
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    // sysconf reads a file under /sys on every call (microseconds; decode submits hundreds of jobs per token),
+    // so the count is read once, under submit_lock.
+    static long cores;
+    if (cores == 0) cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores >= 1 && threads > cores) threads = (int)cores;
     if (threads <= 1) {
         pthread_mutex_unlock(&submit_lock);
