@@ -1,6 +1,6 @@
-// INT8 GEMM C = A W^T (A uint8 activation codes, W int8 weight codes packed by qk_pack_weights), four
-// paths that agree bit for bit: portable C, AVX2, AVX-512 VNNI on 256-bit and on 512-bit registers. See
-// QuantaKernels.h.
+// INT8 GEMM C = A W^T (A uint8 activation codes, W int8 weight codes packed by qk_pack_weights), paths
+// that agree bit for bit: portable C; AVX2 (sign trick or nibble split), AVX-512 VNNI on 256-bit and on
+// 512-bit registers; ARM64 NEON sdot and i8mm usdot. See QuantaKernels.h.
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
@@ -38,9 +38,28 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
     sums[padded_columns(n)] = narrow;
 }
 
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include <sys/auxv.h>
+// Linux's hwcap bits (asm/hwcap.h) for the dot-product and int8 matrix-multiply extensions.
+#define QK_HWCAP_ASIMDDP (1UL << 20)
+#define QK_HWCAP2_I8MM (1UL << 13)
+#if defined(__clang__)
+#define QK_DOTPROD __attribute__((target("dotprod")))
+#define QK_I8MM_TARGET __attribute__((target("i8mm")))
+#else
+#define QK_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#define QK_I8MM_TARGET __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
+#endif
+#endif
+
 int qk_path_supported(qk_path path) {
     switch (path) {
     case QK_PATH_PORTABLE: return 1;
+#if defined(__aarch64__)
+    case QK_PATH_NEON: return (getauxval(AT_HWCAP) & QK_HWCAP_ASIMDDP) != 0;
+    case QK_PATH_I8MM: return (getauxval(AT_HWCAP2) & QK_HWCAP2_I8MM) != 0;
+#endif
 #ifdef QK_X86
     case QK_PATH_AVX2: return __builtin_cpu_supports("avx2");
     case QK_PATH_VNNI:
@@ -56,7 +75,10 @@ int qk_path_supported(qk_path path) {
 qk_path qk_best_path(void) {
     const char *isa = getenv("QUANTA_ISA");
     if (isa && strcmp(isa, "avx2") == 0 && qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
+    if (isa && strcmp(isa, "neon") == 0 && qk_path_supported(QK_PATH_NEON)) return QK_PATH_NEON;
     if (isa && strcmp(isa, "portable") == 0) return QK_PATH_PORTABLE;
+    if (qk_path_supported(QK_PATH_I8MM)) return QK_PATH_I8MM;
+    if (qk_path_supported(QK_PATH_NEON)) return QK_PATH_NEON;
     if (qk_path_supported(QK_PATH_VNNI512)) return QK_PATH_VNNI512;
     if (qk_path_supported(QK_PATH_VNNI)) return QK_PATH_VNNI;
     if (qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
@@ -384,6 +406,66 @@ VNNI512 static void gemm_vnni512(const uint8_t *a, int m, int k, int lda, const 
 
 #endif
 
+#if defined(__aarch64__)
+
+// MARK: ARM64
+
+// A register tile is MR_NEON rows x 1 panel: 4 q-register accumulators per row (16 columns), 4 weight
+// registers per group of 4 k. Lane c of weight register q holds column 4 q + c's four bytes, so one
+// (u)sdot of it against the row's 4 activation bytes broadcast to every lane advances 4 columns by 4 k.
+// The epilogue is the portable store_one per element (exact; m n of it against m n k multiply-adds).
+enum { MR_NEON = 4 };
+
+/// The body of both ARM64 paths: DOT(ACC, WEIGHTS, BYTES) accumulates one group; OFFSET is added to each
+/// accumulator of column j before the epilogue.
+#define QK_NEON_GEMM(TARGET, NAME, DOT, OFFSET)                                                                   \
+    TARGET static void NAME(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,  \
+                            const qk_epilogue *e) {                                                              \
+        int groups = k_groups(k);                                                                                 \
+        const int32_t *sums = column_sums(packed, n, k);                                                          \
+        (void)sums;                                                                                               \
+        for (int col = n0; col < n1; col += QK_PANEL) {                                                           \
+            const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;                                \
+            for (int i = 0; i < m; i += MR_NEON) {                                                                \
+                int rows = m - i < MR_NEON ? m - i : MR_NEON;                                                     \
+                int32x4_t acc[MR_NEON][4];                                                                        \
+                for (int r = 0; r < MR_NEON; r++) {                                                               \
+                    for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_s32(0);                                       \
+                }                                                                                                 \
+                for (int g = 0; g < groups; g++) {                                                                \
+                    int8x16_t w[4];                                                                               \
+                    for (int q = 0; q < 4; q++) w[q] = vld1q_s8(panel + (size_t)g * 64 + 16 * q);                 \
+                    for (int r = 0; r < rows; r++) {                                                              \
+                        uint32_t bytes;                                                                           \
+                        memcpy(&bytes, a + (size_t)(i + r) * lda + 4 * (size_t)g, 4);                             \
+                        for (int q = 0; q < 4; q++) DOT(acc[r][q], w[q], bytes);                                  \
+                    }                                                                                             \
+                }                                                                                                 \
+                for (int r = 0; r < rows; r++) {                                                                  \
+                    for (int q = 0; q < 4; q++) {                                                                 \
+                        int32_t lanes[4];                                                                         \
+                        vst1q_s32(lanes, acc[r][q]);                                                              \
+                        for (int c = 0; c < 4 && col + 4 * q + c < n1; c++) {                                     \
+                            int j = col + 4 * q + c;                                                              \
+                            store_one(e, i + r, j, lanes[c] + (OFFSET));                                          \
+                        }                                                                                         \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+
+// sdot: both operands signed, so the activations enter as a - 128 (a xor 0x80) and 128 sum_k W[j][k] is
+// added back.
+#define QK_SDOT(ACC, W, BYTES) ACC = vdotq_s32(ACC, W, vreinterpretq_s8_u32(vdupq_n_u32((BYTES) ^ 0x80808080u)))
+QK_NEON_GEMM(QK_DOTPROD, gemm_neon, QK_SDOT, 128 * sums[j])
+
+// usdot (i8mm): u8 x s8 directly, no offset.
+#define QK_USDOT(ACC, W, BYTES) ACC = vusdotq_s32(ACC, vreinterpretq_u8_u32(vdupq_n_u32(BYTES)), W)
+QK_NEON_GEMM(QK_I8MM_TARGET, gemm_i8mm, QK_USDOT, 0)
+
+#endif
+
 void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
                   int n0, int n1, const qk_epilogue *e) {
     if (n0 >= n1 || m <= 0) return;
@@ -395,6 +477,10 @@ void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const i
         return;
     }
     if (path == QK_PATH_AVX2 && qk_path_supported(QK_PATH_AVX2)) { gemm_avx2(a, m, k, lda, packed, n0, n1, e); return; }
+#endif
+#if defined(__aarch64__)
+    if (path == QK_PATH_I8MM && qk_path_supported(QK_PATH_I8MM)) { gemm_i8mm(a, m, k, lda, packed, n, n0, n1, e); return; }
+    if (path == QK_PATH_NEON && qk_path_supported(QK_PATH_NEON)) { gemm_neon(a, m, k, lda, packed, n, n0, n1, e); return; }
 #endif
     gemm_portable(a, m, k, lda, packed, n0, n1, e);
 }

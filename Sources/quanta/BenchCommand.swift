@@ -52,7 +52,7 @@ struct GEMMBench: ParsableCommand {
 
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 5
-    @Option(help: "Kernel path: portable, avx2, vnni (256-bit) or vnni512 (default: the best this CPU supports).") var path: KernelPath = .best
+    @Option(help: "Kernel path: portable, avx2, vnni (256-bit), vnni512, neon (ARM64 sdot) or i8mm (ARM64 usdot) (default: the best this CPU supports).") var path: KernelPath = .best
     @OptionGroup var isa: ISAOption
     @Flag(help: "Print a JSON array of {kernel, m, n, k, threads, median_ms, gops, path}.") var json = false
 

@@ -3,7 +3,7 @@ import QuantaKernels
 
 /// Which implementation of the INT8 kernels runs; all give identical results.
 public enum KernelPath: String, Sendable, CaseIterable {
-    case portable, avx2, vnni, vnni512
+    case portable, avx2, vnni, vnni512, neon, i8mm
 
     var c: qk_path {
         switch self {
@@ -11,6 +11,8 @@ public enum KernelPath: String, Sendable, CaseIterable {
         case .avx2: return QK_PATH_AVX2
         case .vnni: return QK_PATH_VNNI
         case .vnni512: return QK_PATH_VNNI512
+        case .neon: return QK_PATH_NEON
+        case .i8mm: return QK_PATH_I8MM
         }
     }
 

@@ -30,10 +30,16 @@ typedef enum {
     QK_PATH_VNNI = 2,
     /// AVX-512 VNNI on 512-bit registers: a whole panel group per vpdpbusd.
     QK_PATH_VNNI512 = 3,
+    /// ARM64 NEON with the dot-product extension: sdot of s8 a - 128 and s8 w (exact in int32), with
+    /// 128 sum_k W[j][k] added back.
+    QK_PATH_NEON = 4,
+    /// ARM64 with i8mm: usdot multiplies the u8 activations and s8 weights directly.
+    QK_PATH_I8MM = 5,
 } qk_path;
 
 /// The fastest path this CPU supports (detected at run time), or the path the environment variable QUANTA_ISA
-/// names (`avx2` or `portable`, where the CPU runs it): how the AVX2 class is measured on an AVX-512 machine.
+/// names (`avx2`, `neon` or `portable`, where the CPU runs it): how the AVX2 class is measured on an AVX-512
+/// machine.
 qk_path qk_best_path(void);
 /// Whether `path` can run on this CPU.
 int qk_path_supported(qk_path path);

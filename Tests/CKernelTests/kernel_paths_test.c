@@ -1,0 +1,118 @@
+// Every INT8 GEMM path this CPU runs against the plain integer reference (i8i32) and against the portable
+// path bit for bit (i8f32 with bias, GELU and residual; i8i8 requantization), on ragged shapes, full-range
+// and narrow-range weights, random and extreme codes, and two column ranges (as two threads split them).
+// Built and run by `make test-arm` for ARM64 under qemu-user (the NEON and i8mm paths cannot run on the
+// x86 machines here); it also builds and runs natively. Prints "N passed, N failed".
+#include "QuantaKernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+static void check(int ok, const char *what, const char *path, int m, int n, int k) {
+    if (ok) { passed++; return; }
+    failed++;
+    fprintf(stderr, "FAIL %s on %s: %dx%dx%d\n", what, path, m, n, k);
+}
+
+static uint64_t state = 0x9E3779B97F4A7C15u;
+static uint32_t next(void) {   // SplitMix64, top 32 bits
+    uint64_t z = (state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+/// Runs columns [0, n) in two calls split at a panel boundary, as two threads would.
+static void run(qk_path path, const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, const qk_epilogue *e) {
+    int split = (n / 2) / QK_PANEL * QK_PANEL;
+    qk_gemm_u8s8(path, a, m, k, lda, packed, n, 0, split, e);
+    qk_gemm_u8s8(path, a, m, k, lda, packed, n, split, n, e);
+}
+
+static void test_case(qk_path path, const char *name, int m, int n, int k, int narrow, int extreme) {
+    int lda = (k + 3) / 4 * 4;
+    uint8_t *a = calloc((size_t)m * lda, 1);
+    int8_t *w = malloc((size_t)n * k), *packed = malloc(qk_packed_size(n, k));
+    int32_t *zero = malloc(sizeof(int32_t) * m), *wsum = calloc(n, sizeof(int32_t));
+    int32_t *c = malloc(sizeof(int32_t) * m * n), *expected = malloc(sizeof(int32_t) * m * n);
+    float *as = malloc(sizeof(float) * m), *ws = malloc(sizeof(float) * n), *bias = malloc(sizeof(float) * n);
+    float *residual = malloc(sizeof(float) * m * n), *y = malloc(sizeof(float) * m * n), *y0 = malloc(sizeof(float) * m * n);
+    int32_t *mult = malloc(sizeof(int32_t) * n), *shift = malloc(sizeof(int32_t) * n), *bcode = malloc(sizeof(int32_t) * n);
+    int8_t *q = malloc((size_t)m * n), *q0 = malloc((size_t)m * n);
+    int lo = narrow ? -127 : -128;
+    for (int i = 0; i < m; i++) {
+        for (int kk = 0; kk < k; kk++) a[(size_t)i * lda + kk] = extreme ? (i % 2 ? 0 : 255) : (uint8_t)next();
+        zero[i] = -(int32_t)(next() % 256);
+        as[i] = 0.001f + (float)(next() % 1000) * 1e-4f;
+    }
+    for (int j = 0; j < n; j++) {
+        for (int kk = 0; kk < k; kk++) {
+            int v = extreme ? ((j * k + kk) % 3 == 0 ? 127 : lo) : lo + (int)(next() % (uint32_t)(127 - lo + 1));
+            w[(size_t)j * k + kk] = (int8_t)v;
+            wsum[j] += v;
+        }
+        ws[j] = 0.001f + (float)(next() % 1000) * 1e-4f;
+        bias[j] = (float)((int)(next() % 2001) - 1000) * 1e-3f;
+        mult[j] = (int32_t)(1u << 30) + (int32_t)(next() % (1u << 29));
+        shift[j] = 38 + (int)(next() % 8);
+        bcode[j] = (int)(next() % 2001) - 1000;
+    }
+    for (size_t t = 0; t < (size_t)m * n; t++) residual[t] = (float)((int)(next() % 2001) - 1000) * 1e-3f;
+    qk_pack_weights(w, n, k, k, packed);
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            int32_t acc = 0;
+            for (int kk = 0; kk < k; kk++) acc += (int32_t)a[(size_t)i * lda + kk] * w[(size_t)j * k + kk];
+            expected[(size_t)i * n + j] = acc + zero[i] * wsum[j];
+        }
+    }
+    qk_epilogue e = { .mode = 0, .a_zero = zero, .w_sum = wsum, .c_i32 = c, .ldc = n };
+    run(path, a, m, k, lda, packed, n, &e);
+    check(memcmp(c, expected, sizeof(int32_t) * m * n) == 0, narrow ? "i8i32 narrow" : "i8i32 full", name, m, n, k);
+
+    qk_epilogue f = { .mode = 1, .a_zero = zero, .w_sum = wsum, .a_scale = as, .w_scale = ws, .bias = bias,
+                      .activation = QK_ACTIVATION_GELU, .residual = residual, .c_f32 = y, .ldc = n };
+    run(path, a, m, k, lda, packed, n, &f);
+    f.c_f32 = y0;
+    run(QK_PATH_PORTABLE, a, m, k, lda, packed, n, &f);
+    check(memcmp(y, y0, sizeof(float) * m * n) == 0, "i8f32 bits", name, m, n, k);
+
+    qk_epilogue r = { .mode = 2, .a_zero = zero, .w_sum = wsum, .multiplier = mult, .shift = shift, .bias_code = bcode,
+                      .out_zero = -3, .out_min = -128, .out_max = 127, .c_i8 = q, .ldc = n };
+    run(path, a, m, k, lda, packed, n, &r);
+    r.c_i8 = q0;
+    run(QK_PATH_PORTABLE, a, m, k, lda, packed, n, &r);
+    check(memcmp(q, q0, (size_t)m * n) == 0, "i8i8 codes", name, m, n, k);
+
+    free(a); free(w); free(packed); free(zero); free(wsum); free(c); free(expected); free(as); free(ws); free(bias);
+    free(residual); free(y); free(y0); free(mult); free(shift); free(bcode); free(q); free(q0);
+}
+
+int main(void) {
+    static const struct { qk_path path; const char *name; } paths[] = {
+        { QK_PATH_PORTABLE, "portable" }, { QK_PATH_AVX2, "avx2" }, { QK_PATH_VNNI, "vnni" }, { QK_PATH_VNNI512, "vnni512" },
+        { QK_PATH_NEON, "neon" }, { QK_PATH_I8MM, "i8mm" },
+    };
+    static const int shapes[][4] = { { 1, 16, 4, 0 }, { 7, 37, 45, 0 }, { 13, 64, 130, 1 }, { 6, 33, 1027, 1 }, { 97, 48, 64, 0 },
+                                     { 1, 300, 999, 0 }, { 5, 77, 3, 1 } };
+    int simd = 0;
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        if (!qk_path_supported(paths[p].path)) continue;
+        printf("path %s\n", paths[p].name);
+        simd += paths[p].path != QK_PATH_PORTABLE;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            for (int narrow = 0; narrow < 2; narrow++) {
+                test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], narrow, shapes[s][3]);
+            }
+        }
+    }
+#if defined(__aarch64__)
+    check(qk_path_supported(QK_PATH_NEON) && qk_path_supported(QK_PATH_I8MM), "both ARM64 paths run here", "qemu -cpu max", 0, 0, 0);
+#endif
+    (void)simd;
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
