@@ -29,13 +29,14 @@ model-test: assets
 
 # The ARM64 kernel paths (NEON sdot, i8mm usdot) against the reference and the portable path, cross-compiled
 # and run under qemu-user (-cpu max has both extensions); the same C driver also runs natively.
-KERNELS = Sources/QuantaKernels/int8_gemm.c Sources/QuantaKernels/elementwise.c
+KERNELS = $(addprefix Sources/QuantaKernels/,int8_gemm.c generic.c arch/x86.c arch/arm.c elementwise.c)
+KERNEL_FLAGS = -O2 -ffp-contract=off -ISources/QuantaKernels/include -ISources/QuantaKernels
 test-arm:
 	@scripts/install-deps --arm
 	mkdir -p .build/arm
-	aarch64-linux-gnu-gcc -O2 -static -ISources/QuantaKernels/include Tests/CKernelTests/kernel_paths_test.c $(KERNELS) -o .build/arm/kernel_paths_test -lm
+	aarch64-linux-gnu-gcc $(KERNEL_FLAGS) -static Tests/CKernelTests/kernel_paths_test.c $(KERNELS) -o .build/arm/kernel_paths_test -lm
 	qemu-aarch64 -cpu max .build/arm/kernel_paths_test
-	cc -O2 -ISources/QuantaKernels/include Tests/CKernelTests/kernel_paths_test.c $(KERNELS) -o .build/arm/kernel_paths_test_native -lm
+	cc $(KERNEL_FLAGS) Tests/CKernelTests/kernel_paths_test.c $(KERNELS) -o .build/arm/kernel_paths_test_native -lm
 	.build/arm/kernel_paths_test_native
 
 test: unit-test model-test test-arm

@@ -1,9 +1,13 @@
-// Every INT8 GEMM path this CPU runs against the plain integer reference (i8i32) and against the portable
-// path bit for bit (i8f32 with bias, GELU and residual; i8i8 requantization), on ragged shapes, full-range
-// and narrow-range weights, random and extreme codes, and two column ranges (as two threads split them).
+// Every row of the kernel table this CPU runs: the INT8 GEMM against the plain integer reference (i8i32) and
+// against the portable path bit for bit (i8f32 with bias, GELU and residual; i8i8 requantization), on ragged
+// shapes, full-range and narrow-range weights, random and extreme codes, and two column ranges (as two
+// threads split them); the row quantizer and the element-wise kernels against the portable row bit for bit.
 // Built and run by `make test-arm` for ARM64 under qemu-user (the NEON and i8mm paths cannot run on the
 // x86 machines here); it also builds and runs natively. Prints "N passed, N failed".
 #include "QuantaKernels.h"
+#include "kernels.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +95,46 @@ static void test_case(qk_path path, const char *name, int m, int n, int k, int n
     free(residual); free(y); free(y0); free(mult); free(shift); free(bcode); free(q); free(q0);
 }
 
+/// The row quantizer and element-wise kernels of `table` against the portable row, bit for bit (softmax's sum
+/// to rounding: the SIMD rows add in 8 partial sums).
+static void test_rows(const qk_kernel_table *table, const char *name) {
+    static const int lengths[] = { 1, 7, 8, 13, 100, 1000 };
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+        int n = lengths[l];
+        float x[1000], y[1000], up[1000], scale[1000], s1, s2;
+        uint8_t c1[1000], c2[1000];
+        int32_t z1, z2;
+        for (int i = 0; i < n; i++) {
+            x[i] = (float)((int)(next() % 20001) - 10000) * 1e-3f;
+            up[i] = (float)((int)(next() % 2001) - 1000) * 1e-3f;
+            scale[i] = 0.5f + (float)(next() % 1000) * 1e-3f;
+        }
+        for (int activation = QK_ACTIVATION_GELU; activation <= QK_ACTIVATION_SILU; activation++) {
+            memcpy(y, x, sizeof(float) * n);
+            table->activate(activation, y, n);
+            float reference[1000];
+            memcpy(reference, x, sizeof(float) * n);
+            qk_portable_kernels.activate(activation, reference, n);
+            check(memcmp(y, reference, sizeof(float) * n) == 0, activation == QK_ACTIVATION_GELU ? "GELU bits" : "SiLU bits", name, 1, n, 0);
+        }
+        float gate[1000], reference[1000];
+        memcpy(gate, x, sizeof(float) * n);
+        memcpy(reference, x, sizeof(float) * n);
+        table->silu_multiply(gate, up, n);
+        qk_portable_kernels.silu_multiply(reference, up, n);
+        check(memcmp(gate, reference, sizeof(float) * n) == 0, "SwiGLU gate bits", name, 1, n, 0);
+        memcpy(y, x, sizeof(float) * n);
+        memcpy(reference, x, sizeof(float) * n);
+        float sum = table->exponentiate(y, n, 10), expected = qk_portable_kernels.exponentiate(reference, n, 10);
+        check(memcmp(y, reference, sizeof(float) * n) == 0 && fabsf(sum - expected) <= 1e-6f * expected, "exponentials", name, 1, n, 0);
+        for (int scaled = 0; scaled < 2; scaled++) {
+            table->quantize_row_u8(x, n, scaled ? scale : NULL, c1, &s1, &z1);
+            qk_portable_kernels.quantize_row_u8(x, n, scaled ? scale : NULL, c2, &s2, &z2);
+            check(memcmp(c1, c2, n) == 0 && s1 == s2 && z1 == z2, "row quantization", name, 1, n, 0);
+        }
+    }
+}
+
 int main(void) {
     static const struct { qk_path path; const char *name; } paths[] = {
         { QK_PATH_PORTABLE, "portable" }, { QK_PATH_AVX2, "avx2" }, { QK_PATH_VNNI, "vnni" }, { QK_PATH_VNNI512, "vnni512" },
@@ -103,6 +147,7 @@ int main(void) {
         if (!qk_path_supported(paths[p].path)) continue;
         printf("path %s\n", paths[p].name);
         simd += paths[p].path != QK_PATH_PORTABLE;
+        test_rows(qk_kernels(paths[p].path), paths[p].name);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             for (int narrow = 0; narrow < 2; narrow++) {
                 test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], narrow, shapes[s][3]);

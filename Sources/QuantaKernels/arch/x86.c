@@ -1,0 +1,359 @@
+// The x86 rows of the kernel table: AVX2 (sign trick for narrow-range weights, nibble split otherwise),
+// AVX-512 VNNI on 256-bit and 512-bit registers, and the AVX2 row quantizer and element-wise loops that the
+// VNNI rows share. Each function carries its own target attribute and runs only where qk_kernels hands out
+// its row (checked at run time).
+#include "../kernels.h"
+#include "../simd_math.h"
+
+#ifdef QK_X86
+
+// MARK: shared AVX2 epilogue
+
+/// rne(p / 2^s) for 4 int64 lanes p with |p| < 2^62 and shifts s in [1, 61] (low 32 bits of each lane), as
+/// shift_right_rne: AVX2 has only logical 64-bit shifts, so p is offset by B = 2^62 (a multiple of 2^s) to
+/// be non-negative; with b the parity of floor(p / 2^s), rne(p / 2^s) = floor((p + 2^(s-1) - 1 + b) / 2^s).
+__attribute__((target("avx2"))) static inline __m256i shift_right_rne4(__m256i p, __m256i s) {
+    const __m256i one = _mm256_set1_epi64x(1), offset = _mm256_set1_epi64x((int64_t)1 << 62);
+    s = _mm256_and_si256(s, _mm256_set1_epi64x(0xFFFFFFFF));
+    __m256i u = _mm256_add_epi64(p, offset);
+    __m256i parity = _mm256_and_si256(_mm256_srlv_epi64(u, s), one);   // B / 2^s is even for s <= 61
+    __m256i half = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+    __m256i v = _mm256_add_epi64(_mm256_add_epi64(u, _mm256_sub_epi64(half, one)), parity);
+    return _mm256_sub_epi64(_mm256_srlv_epi64(v, s), _mm256_sllv_epi64(one, _mm256_sub_epi64(_mm256_set1_epi64x(62), s)));
+}
+
+/// clamp(q - out_zero, out_min, out_max) on 4 int64 lanes.
+__attribute__((target("avx2"))) static inline __m256i clamp_code4(const qk_epilogue *e, __m256i q) {
+    __m256i code = _mm256_sub_epi64(q, _mm256_set1_epi64x(e->out_zero));
+    __m256i lo = _mm256_set1_epi64x(e->out_min), hi = _mm256_set1_epi64x(e->out_max);
+    code = _mm256_blendv_epi8(code, lo, _mm256_cmpgt_epi64(lo, code));
+    return _mm256_blendv_epi8(code, hi, _mm256_cmpgt_epi64(code, hi));
+}
+
+/// The i8i8 epilogue of 8 zero-point-corrected totals (see store_one), or 0 when some shift is outside
+/// [1, 61] (the caller then takes the scalar path).
+__attribute__((target("avx2"))) static inline int requantize8(const qk_epilogue *e, int i, int j, __m256i total) {
+    __m256i s = _mm256_loadu_si256((const __m256i *)(e->shift + j));
+    __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(1), s), _mm256_cmpgt_epi32(s, _mm256_set1_epi32(61)));
+    if (!_mm256_testz_si256(outside, outside)) return 0;
+    if (e->bias_code) total = _mm256_add_epi32(total, _mm256_loadu_si256((const __m256i *)(e->bias_code + j)));
+    __m256i m = _mm256_loadu_si256((const __m256i *)(e->multiplier + j));
+    // Even lanes (0, 2, 4, 6) and odd lanes as 64-bit products t * M.
+    __m256i even = clamp_code4(e, shift_right_rne4(_mm256_mul_epi32(total, m), s));
+    __m256i odd = clamp_code4(e, shift_right_rne4(_mm256_mul_epi32(_mm256_srli_epi64(total, 32), _mm256_srli_epi64(m, 32)),
+                                                  _mm256_srli_epi64(s, 32)));
+    int32_t codes[8];
+    _mm256_storeu_si256((__m256i *)codes, _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA));
+    int8_t *out = e->c_i8 + (size_t)i * e->ldc + j;
+    for (int t = 0; t < 8; t++) out[t] = (int8_t)codes[t];
+    return 1;
+}
+
+/// Stores 8 accumulators of row i, columns j..j+7 (`valid` of them inside C).
+__attribute__((target("avx2"), always_inline)) static inline void store8(const qk_epilogue *e, int i, int j, __m256i acc, int valid) {
+    if (valid < 8) {
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, acc);
+        for (int t = 0; t < valid; t++) store_one(e, i, j + t, lanes[t]);
+        return;
+    }
+    __m256i raw = acc;
+    if (e->a_zero && e->w_sum) {
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e->a_zero[i]), _mm256_loadu_si256((const __m256i *)(e->w_sum + j))));
+    }
+    if (e->mode == 2) {
+        if (requantize8(e, i, j, acc)) return;
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, raw);
+        for (int t = 0; t < 8; t++) store_one(e, i, j + t, lanes[t]);
+        return;
+    }
+    if (e->mode == 0) {
+        _mm256_storeu_si256((__m256i *)(e->c_i32 + (size_t)i * e->ldc + j), acc);
+        return;
+    }
+    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(e->a_scale[i]), _mm256_loadu_ps(e->w_scale + j));
+    __m256 y = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc));
+    float *out = e->c_f32 + (size_t)i * e->ldc + j;
+    if (e->bias) y = _mm256_add_ps(y, _mm256_loadu_ps(e->bias + j));
+    y = activate8(e->activation, y);
+    if (e->residual) y = _mm256_add_ps(y, _mm256_loadu_ps(e->residual + (size_t)i * e->ldc + j));
+    _mm256_storeu_ps(out, y);
+}
+
+/// The body shared by both SIMD paths: for each cache block of rows, each panel, each tile of `rows` <= MR
+/// rows, accumulate 16 columns in two registers per row with `DOT`, then run the epilogue.
+#define QK_GEMM_BODY(TARGET, NAME, DOT_SETUP, DOT)                                                              \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_tile(                                   \
+        const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int i, int col, int n1,                \
+        const qk_epilogue *e) {                                                                                       \
+        __m256i acc[MR][2];                                                                                           \
+        for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();                                  \
+        DOT_SETUP                                                                                                     \
+        for (int g = 0; g < groups; g++) {                                                                            \
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64));                               \
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64 + 32));                          \
+            for (int r = 0; r < MR; r++) {                                                                            \
+                if (r < rows) {                                                                                       \
+                    int32_t bytes;                                                                                    \
+                    memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);                                           \
+                    __m256i av = _mm256_set1_epi32(bytes);                                                            \
+                    DOT(acc[r][0], av, w0);                                                                           \
+                    DOT(acc[r][1], av, w1);                                                                           \
+                }                                                                                                     \
+            }                                                                                                         \
+        }                                                                                                             \
+        for (int r = 0; r < rows; r++) {                                                                              \
+            int valid = n1 - col;                                                                                     \
+            store8(e, i + r, col, acc[r][0], valid < 8 ? valid : 8);                                                  \
+            if (valid > 8) store8(e, i + r, col + 8, acc[r][1], valid - 8 < 8 ? valid - 8 : 8);                       \
+        }                                                                                                             \
+    }                                                                                                                 \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *a, int m, int k, int lda, const int8_t *packed,  \
+                                                     int n, int n0, int n1, const qk_epilogue *e) {                  \
+        (void)n;                                                                                                      \
+        int groups = k_groups(k);                                                                                     \
+        for (int i0 = 0; i0 < m; i0 += MB) {                                                                          \
+            int i1 = i0 + MB < m ? i0 + MB : m;                                                                       \
+            for (int col = n0; col < n1; col += QK_PANEL) {                                                           \
+                const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;                                \
+                int i = i0;                                                                                           \
+                for (; i + MR <= i1; i += MR) NAME##_tile(a + (size_t)i * lda, lda, MR, panel, groups, i, col, n1, e); \
+                switch (i1 - i) {                                                                                     \
+                case 5: NAME##_tile(a + (size_t)i * lda, lda, 5, panel, groups, i, col, n1, e); break;               \
+                case 4: NAME##_tile(a + (size_t)i * lda, lda, 4, panel, groups, i, col, n1, e); break;               \
+                case 3: NAME##_tile(a + (size_t)i * lda, lda, 3, panel, groups, i, col, n1, e); break;               \
+                case 2: NAME##_tile(a + (size_t)i * lda, lda, 2, panel, groups, i, col, n1, e); break;               \
+                case 1: NAME##_tile(a + (size_t)i * lda, lda, 1, panel, groups, i, col, n1, e); break;               \
+                default: break;                                                                                       \
+                }                                                                                                     \
+            }                                                                                                         \
+        }                                                                                                             \
+    }
+
+// AVX2: a u8 = 16 hi + lo with hi, lo in [0, 15], so each vpmaddubsw pair sum is at most 2 * 15 * 128 and
+// cannot saturate; vpmaddwd then sums the pairs into int32 lanes, weighting the high halves by 16.
+#define QK_AVX2_SETUP                                                                                                \
+    const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteens = _mm256_set1_epi16(16);
+#define QK_AVX2_DOT(ACC, AV, W)                                                                                      \
+    do {                                                                                                             \
+        __m256i lo_ = _mm256_and_si256(AV, nibble), hi_ = _mm256_and_si256(_mm256_srli_epi16(AV, 4), nibble);       \
+        __m256i s_ = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo_, W), ones),                        \
+                                      _mm256_madd_epi16(_mm256_maddubs_epi16(hi_, W), sixteens));                   \
+        ACC = _mm256_add_epi32(ACC, s_);                                                                             \
+    } while (0)
+QK_GEMM_BODY("avx2", gemm_avx2, QK_AVX2_SETUP, QK_AVX2_DOT)
+
+#define QK_VNNI_SETUP
+#define QK_VNNI_DOT(ACC, AV, W) ACC = _mm256_dpbusd_epi32(ACC, AV, W)
+QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VNNI_DOT)
+
+// AVX2 with the sign trick, for narrow-range weights (no code is -128): with a' = a - 128 in [-128, 127],
+// vpmaddubsw(|a'|, sign(a') w) sums pairs of products whose magnitudes are at most 128 * 127, so no pair sum
+// saturates, and vpmaddwd against ones sums the pairs into int32 lanes: 3 instructions per 32 products, 2 of
+// them multiplies (the nibble split above needs 4 multiplies). sum_k a' w = sum_k a w - 128 sum_k w, so the
+// tile adds 128 sum_k W[j][k] (the packed trailer) before the epilogue.
+// A register tile is 2 rows x 2 panels (8 accumulators, 4 weight vectors, the row's a' and |a'|): measured on
+// Zen 3 against 3-6 rows x 1 panel and 3 rows x 2 panels, which spill or issue more broadcasts per product.
+enum { MR_SIGN = 2 };
+
+AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const uint8_t *a, int lda, int rows, const int8_t *panel,
+                                                                           int groups, int panels, int i, int col, int n1,
+                                                                           const int32_t *sums, const qk_epilogue *e) {
+    __m256i acc[MR_SIGN][4];
+    for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
+    const int8_t *second = panel + (size_t)groups * 64;
+    for (int g = 0; g < groups; g++) {
+        __m256i w[4];
+        w[0] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64));
+        w[1] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64 + 32));
+        if (panels == 2) {
+            w[2] = _mm256_loadu_si256((const __m256i *)(second + (size_t)g * 64));
+            w[3] = _mm256_loadu_si256((const __m256i *)(second + (size_t)g * 64 + 32));
+        }
+        for (int r = 0; r < MR_SIGN; r++) {
+            if (r < rows) {
+                int32_t bytes;
+                memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
+                __m256i shifted = _mm256_xor_si256(_mm256_set1_epi32(bytes), bias), magnitude = _mm256_abs_epi8(shifted);
+                for (int c = 0; c < 2 * panels; c++) {
+                    __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w[c], shifted));
+                    acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+    }
+    for (int c = 0; c < 2 * panels; c++) {
+        int j = col + 8 * c, valid = n1 - j;
+        if (valid <= 0) break;
+        __m256i offset = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(sums + j)), 7);
+        for (int r = 0; r < rows; r++) store8(e, i + r, j, _mm256_add_epi32(acc[r][c], offset), valid < 8 ? valid : 8);
+    }
+}
+
+/// The loops of the two-panel kernels: blocks of MB rows (in L2), pairs of panels in [n0, n1) (the last may be
+/// a single panel), then TILES, which runs the row tiles of rows [i0, i1) of the pair at `panel`.
+#define QK_FOR_PANEL_PAIRS(TILES)                                                                                 \
+    for (int i0 = 0; i0 < m; i0 += MB) {                                                                          \
+        int i1 = i0 + MB < m ? i0 + MB : m;                                                                       \
+        for (int col = n0; col < n1; col += 2 * QK_PANEL) {                                                       \
+            const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;                                \
+            int panels = col + QK_PANEL < n1 ? 2 : 1;                                                             \
+            TILES                                                                                                 \
+        }                                                                                                         \
+    }
+
+AVX2 static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                                const qk_epilogue *e) {
+    int groups = k_groups(k);
+    const int32_t *sums = column_sums(packed, n, k);
+#define QK_SIGN_TILE(ROWS)                                                                                         \
+    if (panels == 2) gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, sums, e);     \
+    else gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, sums, e);
+    QK_FOR_PANEL_PAIRS({
+        int i = i0;
+        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_TILE(MR_SIGN) }
+        if (i < i1) { QK_SIGN_TILE(1) }
+    })
+#undef QK_SIGN_TILE
+}
+
+// AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
+// zmm, so a register tile of MR rows x 2 panels needs 2 weight loads and MR broadcasts per 2 MR vpdpbusd.
+#define VNNI512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
+                                              int i, int col, int n1, const qk_epilogue *e) {
+    __m512i acc[MR512][2];
+    for (int r = 0; r < MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    const int8_t *second = panel + (size_t)groups * 64;
+    for (int g = 0; g < groups; g++) {
+        __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);
+        __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();
+        for (int r = 0; r < MR512; r++) {
+            if (r < rows) {
+                int32_t bytes;
+                memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
+                __m512i av = _mm512_set1_epi32(bytes);
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
+                if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int half = 0; half < 2 * panels; half++) {
+            int j = col + 8 * half, valid = n1 - j;
+            if (valid <= 0) break;
+            __m512i v = acc[r][half / 2];
+            store8(e, i + r, j, half % 2 ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v), valid < 8 ? valid : 8);
+        }
+    }
+}
+
+VNNI512 static void gemm_vnni512(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                                const qk_epilogue *e) {
+    (void)n;
+    int groups = k_groups(k);
+    // Constant row counts, so that each tile's accumulators stay in registers.
+#define QK_TILE512(ROWS)                                                                                    \
+    if (panels == 2) gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);      \
+    else gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
+    QK_FOR_PANEL_PAIRS({
+        int i = i0;
+        for (; i + MR512 <= i1; i += MR512) { QK_TILE512(MR512) }
+        switch (i1 - i) {
+        case 11: { QK_TILE512(11) } break;
+        case 10: { QK_TILE512(10) } break;
+        case 9: { QK_TILE512(9) } break;
+        case 8: { QK_TILE512(8) } break;
+        case 7: { QK_TILE512(7) } break;
+        case 6: { QK_TILE512(6) } break;
+        case 5: { QK_TILE512(5) } break;
+        case 4: { QK_TILE512(4) } break;
+        case 3: { QK_TILE512(3) } break;
+        case 2: { QK_TILE512(2) } break;
+        case 1: { QK_TILE512(1) } break;
+        default: break;
+        }
+    })
+#undef QK_TILE512
+}
+
+/// AVX2: the sign trick where no weight code is -128, else the nibble split.
+AVX2 static void gemm_avx2_any(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                               const qk_epilogue *e) {
+    if (narrow_range(packed, n, k)) gemm_avx2_sign(a, m, k, lda, packed, n, n0, n1, e);
+    else gemm_avx2(a, m, k, lda, packed, n, n0, n1, e);
+}
+
+AVX2 static inline __m256 input8(const float *row, const float *column_scale, int c) {
+    __m256 v = _mm256_loadu_ps(row + c);
+    return column_scale ? _mm256_mul_ps(v, _mm256_loadu_ps(column_scale + c)) : v;
+}
+
+AVX2 static void quantize_row_avx2(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point) {
+    __m256 lo8 = _mm256_setzero_ps(), hi8 = _mm256_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= k; c += 8) {
+        __m256 v = input8(row, column_scale, c);
+        lo8 = _mm256_min_ps(v, lo8);   // v < lo ? v : lo, as the scalar loop
+        hi8 = _mm256_max_ps(v, hi8);
+    }
+    float lanes_lo[8], lanes_hi[8], lo = 0, hi = 0;
+    _mm256_storeu_ps(lanes_lo, lo8);
+    _mm256_storeu_ps(lanes_hi, hi8);
+    for (int l = 0; l < 8; l++) { lo = lanes_lo[l] < lo ? lanes_lo[l] : lo; hi = lanes_hi[l] > hi ? lanes_hi[l] : hi; }
+    widen_range(row, column_scale, c, k, &lo, &hi);
+    float z;
+    qk_row_parameters(lo, hi, scale, &z);
+    float inverse = 1 / *scale;
+    __m256 inverse8 = _mm256_set1_ps(inverse), zero8 = _mm256_set1_ps(z), upper8 = _mm256_set1_ps(255 + z);
+    __m256 magic = _mm256_set1_ps(12582912.0f);
+    for (c = 0; c + 8 <= k; c += 8) {
+        __m256 t = _mm256_mul_ps(input8(row, column_scale, c), inverse8);
+        t = _mm256_min_ps(_mm256_max_ps(t, zero8), upper8);
+        __m256 code = _mm256_sub_ps(_mm256_sub_ps(_mm256_add_ps(t, magic), magic), zero8);
+        int32_t codes[8];
+        _mm256_storeu_si256((__m256i *)codes, _mm256_cvttps_epi32(code));
+        for (int l = 0; l < 8; l++) out[c + l] = (uint8_t)codes[l];
+    }
+    for (; c < k; c++) out[c] = qk_code_u8(row_input(row, column_scale, c), inverse, z);
+    *zero_point = (int32_t)z;
+}
+
+AVX2 static void activate_avx2(int activation, float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(x + i, activate8(activation, _mm256_loadu_ps(x + i)));
+    }
+    for (; i < n; i++) x[i] = activation == QK_ACTIVATION_GELU ? qk_gelu(x[i]) : qk_silu(x[i]);
+}
+
+AVX2 static void silu_multiply_avx2(float *gate, const float *up, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
+    for (; i < n; i++) gate[i] = qk_silu(gate[i]) * up[i];
+}
+
+/// e^(p[i] - max) in place; returns the sum (8 partial sums, then lane order).
+AVX2 static float exponentiate_avx2(float *p, int count, float maximum) {
+    __m256 m = _mm256_set1_ps(maximum), sums = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(p + i), m));
+        _mm256_storeu_ps(p + i, e);
+        sums = _mm256_add_ps(sums, e);
+    }
+    float lanes[8], sum = 0;
+    _mm256_storeu_ps(lanes, sums);
+    for (int l = 0; l < 8; l++) sum += lanes[l];
+    for (; i < count; i++) { p[i] = qk_exp(p[i] - maximum); sum += p[i]; }
+    return sum;
+}
+
+const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni_kernels = { gemm_vnni, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+
+#endif

@@ -1,0 +1,46 @@
+// The portable row of the kernel table: plain C, the reference every other path equals bit for bit, and the
+// path on CPUs without a SIMD row (ggml's *_generic functions).
+#include "kernels.h"
+
+void qk_gemm_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                     const qk_epilogue *e) {
+    (void)n;
+    int groups = k_groups(k);
+    for (int col = n0; col < n1; col++) {
+        const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 4 * QK_PANEL + (col % QK_PANEL) * 4;
+        for (int i = 0; i < m; i++) {
+            const uint8_t *row = a + (size_t)i * lda;
+            int32_t acc = 0;
+            for (int kk = 0; kk < k; kk++) acc += (int32_t)row[kk] * panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
+            store_one(e, i, col, acc);
+        }
+    }
+}
+
+void qk_quantize_row_generic(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point) {
+    float lo = 0, hi = 0;   // the range always contains zero
+    widen_range(row, column_scale, 0, k, &lo, &hi);
+    float z;
+    qk_row_parameters(lo, hi, scale, &z);
+    float inverse = 1 / *scale;
+    for (int c = 0; c < k; c++) out[c] = qk_code_u8(row_input(row, column_scale, c), inverse, z);
+    *zero_point = (int32_t)z;
+}
+
+void qk_activate_generic(int activation, float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = activation == QK_ACTIVATION_GELU ? qk_gelu(x[i]) : qk_silu(x[i]);
+}
+
+void qk_silu_multiply_generic(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) gate[i] = qk_silu(gate[i]) * up[i];
+}
+
+float qk_exponentiate_generic(float *p, int count, float maximum) {
+    float sum = 0;
+    for (int i = 0; i < count; i++) { p[i] = qk_exp(p[i] - maximum); sum += p[i]; }
+    return sum;
+}
+
+const qk_kernel_table qk_portable_kernels = {
+    qk_gemm_generic, qk_quantize_row_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
+};

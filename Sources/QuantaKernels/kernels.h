@@ -1,0 +1,97 @@
+// Private to QuantaKernels: the kernel table (one row per path, the only place a path meets its kernels,
+// as ggml's type_traits_cpu), the packed-weight layout's helpers and the scalar epilogue every path shares.
+#ifndef QUANTA_KERNELS_PRIVATE_H
+#define QUANTA_KERNELS_PRIVATE_H
+#pragma STDC FP_CONTRACT OFF
+#include "QuantaKernels.h"
+
+#include <string.h>
+
+/// Rows per register tile and rows per cache block (a block of A stays in L2 while every panel of
+/// weights passes by).
+enum { MR = 6, MB = 96, MR512 = 12 };
+
+static inline int k_groups(int k) { return (k + 3) / 4; }
+static inline int padded_columns(int n) { return (n + QK_PANEL - 1) / QK_PANEL * QK_PANEL; }
+static inline size_t panel_bytes(int n, int k) { return (size_t)padded_columns(n) * (size_t)k_groups(k) * 4; }
+
+/// The trailer after the panels: sum_k W[j][k] for each padded column j, then the narrow-range flag.
+static inline const int32_t *column_sums(const int8_t *packed, int n, int k) { return (const int32_t *)(packed + panel_bytes(n, k)); }
+static inline int narrow_range(const int8_t *packed, int n, int k) { return column_sums(packed, n, k)[padded_columns(n)]; }
+
+/// rne(p / 2^s) on integers, ties to even (FixedPointMultiplier.roundingShiftRight).
+static inline int64_t shift_right_rne(int64_t p, int s) {
+    if (s <= 0) return p * ((int64_t)1 << -s);
+    if (s >= 63) return 0;
+    int64_t floor = p >> s, remainder = p - floor * ((int64_t)1 << s), half = (int64_t)1 << (s - 1);
+    return remainder > half || (remainder == half && (floor & 1)) ? floor + 1 : floor;
+}
+
+/// The float epilogue's tail after the dequantization: bias, activation (qk_gelu, qk_silu), residual.
+static inline float finish_float(const qk_epilogue *e, int i, int j, float y) {
+    if (e->bias) y = y + e->bias[j];
+    if (e->activation == QK_ACTIVATION_GELU) y = qk_gelu(y);
+    else if (e->activation == QK_ACTIVATION_SILU) y = qk_silu(y);
+    if (e->residual) y = y + e->residual[(size_t)i * e->ldc + j];
+    return y;
+}
+
+/// The epilogue of one output element (see qk_epilogue).
+static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
+    int32_t total = acc + (e->a_zero && e->w_sum ? e->a_zero[i] * e->w_sum[j] : 0);
+    size_t at = (size_t)i * e->ldc + j;
+    if (e->mode == 0) {
+        e->c_i32[at] = total;
+    } else if (e->mode == 1) {
+        e->c_f32[at] = finish_float(e, i, j, (e->a_scale[i] * e->w_scale[j]) * (float)total);
+    } else {
+        int64_t code = shift_right_rne((int64_t)(total + (e->bias_code ? e->bias_code[j] : 0)) * e->multiplier[j], e->shift[j]) - e->out_zero;
+        e->c_i8[at] = (int8_t)(code < e->out_min ? e->out_min : code > e->out_max ? e->out_max : code);
+    }
+}
+
+/// One path's kernels. The GEMM runs output columns [n0, n1) of C = A W^T (qk_gemm_u8s8); the row quantizer
+/// is qk_quantize_rows_u8's per-row body; the element-wise kernels are qk_activate's and qk_silu_multiply's,
+/// and exponentiate computes p[i] = qk_exp(p[i] - maximum) in place and returns the sum (qk_softmax).
+typedef struct {
+    void (*gemm_u8s8)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
+    void (*quantize_row_u8)(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
+    void (*activate)(int activation, float *x, size_t n);
+    void (*silu_multiply)(float *gate, const float *up, size_t n);
+    float (*exponentiate)(float *p, int count, float maximum);
+} qk_kernel_table;
+
+/// The kernels of `path`, or NULL where this CPU cannot run it.
+const qk_kernel_table *qk_kernels(qk_path path);
+/// The kernels of qk_best_path(), chosen once per process.
+const qk_kernel_table *qk_active_kernels(void);
+
+/// The portable kernels (generic.c), which an architecture's row names where it has no SIMD version.
+void qk_gemm_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
+void qk_quantize_row_generic(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
+void qk_activate_generic(int activation, float *x, size_t n);
+void qk_silu_multiply_generic(float *gate, const float *up, size_t n);
+float qk_exponentiate_generic(float *p, int count, float maximum);
+
+/// Each architecture's rows, defined in generic.c, arch/x86.c and arch/arm.c.
+extern const qk_kernel_table qk_portable_kernels;
+#if defined(__x86_64__) || defined(__i386__)
+extern const qk_kernel_table qk_avx2_kernels, qk_vnni_kernels, qk_vnni512_kernels;
+#endif
+#if defined(__aarch64__)
+extern const qk_kernel_table qk_neon_kernels, qk_i8mm_kernels;
+#endif
+
+/// The value quantized: x, times the SmoothQuant input scale when there is one.
+static inline float row_input(const float *row, const float *column_scale, int c) { return column_scale ? row[c] * column_scale[c] : row[c]; }
+
+/// Widens [lo, hi] to hold the inputs of columns [from, to).
+static inline void widen_range(const float *row, const float *column_scale, int from, int to, float *lo, float *hi) {
+    for (int c = from; c < to; c++) {
+        float v = row_input(row, column_scale, c);
+        *lo = v < *lo ? v : *lo;
+        *hi = v > *hi ? v : *hi;
+    }
+}
+
+#endif
