@@ -22,7 +22,10 @@ struct EvalCommand: ParsableCommand {
         MiniLM tasks: lee (Spearman rho of cosine similarity vs human scores over the 1225 Lee document pairs), \
         polarity (Pang-Lee 10-fold nearest-centroid accuracy), bbc (BBC News 5-class nearest-centroid accuracy, \
         60/40 split by file name). SmolLM2 tasks: ppl-austen (perplexity on the first 2048 tokens of Emma), \
-        ppl-bbc (the same on the BBC tech articles). Without --task, every task of the model runs. \
+        ppl-bbc (the same on the BBC tech articles), ppl-suite (the held-out suite: the first 2048 tokens of \
+        each of Emma, Pride and Prejudice, the BBC tech, business and sports articles, Python source, package \
+        documentation and a table of numbers, each as ppl-suite/NAME, then each recipe's worst perplexity \
+        change over them). Without --task, every task of the model but ppl-suite runs. \
         Each --recipe is evaluated against FP32 in the same run (a quantized model folder from `quanta quantize` given as --model is evaluated against its base model); MiniLM recipes also report the mean and \
         minimum cosine similarity of their Lee document embeddings to FP32's. Static recipes calibrate on \
         Mansfield Park (SmolLM2, 16 windows of 512 tokens) or gensim's lee_background.cor (MiniLM).
@@ -31,7 +34,7 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOption
     @OptionGroup var head: HeadOption
-    @Option(name: .long, help: "lee, polarity, bbc, ppl-austen or ppl-bbc (repeatable).") var task: [RecipeEvaluation.Task] = []
+    @Option(name: .long, help: "lee, polarity, bbc, ppl-austen, ppl-bbc or ppl-suite (repeatable).") var task: [RecipeEvaluation.Task] = []
     @Option(name: .long, help: "Also evaluate these recipes (repeatable): \(Recipe.builtInNames.joined(separator: ", ")), or a recipe JSON file (see docs/RECIPES.md).")
     var recipe: [String] = []
     @Option(name: .long, help: "SmoothQuant's migration strength for recipes that use it: a number in [0, 1], or auto (searched per group of layers on the calibration sample).")
@@ -80,7 +83,8 @@ struct EvalCommand: ParsableCommand {
             let delta = row.deltaVsFP32.map { d in
                 row.metric == "perplexity" ? String(format: "%+.2f%%", 100 * d / (row.value - d)) : String(format: "%+.4f", d)
             } ?? ""
-            return [row.model, row.recipe, row.task, row.metric, String(format: "%.4f", row.value), delta,
+            let value = row.metric == "worst perplexity change" ? String(format: "%+.2f%%", 100 * row.value) : String(format: "%.4f", row.value)
+            return [row.model, row.recipe, row.task, row.metric, value, delta,
                     String(format: "%.2f", Double(row.linearWeightBytes) / 1e6)]
         })
     }

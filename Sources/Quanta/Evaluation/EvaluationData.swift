@@ -80,17 +80,33 @@ public struct EvaluationData: Sendable {
         }
     }
 
+    /// The held-out perplexity suite (issue 12): texts of eight kinds, none of them calibration text and none
+    /// used to choose any default. Two novels (Emma, Pride and Prejudice), three BBC classes (tech, business,
+    /// sports), Python source (gensim's `word2vec.py`), package documentation (gensim's `METADATA`, the
+    /// README of its PyPI page) and a table of numbers (SimLex-999: word pairs and human scores).
+    public func heldOutSuite() throws(QuantaError) -> [(name: String, text: String)] {
+        [("emma", try novel("emma")), ("pride-and-prejudice", try novel("pride-and-prejudice")),
+         ("bbc-tech", try bbcTech()), ("bbc-business", try bbcArticles("business")), ("bbc-sports", try bbcArticles("sports")),
+         ("python-code", try Self.read(assets.gensimFolder + "/word2vec.py")),
+         ("package-docs", try Self.read(assets.gensimFolder + "/METADATA")),
+         ("number-table", try Self.read(assets.gensimFolder + "/simlex999.txt"))]
+    }
+
     /// Jane Austen's *Emma* (evaluation) and *Mansfield Park* (calibration).
     public func novel(_ title: String) throws(QuantaError) -> String { try Self.read(assets.austenFolder + "/\(title).txt") }
 
     /// The BBC tech articles concatenated in file-name order, joined by a blank line: each article's
     /// trailing newlines are dropped and consecutive articles are separated by "\n\n".
-    public func bbcTech() throws(QuantaError) -> String {
-        guard let tech = try bbc().first(where: { $0.label == "tech" }) else {
-            throw .file(path: assets.bbcFolder + "/tech", reason: "missing; run scripts/fetch-assets")
+    public func bbcTech() throws(QuantaError) -> String { try bbcArticles("tech") }
+
+    /// The articles of one BBC class (`business`, `entertainment`, `politics`, `sports`, `tech`), joined as
+    /// `bbcTech()` joins the tech articles.
+    public func bbcArticles(_ label: String) throws(QuantaError) -> String {
+        guard let articles = try bbc().first(where: { $0.label == label }) else {
+            throw .file(path: assets.bbcFolder + "/" + label, reason: "missing; run scripts/fetch-assets")
         }
         var texts = [String]()
-        for file in tech.files {
+        for file in articles.files {
             var text = try Self.read(file)
             while text.hasSuffix("\n") { text.removeLast() }
             texts.append(text)

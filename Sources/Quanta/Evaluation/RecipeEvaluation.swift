@@ -3,9 +3,10 @@
 public struct RecipeEvaluation: Sendable {
     /// The evaluation tasks of DESIGN.md.
     public enum Task: String, Sendable, CaseIterable {
-        case lee, polarity, bbc, pplAusten = "ppl-austen", pplBBC = "ppl-bbc"
+        case lee, polarity, bbc, pplAusten = "ppl-austen", pplBBC = "ppl-bbc", pplSuite = "ppl-suite"
         public var isEmbedding: Bool { [.lee, .polarity, .bbc].contains(self) }
         public static let embeddingTasks: [Task] = [.lee, .polarity, .bbc]
+        /// The language-model tasks run when none is named (`ppl-suite`, eight texts, is asked for by name).
         public static let languageModelTasks: [Task] = [.pplAusten, .pplBBC]
     }
 
@@ -44,13 +45,15 @@ public struct RecipeEvaluation: Sendable {
     }
 
     /// Rows for FP32 and every recipe on `tasks` (nil: every task of the model).
-    public func run(_ loaded: LoadedModel, modelName: String, recipes: [Recipe], tasks: [Task]? = nil,
+    public func run(_ loaded: LoadedModel, modelName: String, recipes: [Recipe], tasks: [Task]? = nil, tokensPerText: Int = 2048,
                     progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
-        try run(loaded, modelName: modelName, variants: recipes.map { .recipe($0) }, tasks: tasks, progress: progress)
+        try run(loaded, modelName: modelName, variants: recipes.map { .recipe($0) }, tasks: tasks, tokensPerText: tokensPerText,
+                progress: progress)
     }
 
-    /// Rows for FP32 (`loaded`) and every variant on `tasks` (nil: every task of the model).
-    public func run(_ loaded: LoadedModel, modelName: String, variants: [Variant], tasks: [Task]? = nil,
+    /// Rows for FP32 (`loaded`) and every variant on `tasks` (nil: every task of the model). Perplexity is
+    /// measured on the first `tokensPerText` tokens of each text (the protocol's 2048; fewer in tests).
+    public func run(_ loaded: LoadedModel, modelName: String, variants: [Variant], tasks: [Task]? = nil, tokensPerText: Int = 2048,
                     progress: @escaping (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
         var rows = [Row]()
         func record(_ recipe: String, _ task: String, _ metric: String, _ value: Double, bytes: Int, delta: Bool = true) {
@@ -99,9 +102,17 @@ public struct RecipeEvaluation: Sendable {
             }
         case let .llama(llama, tokenizer):
             let tasks = tasks ?? Task.languageModelTasks
-            guard tasks.allSatisfy({ !$0.isEmbedding }) else { throw .invalidArgument("\(modelName) is a language model: tasks ppl-austen, ppl-bbc") }
-            var texts = [Task: [Int32]]()
-            for t in tasks { texts[t] = Array(tokenizer.encode(t == .pplAusten ? try data.novel("emma") : try data.bbcTech()).prefix(2048)) }
+            guard tasks.allSatisfy({ !$0.isEmbedding }) else { throw .invalidArgument("\(modelName) is a language model: tasks ppl-austen, ppl-bbc, ppl-suite") }
+            // (task name, text) pairs: the suite's texts are reported as "ppl-suite/NAME".
+            var texts = [(String, [Int32])]()
+            for t in tasks {
+                switch t {
+                case .pplAusten: texts.append((t.rawValue, try tokenizer.encode(data.novel("emma"))))
+                case .pplBBC: texts.append((t.rawValue, try tokenizer.encode(data.bbcTech())))
+                default: for held in try data.heldOutSuite() { texts.append(("\(t.rawValue)/\(held.name)", try tokenizer.encode(held.text))) }
+                }
+            }
+            texts = texts.map { ($0.0, Array($0.1.prefix(tokensPerText))) }
             let calibrationTokens = try tokenizer.encode(data.calibrationText(files: calibrationFiles))
             for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
@@ -115,12 +126,18 @@ public struct RecipeEvaluation: Sendable {
                 }
                 if integerKernels, r != nil { model = try model.mapLinearLayers(IntegerRuntime.lower) }
                 let bytes = Self.linearWeightBytes(model.allLinearLayers)
-                for t in tasks {
-                    let value = try Perplexity(window: 512).evaluate(model, tokens: texts[t]!) { done, total in
-                        progress("eval \(name) \(t.rawValue): window \(done)/\(total)")
+                var worst: Double?
+                for (task, tokens) in texts {
+                    let value = try Perplexity(window: 512).evaluate(model, tokens: tokens) { done, total in
+                        progress("eval \(name) \(task): window \(done)/\(total)")
                     }
-                    record(name, t.rawValue, "perplexity", value, bytes: bytes)
+                    record(name, task, "perplexity", value, bytes: bytes)
+                    if r != nil, task.hasPrefix(Task.pplSuite.rawValue + "/"),
+                       let baseline = rows.first(where: { $0.recipe == "fp32" && $0.task == task })?.value {
+                        worst = max(worst ?? -.infinity, value / baseline - 1)
+                    }
                 }
+                if let worst { record(name, Task.pplSuite.rawValue, "worst perplexity change", worst, bytes: bytes, delta: false) }
             }
         }
         return rows
