@@ -68,15 +68,5 @@ public struct FloatLinear: LinearLayer {
     }
 
     /// x W^T + b, without the input scale.
-    func multiply(_ x: Matrix<Float>) -> Matrix<Float> {
-        var y = BLAS.matmulTransposed(x, weight)
-        if let bias {
-            y.storage.withUnsafeMutableBufferPointer { yp in
-                for r in 0..<y.rows {
-                    for c in 0..<y.columns { yp[r * y.columns + c] += bias[c] }
-                }
-            }
-        }
-        return y
-    }
+    func multiply(_ x: Matrix<Float>) -> Matrix<Float> { BLAS.matmulTransposed(x, weight, bias: bias) }
 }

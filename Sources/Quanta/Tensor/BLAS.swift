@@ -64,10 +64,11 @@ public enum BLAS {
         sgemm(transposeB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// y = A x for row-major A [rows, columns] (sgemv: the FP32 baseline of decode-shaped products).
+    /// y = A x + beta y for row-major A [rows, columns] (sgemv: the FP32 baseline of decode-shaped products).
     @inline(__always)
-    public static func gemv(rows: Int, columns: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, 0, y, 1)
+    public static func gemv(rows: Int, columns: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            beta: Float = 0) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, beta, y, 1)
     }
 
     /// C = alpha * A B + beta * C for row-major A [m, k], B [k, n], C [m, n].
@@ -86,10 +87,14 @@ public enum BLAS {
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// X W^T for X [m, k] and W [n, k]: the product of a linear layer.
-    public static func matmulTransposed(_ x: Matrix<Float>, _ w: Matrix<Float>) -> Matrix<Float> {
+    /// X W^T + b for X [m, k], W [n, k] and an optional bias b [n]: the product of a linear layer. With a bias,
+    /// Y starts as b in every row and the product adds into it (sgemm/sgemv with beta = 1), so the output is
+    /// written once instead of zeroed, zeroed again by sgemm and then read back for the bias.
+    public static func matmulTransposed(_ x: Matrix<Float>, _ w: Matrix<Float>, bias: [Float]? = nil) -> Matrix<Float> {
         precondition(x.columns == w.columns, "X \(x.shape) and W \(w.shape) differ in their last dimension")
-        var y = Matrix<Float>(rows: x.rows, columns: w.rows, repeating: 0)
+        precondition(bias == nil || bias!.count == w.rows, "bias of \(bias!.count) values for \(w.rows) outputs")
+        var y = bias.map { Matrix(rows: x.rows, repeatingRow: $0) } ?? Matrix<Float>(rows: x.rows, columns: w.rows, repeating: 0)
+        let beta: Float = bias == nil ? 0 : 1
         x.storage.withUnsafeBufferPointer { xp in
             w.storage.withUnsafeBufferPointer { wp in
                 y.storage.withUnsafeMutableBufferPointer { yp in
@@ -101,9 +106,9 @@ public enum BLAS {
                     WorkerPool.run(workers) { t in
                         let n0 = t * n / workers, n1 = (t + 1) * n / workers
                         if m == 1 {   // one token (decoding): the matrix-vector product
-                            gemv(rows: n1 - n0, columns: k, a: b + n0 * k, x: a, y: c + n0)
+                            gemv(rows: n1 - n0, columns: k, a: b + n0 * k, x: a, y: c + n0, beta: beta)
                         } else {
-                            gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, c: c + n0, ldc: n)
+                            gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, beta: beta, c: c + n0, ldc: n)
                         }
                     }
                 }

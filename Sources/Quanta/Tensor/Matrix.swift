@@ -26,6 +26,19 @@ public struct Matrix<Element>: Sendable where Element: Sendable {
         self.storage = [Element](repeating: value, count: rows * columns)
     }
 
+    /// A rows x row.count matrix whose every row is `row` (a bias broadcast over tokens).
+    public init(rows: Int, repeatingRow row: [Element]) {
+        precondition(rows >= 0)
+        self.rows = rows
+        columns = row.count
+        storage = [Element](unsafeUninitializedCapacity: rows * row.count) { buffer, count in
+            row.withUnsafeBufferPointer { source in
+                for r in 0..<rows { _ = UnsafeMutableBufferPointer(rebasing: buffer[r * source.count..<(r + 1) * source.count]).initialize(from: source) }
+            }
+            count = rows * row.count
+        }
+    }
+
     public var count: Int { storage.count }
     public var shape: String { "[\(rows), \(columns)]" }
 
