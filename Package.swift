@@ -19,7 +19,12 @@ let package = Package(
         // INT8 kernels in C: portable, AVX2 and AVX-512 VNNI paths chosen at run time (function-level target
         // attributes; no extra compiler flags), bit-identical to each other.
         .target(name: "QuantaKernels"),
-        .target(name: "Quanta", dependencies: ["QuantaFormats", "COpenBLAS", "QuantaKernels"]),
+        // On Apple platforms the FP32 products come from Accelerate's cblas instead (not built here: Linux only).
+        .target(
+            name: "Quanta",
+            dependencies: ["QuantaFormats", .target(name: "COpenBLAS", condition: .when(platforms: [.linux])), "QuantaKernels"],
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS]))]
+        ),
         // The command-line tool: parse, call the library, print.
         .executableTarget(
             name: "quanta",

@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Accelerate)
+import Accelerate
+#else
 import COpenBLAS
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,9 +56,18 @@ public enum BLAS {
     /// Threads OpenBLAS uses for every later call: `count`, at most the online cores (more only time-slice
     /// the cores between OpenBLAS's own spinning threads: MiniLM FP32 lost 16% at 8 threads on 2 cores).
     public static func setThreads(_ count: Int) {
+        #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))))
+        #endif
     }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// OpenBLAS's thread count (Accelerate threads itself: reported as 1, so the engines split their own work).
+    public static var threads: Int {
+        #if canImport(Accelerate)
+        return 1
+        #else
+        return Int(openblas_get_num_threads())
+        #endif
+    }
 
     /// C = alpha * A B^T + beta * C for row-major A [m, k] (lda), B [n, k] (ldb), C [m, n] (ldc).
     @inline(__always)
