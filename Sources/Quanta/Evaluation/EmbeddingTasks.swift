@@ -42,11 +42,21 @@ public struct EmbeddingTasks: Sendable {
         return Statistics.nearestCentroidAccuracy(train: train, test: test)
     }
 
-    /// Mean and minimum cosine similarity between `embedder`'s embeddings of the Lee documents and `reference`
-    /// (the FP32 model's embeddings of the same documents).
-    public func cosineToReference(_ embedder: SentenceEmbedder, reference: SentenceEmbedder) throws(QuantaError) -> (mean: Double, minimum: Double) {
-        let documents = try data.lee().documents
-        let a = try embedder.embed(documents), b = try reference.embed(documents)
+    /// The texts whose embeddings a task compares with FP32's: the 50 Lee documents, the 200 polarity
+    /// sentences, or the first 20 BBC articles of each class (by file name).
+    public func cosineTexts(_ task: RecipeEvaluation.Task) throws(QuantaError) -> [String] {
+        switch task {
+        case .polarity: return try data.polarity().map(\.text)
+        case .bbc:
+            var texts = [String]()
+            for group in try data.bbc() { for file in group.files.prefix(20) { texts.append(try EvaluationData.read(file)) } }
+            return texts
+        default: return try data.lee().documents
+        }
+    }
+
+    /// Mean and minimum cosine similarity of paired embeddings.
+    public static func cosines(_ a: [[Float]], _ b: [[Float]]) -> (mean: Double, minimum: Double) {
         let cosines = zip(a, b).map { Statistics.cosine($0, $1) }
         return (cosines.reduce(0, +) / Double(cosines.count), cosines.min() ?? 0)
     }
