@@ -2,6 +2,8 @@
 // path on CPUs without a SIMD row (ggml's *_generic functions).
 #include "kernels.h"
 
+#include <math.h>
+
 void qk_gemm_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
                      const qk_epilogue *e) {
     (void)n;
@@ -13,6 +15,27 @@ void qk_gemm_generic(const uint8_t *a, int m, int k, int lda, const int8_t *pack
             int32_t acc = 0;
             for (int kk = 0; kk < k; kk++) acc += (int32_t)row[kk] * panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
             store_one(e, i, col, acc);
+        }
+    }
+}
+
+void qk_gemm_blocks_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                            const qk_epilogue *e) {
+    (void)n;
+    int groups = k_groups(k), blocks = k / QK_BLOCK;
+    for (int col = n0; col < n1; col++) {
+        const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 4 * QK_PANEL + (col % QK_PANEL) * 4;
+        for (int i = 0; i < m; i++) {
+            const uint8_t *row = a + (size_t)i * lda;
+            const float *scale = e->a_scale + (size_t)i * blocks;
+            const int32_t *zero = e->a_zero + (size_t)i * blocks;
+            float sum = 0;
+            for (int b = 0; b < blocks; b++) {
+                int32_t acc = 0;
+                for (int kk = b * QK_BLOCK; kk < (b + 1) * QK_BLOCK; kk++) acc += (int32_t)row[kk] * panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
+                sum = fmaf(scale[b], (float)(acc + zero[b] * block_sum(e->block_sums, blocks, col, b)), sum);
+            }
+            e->c_f32[(size_t)i * e->ldc + col] = finish_float(e, i, col, e->w_scale[col] * sum);
         }
     }
 }
@@ -42,5 +65,5 @@ float qk_exponentiate_generic(float *p, int count, float maximum) {
 }
 
 const qk_kernel_table qk_portable_kernels = {
-    qk_gemm_generic, qk_quantize_row_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
+    qk_gemm_generic, qk_gemm_blocks_generic, qk_quantize_row_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
 };

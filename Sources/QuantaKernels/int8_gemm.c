@@ -30,6 +30,20 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
     sums[padded_columns(n)] = narrow;
 }
 
+size_t qk_block_sums_count(int n, int k) { return (size_t)padded_columns(n) * (size_t)(k / QK_BLOCK); }
+
+void qk_block_sums(const int8_t *packed, int n, int k, int16_t *sums) {
+    int groups = k_groups(k), blocks = k / QK_BLOCK;
+    for (int col = 0; col < padded_columns(n); col++) {
+        const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 4 * QK_PANEL + (col % QK_PANEL) * 4;
+        for (int b = 0; b < blocks; b++) {
+            int32_t sum = 0;
+            for (int kk = b * QK_BLOCK; kk < (b + 1) * QK_BLOCK; kk++) sum += panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
+            sums[((size_t)(col / QK_PANEL) * blocks + b) * QK_PANEL + col % QK_PANEL] = (int16_t)sum;
+        }
+    }
+}
+
 int qk_path_supported(qk_path path) {
     switch (path) {
     case QK_PATH_PORTABLE: return 1;
@@ -38,7 +52,7 @@ int qk_path_supported(qk_path path) {
     case QK_PATH_I8MM: return (getauxval(AT_HWCAP2) & QK_HWCAP2_I8MM) != 0;
 #endif
 #if defined(__x86_64__) || defined(__i386__)
-    case QK_PATH_AVX2: return __builtin_cpu_supports("avx2");
+    case QK_PATH_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case QK_PATH_VNNI:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
             && __builtin_cpu_supports("avx512vnni");
@@ -93,5 +107,6 @@ void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const i
                   int n0, int n1, const qk_epilogue *e) {
     if (n0 >= n1 || m <= 0) return;
     const qk_kernel_table *table = qk_kernels(path);
-    (table ? table : &qk_portable_kernels)->gemm_u8s8(a, m, k, lda, packed, n, n0, n1, e);
+    if (!table) table = &qk_portable_kernels;
+    (e->mode == 3 ? table->gemm_u8s8_blocks : table->gemm_u8s8)(a, m, k, lda, packed, n, n0, n1, e);
 }

@@ -36,6 +36,11 @@ static inline float finish_float(const qk_epilogue *e, int i, int j, float y) {
     return y;
 }
 
+/// Mode 3's weight sum of column j over block b (qk_block_sums' layout; `blocks` = k / QK_BLOCK).
+static inline int32_t block_sum(const int16_t *sums, int blocks, int j, int b) {
+    return sums[((size_t)(j / QK_PANEL) * blocks + b) * QK_PANEL + j % QK_PANEL];
+}
+
 /// The epilogue of one output element (see qk_epilogue).
 static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
     int32_t total = acc + (e->a_zero && e->w_sum ? e->a_zero[i] * e->w_sum[j] : 0);
@@ -50,11 +55,13 @@ static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
     }
 }
 
-/// One path's kernels. The GEMM runs output columns [n0, n1) of C = A W^T (qk_gemm_u8s8); the row quantizer
+/// One path's kernels. The GEMM runs output columns [n0, n1) of C = A W^T (qk_gemm_u8s8; gemm_u8s8_blocks for
+/// the epilogue's mode 3, activations in blocks); the row quantizer
 /// is qk_quantize_rows_u8's per-row body; the element-wise kernels are qk_activate's and qk_silu_multiply's,
 /// and exponentiate computes p[i] = qk_exp(p[i] - maximum) in place and returns the sum (qk_softmax).
 typedef struct {
     void (*gemm_u8s8)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
+    void (*gemm_u8s8_blocks)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
     void (*quantize_row_u8)(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
     void (*activate)(int activation, float *x, size_t n);
     void (*silu_multiply)(float *gate, const float *up, size_t n);
@@ -68,6 +75,7 @@ const qk_kernel_table *qk_active_kernels(void);
 
 /// The portable kernels (generic.c), which an architecture's row names where it has no SIMD version.
 void qk_gemm_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
+void qk_gemm_blocks_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
 void qk_quantize_row_generic(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
 void qk_activate_generic(int activation, float *x, size_t n);
 void qk_silu_multiply_generic(float *gate, const float *up, size_t n);

@@ -95,6 +95,49 @@ static void test_case(qk_path path, const char *name, int m, int n, int k, int n
     free(residual); free(y); free(y0); free(mult); free(shift); free(bcode); free(q); free(q0);
 }
 
+/// Mode 3 (activations in blocks of QK_BLOCK, scales and zero points per row and block) against the direct
+/// formula on the unpacked weight, bit for bit: the int32 block sums are exact and the float sums run in the
+/// documented order.
+static void test_blocks(qk_path path, const char *name, int m, int n, int k, int narrow, int extreme) {
+    int blocks = k / QK_BLOCK, lo = narrow ? -127 : -128;
+    uint8_t *a = malloc((size_t)m * k);
+    int8_t *w = malloc((size_t)n * k), *packed = malloc(qk_packed_size(n, k));
+    int16_t *sums = malloc(sizeof(int16_t) * qk_block_sums_count(n, k));
+    int32_t *zero = malloc(sizeof(int32_t) * m * blocks);
+    float *as = malloc(sizeof(float) * m * blocks), *ws = malloc(sizeof(float) * n), *bias = malloc(sizeof(float) * n);
+    float *y = malloc(sizeof(float) * m * n), *expected = malloc(sizeof(float) * m * n);
+    for (size_t t = 0; t < (size_t)m * k; t++) a[t] = extreme ? (t % 2 ? 0 : 255) : (uint8_t)next();
+    for (size_t t = 0; t < (size_t)m * blocks; t++) {
+        zero[t] = extreme ? (t % 2 ? 0 : -255) : -(int32_t)(next() % 256);
+        as[t] = 0.001f + (float)(next() % 1000) * 1e-4f;
+    }
+    for (size_t t = 0; t < (size_t)n * k; t++) w[t] = (int8_t)(extreme ? (t % 3 == 0 ? 127 : lo) : lo + (int)(next() % (uint32_t)(127 - lo + 1)));
+    for (int j = 0; j < n; j++) {
+        ws[j] = 0.001f + (float)(next() % 1000) * 1e-4f;
+        bias[j] = (float)((int)(next() % 2001) - 1000) * 1e-3f;
+    }
+    qk_pack_weights(w, n, k, k, packed);
+    qk_block_sums(packed, n, k, sums);
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            float total = 0;
+            for (int b = 0; b < blocks; b++) {
+                int32_t acc = 0, wsum = 0;
+                for (int kk = b * QK_BLOCK; kk < (b + 1) * QK_BLOCK; kk++) {
+                    acc += (int32_t)a[(size_t)i * k + kk] * w[(size_t)j * k + kk];
+                    wsum += w[(size_t)j * k + kk];
+                }
+                total = fmaf(as[i * blocks + b], (float)(acc + zero[i * blocks + b] * wsum), total);
+            }
+            expected[(size_t)i * n + j] = ws[j] * total + bias[j];
+        }
+    }
+    qk_epilogue e = { .mode = 3, .a_zero = zero, .a_scale = as, .w_scale = ws, .bias = bias, .block_sums = sums, .c_f32 = y, .ldc = n };
+    run(path, a, m, k, k, packed, n, &e);
+    check(memcmp(y, expected, sizeof(float) * m * n) == 0, narrow ? "blocks narrow" : "blocks full", name, m, n, k);
+    free(a); free(w); free(packed); free(sums); free(zero); free(as); free(ws); free(bias); free(y); free(expected);
+}
+
 /// The row quantizer and element-wise kernels of `table` against the portable row, bit for bit (softmax's sum
 /// to rounding: the SIMD rows add in 8 partial sums).
 static void test_rows(const qk_kernel_table *table, const char *name) {
@@ -151,6 +194,12 @@ int main(void) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             for (int narrow = 0; narrow < 2; narrow++) {
                 test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], narrow, shapes[s][3]);
+            }
+        }
+        static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 } };
+        for (size_t s = 0; s < sizeof block_shapes / sizeof block_shapes[0]; s++) {
+            for (int narrow = 0; narrow < 2; narrow++) {
+                test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], narrow, block_shapes[s][3]);
             }
         }
     }

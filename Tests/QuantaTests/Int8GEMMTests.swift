@@ -157,6 +157,34 @@ import Quanta
     }
 }
 
+extension Int8LinearTests {
+    /// Activations in blocks of 32 (`w8a8-block32`): on every path the integer layer gives its fake-quantized
+    /// twin's output to float rounding, an outlier coarsening only its own block; an input width that blocks
+    /// do not divide has no integer form (the layer stays fake-quantized).
+    @Test func blockedInputsMatchFakeQuantization() throws {
+        var x = TestData.gaussian(rows: 9, columns: 96, seed: 15)
+        x[2, 40] = 30   // an outlier in the second block
+        for c in 0..<96 { x[6, c] = abs(x[6, c]) + 0.5 }   // an all-positive token
+        let w = TestData.gaussian(rows: 37, columns: 96, seed: 16, scale: 0.1)
+        for inputScale in [nil, (0..<96).map { 0.5 + Float($0) / 96 }] {
+            let float = try FloatLinear(name: "layer", weight: w, bias: (0..<37).map { Float($0) / 9 }, inputScale: inputScale)
+            let fake = try FakeQuantizedLinear(float, weight: Int8Linear.weightScheme, activation: Int8Linear.blockedActivationScheme)
+            let expected = fake.forward(x)
+            let integer = try #require(Int8Linear(fake))
+            #expect(integer.blockedInput)
+            for path in KernelPath.allCases.filter(\.isSupported) {
+                let actual = Int8Linear(name: integer.name, weight: integer.weight, bias: integer.bias, inputScale: integer.inputScale,
+                                        blockedInput: true, threads: 2, path: path).forward(x)
+                let worst = zip(expected.storage, actual.storage).map { abs($0 - $1) }.max()!
+                #expect(worst <= 1e-5 * expected.storage.map(\.magnitude).max()!, "\(path): max |difference| \(worst)")
+            }
+        }
+        let narrow = try FakeQuantizedLinear(FloatLinear(name: "odd", weight: TestData.gaussian(rows: 5, columns: 45, seed: 17), bias: nil),
+                                             weight: Int8Linear.weightScheme, activation: Int8Linear.blockedActivationScheme)
+        #expect(Int8Linear(narrow) == nil)
+    }
+}
+
 /// Norm + quantize fused equals norm, then quantize, code for code (row order and COL32).
 extension Int8LinearTests {
     /// Static recipes: calibrated per-tensor INT8 inputs (symmetric, and asymmetric with a zero point, with and

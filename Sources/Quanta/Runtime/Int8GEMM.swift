@@ -27,16 +27,21 @@ public enum KernelPath: String, Sendable, CaseIterable {
 
 /// An INT8 weight W [n, k] (symmetric codes, per-output-channel scales) packed once for the kernels
 /// (`qk_pack_weights`: panels of 16 output columns, k in groups of 4), with sum_k W[j, k] for the
-/// zero-point correction of asymmetric activations.
+/// zero-point correction of asymmetric activations, and with `blockSums` the sums over each block of
+/// `Int8GEMM.activationBlock` columns (`qk_block_sums`) for activations quantized in blocks.
 public struct PackedInt8Weight: Sendable {
     public let outFeatures: Int, inFeatures: Int
     let packed: AlignedBytes
     public let rowSums: [Int32]
     public let scales: [Float]
+    let blockSums: [Int16]?
 
-    public init(codes: Matrix<Int8>, scales: [Float]) throws(QuantaError) {
+    public init(codes: Matrix<Int8>, scales: [Float], blockSums: Bool = false) throws(QuantaError) {
         guard scales.count == codes.rows else { throw .shapeMismatch("\(scales.count) weight scales for \(codes.rows) output channels") }
         guard codes.columns < 1 << 16 else { throw .invalidArgument("k = \(codes.columns) could overflow the int32 accumulators") }
+        guard !blockSums || codes.columns % Int8GEMM.activationBlock == 0 else {
+            throw .shapeMismatch("k = \(codes.columns) is not a multiple of the activation block \(Int8GEMM.activationBlock)")
+        }
         outFeatures = codes.rows
         inFeatures = codes.columns
         let bytes = AlignedBytes(count: qk_packed_size(Int32(codes.rows), Int32(codes.columns)))
@@ -46,6 +51,10 @@ public struct PackedInt8Weight: Sendable {
         packed = bytes
         rowSums = Int8Matmul.weightRowSums(codes)
         self.scales = scales
+        self.blockSums = blockSums ? [Int16](unsafeUninitializedCapacity: qk_block_sums_count(Int32(codes.rows), Int32(codes.columns))) { sums, count in
+            qk_block_sums(bytes.pointer, Int32(codes.rows), Int32(codes.columns), sums.baseAddress)
+            count = sums.count
+        } : nil
     }
 }
 
@@ -62,21 +71,26 @@ final class AlignedBytes: @unchecked Sendable {
     deinit { pointer.deallocate() }
 }
 
-/// UINT8 activation codes A [m, k] in rows padded to a multiple of 4 bytes (what the kernels read), with
-/// per-row scale and zero point: a~ = S (Q + Z).
+/// UINT8 activation codes A [m, k] in rows padded to a multiple of 4 bytes (what the kernels read), with a
+/// scale and zero point per row, or with `blocked` per row and block of `Int8GEMM.activationBlock` columns
+/// (row-major [m, k / block]): a~ = S (Q + Z).
 public struct PaddedActivations: Sendable {
     public let rows: Int, columns: Int, stride: Int
+    public let blocked: Bool
     public var codes: [UInt8]
     public var scales: [Float]
     public var zeroPoints: [Int32]
 
-    public init(rows: Int, columns: Int) {
+    public init(rows: Int, columns: Int, blocked: Bool = false) {
+        precondition(!blocked || columns % Int8GEMM.activationBlock == 0)
         self.rows = rows
         self.columns = columns
+        self.blocked = blocked
         stride = (columns + 3) / 4 * 4
         codes = [UInt8](repeating: 0, count: rows * stride)
-        scales = [Float](repeating: 1, count: rows)
-        zeroPoints = [Int32](repeating: 0, count: rows)
+        let parameters = blocked ? rows * columns / Int8GEMM.activationBlock : rows
+        scales = [Float](repeating: 1, count: parameters)
+        zeroPoints = [Int32](repeating: 0, count: parameters)
     }
 
     public init(codes: Matrix<UInt8>, scales: [Float], zeroPoints: [Int32]) {
@@ -126,12 +140,19 @@ public struct Requantization: Sendable {
 ///     i8f32:  Y[i, j] = act((S_a[i] S_w[j]) float(t) + b[j]) + R[i, j]      (act: none, GELU, SiLU)
 ///     i8i8:   Q[i, j] = clamp(rne((t + b_q[j]) M[j]) - Z_y)
 ///
+/// i8f32 with activations in blocks (`PaddedActivations.blocked`) rescales each block's exact partial sum:
+///
+///     Y[i, j] = act(S_w[j] sum_b S_a[i, b] float(sum_{k in b} A[i, k] W[j, k] + Z_a[i, b] sum_{k in b} W[j, k]) + b[j]) + R[i, j]
+///
 /// Columns are split over `threads` threads in panels of 16; nothing is allocated per call beyond the
 /// output the caller passes.
 public enum Int8GEMM {
+    /// Columns per activation block (QK_BLOCK), as llama.cpp's Q8 blocks and the MX formats.
+    public static let activationBlock = Int(QK_BLOCK)
+
     public static func i8i32(_ a: PaddedActivations, _ w: PackedInt8Weight, into c: inout Matrix<Int32>,
                              threads: Int = 1, path: KernelPath = .best) {
-        precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures)
+        precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures && !a.blocked)
         c.storage.withUnsafeMutableBufferPointer { out in
             run(a, w, threads: threads, path: path) { $0.mode = 0; $0.c_i32 = out.baseAddress }
         }
@@ -143,11 +164,12 @@ public enum Int8GEMM {
         precondition(a.columns == w.inFeatures && y.rows == a.rows && y.columns == w.outFeatures)
         precondition(bias == nil || bias!.count == w.outFeatures)
         precondition(residual == nil || (residual!.rows == y.rows && residual!.columns == y.columns))
+        precondition(!a.blocked || w.blockSums != nil, "blocked activations need a weight packed with its block sums")
         (bias ?? []).withUnsafeBufferPointer { b in
             (residual?.storage ?? []).withUnsafeBufferPointer { r in
                 y.storage.withUnsafeMutableBufferPointer { out in
                     run(a, w, threads: threads, path: path) {
-                        $0.mode = 1
+                        $0.mode = a.blocked ? 3 : 1
                         $0.bias = bias == nil ? nil : b.baseAddress
                         $0.activation = activation?.code ?? 0
                         $0.residual = residual == nil ? nil : r.baseAddress
@@ -161,7 +183,7 @@ public enum Int8GEMM {
     public static func i8i8(_ a: PaddedActivations, _ w: PackedInt8Weight, requantization q: Requantization, into c: inout Matrix<Int8>,
                             threads: Int = 1, path: KernelPath = .best) {
         precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures)
-        precondition(q.multipliers.count == w.outFeatures && q.biasCodes.count == w.outFeatures)
+        precondition(q.multipliers.count == w.outFeatures && q.biasCodes.count == w.outFeatures && !a.blocked)
         let mantissas = q.multipliers.map(\.mantissa), shifts = q.multipliers.map { Int32($0.shift) }
         mantissas.withUnsafeBufferPointer { m in shifts.withUnsafeBufferPointer { s in q.biasCodes.withUnsafeBufferPointer { b in
             c.storage.withUnsafeMutableBufferPointer { out in
@@ -190,7 +212,9 @@ public enum Int8GEMM {
         withExtendedLifetime(w.packed) { bytes in let packed = bytes.pointer
         w.rowSums.withUnsafeBufferPointer { sums in
         w.scales.withUnsafeBufferPointer { wScale in
+        (w.blockSums ?? []).withUnsafeBufferPointer { blockSums in
             var epilogue = qk_epilogue()
+            epilogue.block_sums = blockSums.baseAddress
             epilogue.a_zero = aZero.baseAddress
             epilogue.w_sum = sums.baseAddress
             epilogue.a_scale = aScale.baseAddress
@@ -204,7 +228,7 @@ public enum Int8GEMM {
                                  Int32(w.outFeatures), Int32(n0), Int32(n1), e)
                 }
             }
-        }}}}}}
+        }}}}}}}
     }
 }
 

@@ -3,12 +3,14 @@ import QuantaKernels
 
 /// The W8A8 Linear in real integer arithmetic: each call quantizes its input (after the SmoothQuant input
 /// scale) to UINT8 codes with a zero point, either per token from the row's range (`qk_quantize_rows_u8`, the
-/// `w8a8` recipes) or with the calibrated per-tensor INT8 scale (`qk_quantize_rows_static_u8`, the static
-/// recipes; a signed code Q is stored as Q + 128 with zero point Z - 128), multiplies the codes by the
-/// pre-packed INT8 weight in int32 (`Int8GEMM`), and dequantizes in the kernel's epilogue with the bias:
+/// `w8a8` recipes), per token and block of 32 columns (`qk_quantize_rows_u8_blocks`, `w8a8-block32`), or
+/// with the calibrated per-tensor INT8 scale (`qk_quantize_rows_static_u8`, the static recipes; a signed code
+/// Q is stored as Q + 128 with zero point Z - 128), multiplies the codes by the pre-packed INT8 weight in int32
+/// (`Int8GEMM`), and dequantizes in the kernel's epilogue with the bias:
 ///
 ///     y[t, j] = (S_x[t] S_w[j]) float(sum_k Q_x[t, k] Q_w[j, k] + Z_x[t] sum_k Q_w[j, k]) + b[j]
 ///
+/// (with blocks, each block's exact partial sum is scaled by its own S_x[t, b] before the sum over blocks).
 /// It computes what `FakeQuantizedLinear` with the same scheme computes (the same codes and scales), up to
 /// the order of the float sums.
 public struct Int8Linear: LinearLayer {
@@ -18,18 +20,24 @@ public struct Int8Linear: LinearLayer {
     public let inputScale: [Float]?
     public let threads: Int
     public let path: KernelPath
-    /// The calibrated per-tensor INT8 input parameters of a static recipe; nil: per-token dynamic UINT8.
+    /// The calibrated per-tensor INT8 input parameters of a static recipe; nil: dynamic UINT8.
     public let staticInput: QuantizationParameters?
+    /// Dynamic inputs quantized per token and block of `Int8GEMM.activationBlock` columns, not per token.
+    public let blockedInput: Bool
 
-    /// The scheme this layer runs: INT8 symmetric per-channel weights, UINT8 asymmetric per-token inputs.
+    /// The scheme this layer runs: INT8 symmetric per-channel weights, UINT8 asymmetric per-token inputs, or
+    /// per token in blocks.
     public static let weightScheme = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
     public static let activationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perToken)
+    public static let blockedActivationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perGroup(size: Int8GEMM.activationBlock))
 
-    /// A layer on an already packed weight.
+    /// A layer on an already packed weight (packed with its block sums when `blockedInput`).
     public init(name: String, weight: PackedInt8Weight, bias: [Float]?, inputScale: [Float]?, staticInput: QuantizationParameters? = nil,
-                threads: Int, path: KernelPath) {
+                blockedInput: Bool = false, threads: Int, path: KernelPath) {
+        precondition(!blockedInput || (staticInput == nil && weight.blockSums != nil))
         self.name = name
         self.staticInput = staticInput
+        self.blockedInput = blockedInput
         self.weight = weight
         self.bias = bias
         self.inputScale = inputScale
@@ -37,20 +45,22 @@ public struct Int8Linear: LinearLayer {
         self.path = path
     }
 
-    /// The integer form of `layer` when it is fake-quantized with this weight scheme and either this
-    /// activation scheme or a static per-tensor INT8 one, else nil.
+    /// The integer form of `layer` when it is fake-quantized with this weight scheme and one of these
+    /// activation schemes (blocks only where they divide the input width) or a static per-tensor INT8 one,
+    /// else nil.
     public init?(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer, "\(w)" == "\(Self.weightScheme)",
-              let p = q.weightParameters, let codes = try? AffineQuantizer.quantize(q.quantized.weight, with: p, as: Int8.self),
-              let packed = try? PackedInt8Weight(codes: codes, scales: p.scales) else { return nil }
-        var staticInput: QuantizationParameters?
+              let p = q.weightParameters, let codes = try? AffineQuantizer.quantize(q.quantized.weight, with: p, as: Int8.self) else { return nil }
+        var staticInput: QuantizationParameters?, blocked = false
         switch a {
         case let .staticInteger(input) where input.format == .int8 && input.granularity == .perTensor: staticInput = input
-        case _ where "\(a)" == "\(Self.activationScheme)": staticInput = nil
+        case _ where "\(a)" == "\(Self.activationScheme)": break
+        case _ where "\(a)" == "\(Self.blockedActivationScheme)" && codes.columns % Int8GEMM.activationBlock == 0: blocked = true
         default: return nil
         }
+        guard let packed = try? PackedInt8Weight(codes: codes, scales: p.scales, blockSums: blocked) else { return nil }
         self.init(name: q.name, weight: packed, bias: q.quantized.bias, inputScale: q.quantized.inputScale, staticInput: staticInput,
-                  threads: threads, path: .best)
+                  blockedInput: blocked, threads: threads, path: .best)
     }
 
     public var inFeatures: Int { weight.inFeatures }
@@ -61,7 +71,7 @@ public struct Int8Linear: LinearLayer {
 
     /// The activation and the residual run in the GEMM's epilogue, on the tile still in registers.
     public func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float> {
-        let a = PaddedActivations(quantizing: x, columnScale: inputScale, staticInput: staticInput)
+        let a = PaddedActivations(quantizing: x, columnScale: inputScale, staticInput: staticInput, blocked: blockedInput)
         var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
         Int8GEMM.i8f32(a, weight, bias: bias, activation: activation, residual: residual, into: &y, threads: threads, path: path)
         return y
@@ -87,20 +97,26 @@ public enum IntegerRuntime {
 extension PaddedActivations {
     /// x (times `columnScale` per column, if given) quantized to UINT8 codes with a zero point: per row from
     /// its range (`qk_quantize_rows_u8`), or with the static per-tensor INT8 parameters `staticInput`
-    /// (`qk_quantize_rows_static_u8`); the rows split over the cores when there are many.
-    public init(quantizing x: Matrix<Float>, columnScale: [Float]?, staticInput: QuantizationParameters? = nil) {
-        self.init(rows: x.rows, columns: x.columns)
+    /// (`qk_quantize_rows_static_u8`), or with `blocked` per row and block (`qk_quantize_rows_u8_blocks`); the
+    /// rows split over the cores when there are many.
+    public init(quantizing x: Matrix<Float>, columnScale: [Float]?, staticInput: QuantizationParameters? = nil, blocked: Bool = false) {
+        precondition(staticInput == nil || !blocked)
+        self.init(rows: x.rows, columns: x.columns, blocked: blocked)
         if let p = staticInput {
             scales = [Float](repeating: p.scales[0], count: rows)
             zeroPoints = [Int32](repeating: p.zeroPoints[0] - 128, count: rows)
         }
-        let (rows, columns, stride) = (x.rows, x.columns, self.stride)
+        let (rows, columns, stride, parametersPerRow) = (x.rows, x.columns, self.stride, blocked ? x.columns / Int8GEMM.activationBlock : 1)
         x.storage.withUnsafeBufferPointer { xp in (columnScale ?? []).withUnsafeBufferPointer { sp in
         codes.withUnsafeMutableBufferPointer { cp in scales.withUnsafeMutableBufferPointer { scp in zeroPoints.withUnsafeMutableBufferPointer { zp in
             let scale = columnScale == nil ? nil : sp.baseAddress
             WorkerPool.runChunks(rows, work: rows * columns) { chunk in
                 let (r0, r1) = (chunk.lowerBound, chunk.upperBound)
-                if let p = staticInput {
+                if blocked {
+                    qk_quantize_rows_u8_blocks(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale,
+                                               cp.baseAddress! + r0 * stride, Int32(stride), scp.baseAddress! + r0 * parametersPerRow,
+                                               zp.baseAddress! + r0 * parametersPerRow)
+                } else if let p = staticInput {
                     let range = p.codeRange, z = p.zeroPoints[0]
                     qk_quantize_rows_static_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale, 1 / p.scales[0],
                                                range.lowerBound + z, range.upperBound + z, 128 - z, cp.baseAddress! + r0 * stride, Int32(stride))

@@ -49,6 +49,14 @@ __attribute__((target("avx2"))) static inline int requantize8(const qk_epilogue 
     return 1;
 }
 
+/// The float epilogue's tail (finish_float) on 8 dequantized values of row i, columns j..j+7, and the store.
+__attribute__((target("avx2"), always_inline)) static inline void store8_f32(const qk_epilogue *e, int i, int j, __m256 y) {
+    if (e->bias) y = _mm256_add_ps(y, _mm256_loadu_ps(e->bias + j));
+    y = activate8(e->activation, y);
+    if (e->residual) y = _mm256_add_ps(y, _mm256_loadu_ps(e->residual + (size_t)i * e->ldc + j));
+    _mm256_storeu_ps(e->c_f32 + (size_t)i * e->ldc + j, y);
+}
+
 /// Stores 8 accumulators of row i, columns j..j+7 (`valid` of them inside C).
 __attribute__((target("avx2"), always_inline)) static inline void store8(const qk_epilogue *e, int i, int j, __m256i acc, int valid) {
     if (valid < 8) {
@@ -73,12 +81,7 @@ __attribute__((target("avx2"), always_inline)) static inline void store8(const q
         return;
     }
     __m256 scale = _mm256_mul_ps(_mm256_set1_ps(e->a_scale[i]), _mm256_loadu_ps(e->w_scale + j));
-    __m256 y = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc));
-    float *out = e->c_f32 + (size_t)i * e->ldc + j;
-    if (e->bias) y = _mm256_add_ps(y, _mm256_loadu_ps(e->bias + j));
-    y = activate8(e->activation, y);
-    if (e->residual) y = _mm256_add_ps(y, _mm256_loadu_ps(e->residual + (size_t)i * e->ldc + j));
-    _mm256_storeu_ps(out, y);
+    store8_f32(e, i, j, _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc)));
 }
 
 /// The body shared by both SIMD paths: for each cache block of rows, each panel, each tile of `rows` <= MR
@@ -157,14 +160,13 @@ QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VN
 // Zen 3 against 3-6 rows x 1 panel and 3 rows x 2 panels, which spill or issue more broadcasts per product.
 enum { MR_SIGN = 2 };
 
-AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const uint8_t *a, int lda, int rows, const int8_t *panel,
-                                                                           int groups, int panels, int i, int col, int n1,
-                                                                           const int32_t *sums, const qk_epilogue *e) {
-    __m256i acc[MR_SIGN][4];
-    for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+/// The sign trick's products of k groups [g0, g1) for `rows` rows of A and the 2 * `panels` column vectors of a
+/// panel pair, added to acc[r][c] (sum_k (a - 128) w).
+AVX2 __attribute__((always_inline)) static inline void sign_dot(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups,
+                                                                int panels, int g0, int g1, __m256i acc[MR_SIGN][4]) {
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
     const int8_t *second = panel + (size_t)groups * 64;
-    for (int g = 0; g < groups; g++) {
+    for (int g = g0; g < g1; g++) {
         __m256i w[4];
         w[0] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64));
         w[1] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64 + 32));
@@ -184,11 +186,58 @@ AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const
             }
         }
     }
+}
+
+AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const uint8_t *a, int lda, int rows, const int8_t *panel,
+                                                                           int groups, int panels, int i, int col, int n1,
+                                                                           const int32_t *sums, const qk_epilogue *e) {
+    __m256i acc[MR_SIGN][4];
+    for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+    sign_dot(a, lda, rows, panel, groups, panels, 0, groups, acc);
     for (int c = 0; c < 2 * panels; c++) {
         int j = col + 8 * c, valid = n1 - j;
         if (valid <= 0) break;
         __m256i offset = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(sums + j)), 7);
         for (int r = 0; r < rows; r++) store8(e, i + r, j, _mm256_add_epi32(acc[r][c], offset), valid < 8 ? valid : 8);
+    }
+}
+
+/// Mode 3 (activations in blocks of QK_BLOCK) on the sign trick: per block, the exact int32 partial sums
+/// sum (a - 128) w get (128 + Z_b) times the block's weight sums and are added in float with the block's scale,
+/// the operations of qk_gemm_blocks_generic in the same order.
+__attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_sign_blocks_tile(const uint8_t *a, int lda, int rows,
+                                                                                  const int8_t *panel, int groups, int panels,
+                                                                                  int i, int col, int n1, const qk_epilogue *e) {
+    int blocks = groups / (QK_BLOCK / 4);
+    const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
+    __m256 total[MR_SIGN][4];
+    for (int r = 0; r < MR_SIGN; r++) total[r][0] = total[r][1] = total[r][2] = total[r][3] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m256i acc[MR_SIGN][4];
+        for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+        sign_dot(a + b * QK_BLOCK, lda, rows, panel + (size_t)b * (QK_BLOCK / 4) * 64, groups, panels, 0, QK_BLOCK / 4, acc);
+        for (int c = 0; c < 2 * panels; c++) {
+            const int16_t *at = sums + ((size_t)(c / 2) * blocks + b) * QK_PANEL + (c % 2) * 8;
+            __m256i weight_sum = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)at));
+            for (int r = 0; r < rows; r++) {
+                size_t rb = (size_t)(i + r) * blocks + b;
+                __m256i t = _mm256_add_epi32(acc[r][c], _mm256_mullo_epi32(_mm256_set1_epi32(128 + e->a_zero[rb]), weight_sum));
+                total[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(e->a_scale[rb]), _mm256_cvtepi32_ps(t), total[r][c]);
+            }
+        }
+    }
+    for (int c = 0; c < 2 * panels; c++) {
+        int j = col + 8 * c, valid = n1 - j;
+        if (valid <= 0) break;
+        for (int r = 0; r < rows; r++) {
+            if (valid >= 8) {
+                store8_f32(e, i + r, j, _mm256_mul_ps(_mm256_loadu_ps(e->w_scale + j), total[r][c]));
+                continue;
+            }
+            float lanes[8];
+            _mm256_storeu_ps(lanes, total[r][c]);
+            for (int t = 0; t < valid; t++) e->c_f32[(size_t)(i + r) * e->ldc + j + t] = finish_float(e, i + r, j + t, e->w_scale[j + t] * lanes[t]);
+        }
     }
 }
 
@@ -217,6 +266,21 @@ AVX2 static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const i
         if (i < i1) { QK_SIGN_TILE(1) }
     })
 #undef QK_SIGN_TILE
+}
+
+__attribute__((target("avx2,fma"))) static void gemm_avx2_sign_blocks(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                                       const qk_epilogue *e) {
+    (void)n;
+    int groups = k_groups(k);
+#define QK_SIGN_BLOCKS_TILE(ROWS)                                                                                  \
+    if (panels == 2) gemm_avx2_sign_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);    \
+    else gemm_avx2_sign_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
+    QK_FOR_PANEL_PAIRS({
+        int i = i0;
+        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_BLOCKS_TILE(MR_SIGN) }
+        if (i < i1) { QK_SIGN_BLOCKS_TILE(1) }
+    })
+#undef QK_SIGN_BLOCKS_TILE
 }
 
 // AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
@@ -287,6 +351,14 @@ AVX2 static void gemm_avx2_any(const uint8_t *a, int m, int k, int lda, const in
     else gemm_avx2(a, m, k, lda, packed, n, n0, n1, e);
 }
 
+/// Mode 3 on AVX2 (and on the VNNI rows, whose CPUs have AVX2): the sign trick where no weight code is -128,
+/// else the portable kernel.
+AVX2 static void gemm_blocks_avx2_any(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                                      const qk_epilogue *e) {
+    if (narrow_range(packed, n, k)) gemm_avx2_sign_blocks(a, m, k, lda, packed, n, n0, n1, e);
+    else qk_gemm_blocks_generic(a, m, k, lda, packed, n, n0, n1, e);
+}
+
 AVX2 static inline __m256 input8(const float *row, const float *column_scale, int c) {
     __m256 v = _mm256_loadu_ps(row + c);
     return column_scale ? _mm256_mul_ps(v, _mm256_loadu_ps(column_scale + c)) : v;
@@ -352,8 +424,8 @@ AVX2 static float exponentiate_avx2(float *p, int count, float maximum) {
     return sum;
 }
 
-const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni_kernels = { gemm_vnni, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
 
 #endif

@@ -55,6 +55,12 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed);
 ///   mode 1 (i8f32): y = (a_scale[i] * w_scale[j]) * (float)t, then + bias[j], then the activation
 ///                   (1: qk_gelu, 2: qk_silu), then + residual[i][j]
 ///   mode 2 (i8i8):  c_i8 = clamp(rne((t + bias_code[j]) * multiplier[j] / 2^shift[j]) - out_zero, out_min, out_max)
+///   mode 3 (i8f32, activations in blocks of QK_BLOCK along k, one scale and zero point per row and block, as
+///           llama.cpp's Q8 activations): each block's partial sum is exact in int32 and rescaled in float,
+///               t_b = sum_{k in b} A[i][k] W[j][k] + a_zero[i][b] * block_sums(j, b)
+///               y = w_scale[j] * s,  s = fma(a_scale[i][b], (float)t_b, s) for b = 0, 1, ... from s = 0
+///           then bias, activation and residual as mode 1; a_scale and a_zero are [m][k / QK_BLOCK], k is a
+///           multiple of QK_BLOCK and block_sums comes from qk_block_sums.
 typedef struct {
     int mode;
     /// Per-row activation zero point Z (x~ = S (Q + Z)) and the per-column weight sums sum_k W[j][k]; either
@@ -70,6 +76,8 @@ typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
     const int32_t *bias_code;
+    /// Mode 3's per-block weight sums (qk_block_sums).
+    const int16_t *block_sums;
     int32_t out_zero, out_min, out_max;
     int32_t *c_i32;
     float *c_f32;
@@ -84,6 +92,16 @@ typedef struct {
 void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
                   int n0, int n1, const qk_epilogue *epilogue);
 
+/// The block length of mode 3 (activation scales per block of k).
+#define QK_BLOCK 32
+
+/// Entries of the block sums of an n x k packed weight: sum_{k in b} W[j][k] as int16 (|sum| <= 32 * 128) for
+/// each padded column j and block b, at ((j / QK_PANEL) * (k / QK_BLOCK) + b) * QK_PANEL + j % QK_PANEL, so that
+/// a panel's sums for one block are 16 consecutive values.
+size_t qk_block_sums_count(int n, int k);
+/// Fills `sums` (qk_block_sums_count entries) from the packed weight; k a multiple of QK_BLOCK.
+void qk_block_sums(const int8_t *packed, int n, int k, int16_t *sums);
+
 /// Dynamic per-row (per-token) asymmetric UINT8 quantization of x [m, k] (row stride ldx), each value first
 /// multiplied by column_scale[c] when given (SmoothQuant's input scale):
 ///     lo = min(0, min_c x), hi = max(0, max_c x), S = (hi - lo) / 255 (1 if 0), Z = rne(lo / S),
@@ -91,6 +109,11 @@ void qk_gemm_u8s8(qk_path path, const uint8_t *a, int m, int k, int lda, const i
 /// codes [m, ldq] (bytes past k untouched), scales [m], zero_points [m].
 void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
                          float *scales, int32_t *zero_points);
+
+/// qk_quantize_rows_u8 on each block of QK_BLOCK columns of each row (k a multiple of QK_BLOCK): scales and
+/// zero_points are [m][k / QK_BLOCK] (the activations of qk_epilogue's mode 3).
+void qk_quantize_rows_u8_blocks(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
+                                float *scales, int32_t *zero_points);
 
 /// rne(v) for |v| < 2^22 without a libm call: adding and subtracting 1.5 * 2^23 rounds in the FPU
 /// (IntegerFormat.roundClamped does the same in Swift; IEEE arithmetic, no fast-math, so the compiler keeps
