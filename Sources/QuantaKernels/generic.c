@@ -31,9 +31,10 @@ void qk_gemm_blocks_generic(const uint8_t *a, int m, int k, int lda, const int8_
             const int32_t *zero = e->a_zero + (size_t)i * blocks;
             float sum = 0;
             for (int b = 0; b < blocks; b++) {
-                int32_t acc = 0;
-                for (int kk = b * QK_BLOCK; kk < (b + 1) * QK_BLOCK; kk++) acc += (int32_t)row[kk] * panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
-                sum = fmaf(scale[b], (float)(acc + zero[b] * block_sum(e->block_sums, blocks, col, b)), sum);
+                int32_t t = 0;
+                for (int kk = b * QK_BLOCK; kk < (b + 1) * QK_BLOCK; kk++) t += ((int32_t)row[kk] - 128) * panel[(size_t)(kk / 4) * 4 * QK_PANEL + kk % 4];
+                sum = fmaf(scale[b], (float)t, sum);
+                sum = fmaf(scale[b] * (float)(128 + zero[b]), (float)block_sum(e->block_sums, blocks, col, b), sum);
             }
             e->c_f32[(size_t)i * e->ldc + col] = finish_float(e, i, col, e->w_scale[col] * sum);
         }

@@ -47,11 +47,12 @@ struct GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
         abstract: "INT8 GEMM/GEMV kernels against FP32 OpenBLAS on the same shapes, in one run.",
-        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. i8i8: the requantizing epilogue (per-channel fixed-point multipliers) writing int8 codes. Median of --runs timed runs after one warm-up; ratio = FP32 median / kernel median."
+        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. i8f32-block32: activations quantized per token in blocks of 32 along k (one scale and zero point per block, w8a8-block32), each block's int32 partial sum rescaled in float. i8i8: the requantizing epilogue (per-channel fixed-point multipliers) writing int8 codes. Median of --runs timed rounds after one warm-up, each round running every kernel of a shape once; ratio = FP32 median / kernel median."
     )
 
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 5
+    @Option(help: "Shapes MxNxK, comma-separated (default: the seed's 2048x1920x1920, MiniLM's at 128 tokens, GEMVs of 4096 and 8192).") var shapes: String?
     @Option(help: "Kernel path: portable, avx2, vnni (256-bit), vnni512, neon (ARM64 sdot) or i8mm (ARM64 usdot) (default: the best this CPU supports).") var path: KernelPath = .best
     @OptionGroup var isa: ISAOption
     @Flag(help: "Print a JSON array of {kernel, m, n, k, threads, median_ms, gops, path}.") var json = false
@@ -59,12 +60,24 @@ struct GEMMBench: ParsableCommand {
     func validate() throws {
         guard threads > 0, runs > 0 else { throw ValidationError("--threads and --runs must be positive") }
         guard path.isSupported else { throw ValidationError("this CPU cannot run the \(path.rawValue) path") }
+        _ = try parsedShapes()
+    }
+
+    /// --shapes as GEMMBenchmark shapes (the defaults without it).
+    func parsedShapes() throws -> [GEMMBenchmark.Shape] {
+        guard let shapes else { return GEMMBenchmark.defaultShapes }
+        return try shapes.split(separator: ",").map { text in
+            let sizes = text.split(separator: "x").compactMap { Int($0) }
+            guard sizes.count == 3, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("shape '\(text)' is not MxNxK with positive sizes") }
+            return GEMMBenchmark.Shape(m: sizes[0], n: sizes[1], k: sizes[2])
+        }
     }
 
     func run() throws {
         isa.apply()
+        let shapes = try parsedShapes()
         let rows = try reportingErrors { () throws(QuantaError) in
-            try GEMMBenchmark(threads: threads, path: path, stopwatch: Stopwatch(warmup: 1, runs: runs)).run(progress: progress)
+            try GEMMBenchmark(shapes: shapes, threads: threads, path: path, stopwatch: Stopwatch(warmup: 1, runs: runs)).run(progress: progress)
         }
         if json {
             try printJSON(rows)
@@ -75,7 +88,7 @@ struct GEMMBench: ParsableCommand {
             peer += result == exact ? "; exact on the worst-case codes"
                 : String(format: "; NOT exact on this CPU: a = 255, w = 127, k = 64 gives %.0f, exact %.0f (int16 pair sums saturate)", result, exact)
         }
-        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), \(BLAS.kernelDescription), median of \(runs) runs after 1 warm-up", peer, ""]
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), \(BLAS.kernelDescription), median of \(runs) interleaved rounds after 1 warm-up", peer, ""]
                    + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }!
             return [row.kernel, "\(row.m)x\(row.n)x\(row.k)", String(format: "%.3f", row.medianMilliseconds), String(format: "%.1f", row.gops),
@@ -88,12 +101,12 @@ struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "The FP32 engine against a quantized one, in one run: MiniLM sequences/s, SmolLM2 prefill and decode tokens/s.",
-        discussion: "MiniLM: a batch of 32 sequences of 128 tokens. SmolLM2: a prefill of 512 tokens, then 128 tokens decoded one at a time, each from an empty cache. The quantized model runs its W8A8 layers (INT8 per-channel weights, UINT8 per-token or static per-tensor INT8 inputs) and weight-only layers on the integer kernels; other layers keep their fake-quantized form. --model may be a quantized model folder. Median of --runs timed runs after one warm-up."
+        discussion: "MiniLM: a batch of 32 sequences of 128 tokens. SmolLM2: a prefill of 512 tokens, then 128 tokens decoded one at a time, each from an empty cache. The quantized model runs its W8A8 layers (INT8 per-channel weights, UINT8 per-token or static per-tensor INT8 inputs) and weight-only layers on the integer kernels; other layers keep their fake-quantized form. --model may be a quantized model folder. Median of --runs timed rounds after one warm-up, each round running every workload of every variant once."
     )
 
     @OptionGroup var model: ModelOption
     @OptionGroup var head: HeadOption
-    @Option(name: .long, help: "A recipe (built-in name or JSON file); not needed with a quantized model folder.") var recipe: String?
+    @Option(name: .long, help: "Recipes (built-in names or JSON files, comma-separated: all run side by side); not needed with a quantized model folder.") var recipe: String?
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 3
     @OptionGroup var isa: ISAOption
@@ -116,8 +129,8 @@ struct ModelBench: ParsableCommand {
             }
             let base = try LoadedModel(ModelReference(name))
             let data = EvaluationData(assets: try AssetStore.locate())
-            if let recipe {
-                let r = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
+            for name in recipe?.split(separator: ",").map(String.init) ?? [] {
+                let r = try Recipe.named(name, quantizingHead: head.quantizeHead)
                 variants.append((r.name, try QuantizationPipeline().quantize(base, recipe: r, data: data, progress: progress)))
             }
             guard !variants.isEmpty else { throw .invalidArgument("give --recipe, or a quantized model folder as --model") }
@@ -134,7 +147,7 @@ struct ModelBench: ParsableCommand {
             try printJSON(rows)
             return
         }
-        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(KernelPath.best.rawValue), \(BLAS.kernelDescription), median of \(runs) runs after 1 warm-up", ""]
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(KernelPath.best.rawValue), \(BLAS.kernelDescription), median of \(runs) interleaved rounds after 1 warm-up", ""]
                    + TextTable.render(header: ["model", "recipe", "metric", "value", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.recipe == "fp32" && $0.metric == row.metric }!
             return [row.model, row.recipe, row.metric, String(format: "%.1f", row.value), String(format: "%.2fx", row.value / fp32.value)]

@@ -122,12 +122,13 @@ static void test_blocks(qk_path path, const char *name, int m, int n, int k, int
         for (int j = 0; j < n; j++) {
             float total = 0;
             for (int b = 0; b < blocks; b++) {
-                int32_t acc = 0, wsum = 0;
+                int32_t t = 0, wsum = 0;
                 for (int kk = b * QK_BLOCK; kk < (b + 1) * QK_BLOCK; kk++) {
-                    acc += (int32_t)a[(size_t)i * k + kk] * w[(size_t)j * k + kk];
+                    t += ((int32_t)a[(size_t)i * k + kk] - 128) * w[(size_t)j * k + kk];
                     wsum += w[(size_t)j * k + kk];
                 }
-                total = fmaf(as[i * blocks + b], (float)(acc + zero[i * blocks + b] * wsum), total);
+                float scale = as[i * blocks + b];
+                total = fmaf(scale * (float)(128 + zero[i * blocks + b]), (float)wsum, fmaf(scale, (float)t, total));
             }
             expected[(size_t)i * n + j] = ws[j] * total + bias[j];
         }

@@ -89,28 +89,37 @@ public struct GEMMBenchmark: Sendable {
                 if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record("onednn", seconds, path: "oneDNN u8s8f32 matmul") }
                 continue
             }
-            // FP32 baseline on the same values.
+            // FP32 baseline on the same values, then the INT8 kernels: per-channel INT8 weights packed once, UINT8
+            // activations per token (and per token in blocks of 32 where k allows), all timed in interleaved rounds.
             var y = Matrix<Float>(rows: m, columns: n, repeating: 0)
-            let fp32 = x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in y.storage.withUnsafeMutableBufferPointer { yp in
-                stopwatch.medianSeconds {
-                    if m == 1 { BLAS.gemv(rows: n, columns: k, a: wp.baseAddress!, x: xp.baseAddress!, y: yp.baseAddress!) }
-                    else { BLAS.gemmTransposedB(m: m, n: n, k: k, a: xp.baseAddress!, lda: k, b: wp.baseAddress!, ldb: k, c: yp.baseAddress!, ldc: n) }
-                }
-            }}}
-            record("fp32", fp32, path: m == 1 ? "openblas sgemv" : "openblas sgemm")
-            // INT8: per-token UINT8 activations, per-channel INT8 weights, packed once.
             let wq = try AffineQuantizer.chooseParameters(for: w, format: .int8, scheme: .symmetric, granularity: .perChannel)
-            let packed = try PackedInt8Weight(codes: AffineQuantizer.quantize(w, with: wq, as: Int8.self), scales: wq.scales)
+            let blocked = k % Int8GEMM.activationBlock == 0
+            let packed = try PackedInt8Weight(codes: AffineQuantizer.quantize(w, with: wq, as: Int8.self), scales: wq.scales, blockSums: blocked)
             let xq = try AffineQuantizer.chooseParameters(for: x, format: .uint8, scheme: .asymmetric, granularity: .perToken)
             let activations = PaddedActivations(codes: try AffineQuantizer.quantize(x, with: xq, as: UInt8.self), scales: xq.scales, zeroPoints: xq.zeroPoints)
+            let blockActivations = PaddedActivations(quantizing: x, columnScale: nil, blocked: blocked)
             var c = Matrix<Int32>(rows: m, columns: n, repeating: 0)
-            record("i8i32", stopwatch.medianSeconds { Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path) }, path: path.rawValue)
-            record("i8f32", stopwatch.medianSeconds { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }, path: path.rawValue)
             let outputScale = try QuantizationParameters(scales: [Float(k) / 64], zeroPoints: [0], format: .int8, scheme: .symmetric, granularity: .perTensor)
             let perTensor = try QuantizationParameters(scales: [xq.scales[0]], zeroPoints: [0], format: .uint8, scheme: .asymmetric, granularity: .perTensor)
             let requantization = try Requantization(activation: perTensor, weight: wq, channels: n, bias: nil, output: outputScale)
             var q = Matrix<Int8>(rows: m, columns: n, repeating: 0)
-            record("i8i8", stopwatch.medianSeconds { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }, path: path.rawValue)
+            x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in
+                var kernels: [(name: String, path: String, body: () -> Void)] = [
+                    ("fp32", m == 1 ? "openblas sgemv" : "openblas sgemm", {
+                        y.storage.withUnsafeMutableBufferPointer { yp in
+                            if m == 1 { BLAS.gemv(rows: n, columns: k, a: wp.baseAddress!, x: xp.baseAddress!, y: yp.baseAddress!) }
+                            else { BLAS.gemmTransposedB(m: m, n: n, k: k, a: xp.baseAddress!, lda: k, b: wp.baseAddress!, ldb: k, c: yp.baseAddress!, ldc: n) }
+                        }
+                    }),
+                    ("i8i32", path.rawValue, { Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path) }),
+                    ("i8f32", path.rawValue, { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }),
+                    ("i8i8", path.rawValue, { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }),
+                ]
+                if blocked {
+                    kernels.insert(("i8f32-block32", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed, into: &y, threads: threads, path: path) }), at: 3)
+                }
+                for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
+            }}
         }
         }
         return rows.flatMap { $0 }

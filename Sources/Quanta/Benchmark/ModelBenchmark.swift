@@ -15,46 +15,46 @@ public struct ModelBenchmark: Sendable {
     }
 
     /// `variants`: (recipe name, model) pairs, FP32 first, then models lowered to the integer runtime with
-    /// `threads` threads; `text` supplies the token ids.
+    /// `threads` threads; `text` supplies the token ids. Every workload of every variant runs once per timed
+    /// round (`Stopwatch.interleavedMedianSeconds`), so the ratios between variants hold on a noisy machine.
     public func run(modelName: String, variants: [(String, LoadedModel)], text: String,
                     progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
-        var rows = [Row]()
         defer { BLAS.setThreads(threads) }
+        var workloads = [(recipe: String, metric: String, units: Double, body: () -> Void)]()
         for (index, (recipe, model)) in variants.enumerated() {
             // FP32 (first) threads its products in OpenBLAS; a quantized model threads its integer kernels and
             // splits attention heads over the cores, with OpenBLAS single-threaded so that its idle workers do
             // not spin against the integer kernels' threads.
-            BLAS.setThreads(index == 0 ? threads : 1)
-            func record(_ metric: String, _ value: Double) { rows.append(Row(model: modelName, recipe: recipe, threads: threads, metric: metric, value: value)) }
+            let blasThreads = index == 0 ? threads : 1
+            BLAS.setThreads(blasThreads)
+            func add(_ metric: String, _ units: Double, _ body: @escaping () -> Void) {
+                workloads.append((recipe, metric, units, { BLAS.setThreads(blasThreads); body() }))
+            }
             switch model {
             case let .bert(bert, tokenizer):
-                progress("\(recipe): MiniLM batch 32 x 128")
                 let ids = Self.tokens(tokenizer.encode(text), count: 32 * 128)
                 let batch = (0..<32).map { Array(ids[$0 * 128..<($0 + 1) * 128]) }
                 _ = try bert.embed(batch)   // once outside the timing, so a failure is reported
-                let seconds = stopwatch.medianSeconds { _ = try? bert.embed(batch) }
-                record("sequences_per_s", 32 / seconds)
+                add("sequences_per_s", 32) { _ = try? bert.embed(batch) }
             case let .llama(llama, tokenizer):
                 let ids = Self.tokens(tokenizer.encode(text), count: 512 + 128)
                 var check = LlamaModel.KVCache(for: llama.config)
                 _ = try llama.forward(Array(ids.prefix(8)), cache: &check, lastOnly: true)   // a failure is reported, not timed
-                progress("\(recipe): SmolLM2 prefill 512")
-                let prefill = stopwatch.medianSeconds {
+                add("prefill_tokens_per_s", 512) {
                     var cache = LlamaModel.KVCache(for: llama.config)
                     _ = try? llama.forward(Array(ids.prefix(512)), cache: &cache, lastOnly: true)
                 }
-                progress("\(recipe): SmolLM2 decode 128")
-                let decode = stopwatch.medianSeconds {
+                add("decode_tokens_per_s", 128) {
                     var cache = LlamaModel.KVCache(for: llama.config)
                     for id in ids.suffix(128) {
                         _ = try? llama.forward([id], cache: &cache, lastOnly: true)
                     }
                 }
-                record("prefill_tokens_per_s", 512 / prefill)
-                record("decode_tokens_per_s", 128 / decode)
             }
         }
-        return rows
+        progress("\(workloads.count) workloads of \(variants.map(\.0).joined(separator: ", ")), \(stopwatch.runs) interleaved rounds")
+        let seconds = stopwatch.interleavedMedianSeconds(workloads.map(\.body))
+        return zip(workloads, seconds).map { w, s in Row(model: modelName, recipe: w.recipe, threads: threads, metric: w.metric, value: w.units / s) }
     }
 
     /// `count` ids: `ids` repeated as often as needed.

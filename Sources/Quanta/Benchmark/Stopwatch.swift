@@ -22,4 +22,19 @@ public struct Stopwatch: Sendable {
         }
         return seconds.sorted()[runs / 2]
     }
+
+    /// Median seconds of each body, run in turn (each body's warm-up first, then every timed round runs each
+    /// body once), so that a slow spell of a noisy machine falls on all of them alike.
+    public func interleavedMedianSeconds(_ bodies: [() -> Void]) -> [Double] {
+        for body in bodies { for _ in 0..<warmup { body() } }
+        var seconds = [[Double]](repeating: [], count: bodies.count)
+        for _ in 0..<runs {
+            for (index, body) in bodies.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                seconds[index].append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+            }
+        }
+        return seconds.map { $0.sorted()[runs / 2] }
+    }
 }

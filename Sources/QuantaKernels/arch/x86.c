@@ -202,9 +202,10 @@ AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const
     }
 }
 
-/// Mode 3 (activations in blocks of QK_BLOCK) on the sign trick: per block, the exact int32 partial sums
-/// sum (a - 128) w get (128 + Z_b) times the block's weight sums and are added in float with the block's scale,
-/// the operations of qk_gemm_blocks_generic in the same order.
+/// Mode 3 (activations in blocks of QK_BLOCK) on the sign trick, whose exact int32 partial sums are mode 3's
+/// t_b = sum (a - 128) w: per block, two fused multiply-adds per accumulator, S_b t_b and S_b (128 + Z_b) W_b,
+/// the operations of qk_gemm_blocks_generic in the same order. Measured on Zen 3 against 1-panel tiles and an
+/// integer zero-point correction (vpmulld per accumulator and block), both slower.
 __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_sign_blocks_tile(const uint8_t *a, int lda, int rows,
                                                                                   const int8_t *panel, int groups, int panels,
                                                                                   int i, int col, int n1, const qk_epilogue *e) {
@@ -216,13 +217,17 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_
         __m256i acc[MR_SIGN][4];
         for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
         sign_dot(a + b * QK_BLOCK, lda, rows, panel + (size_t)b * (QK_BLOCK / 4) * 64, groups, panels, 0, QK_BLOCK / 4, acc);
+        __m256 weight_sum[4];
         for (int c = 0; c < 2 * panels; c++) {
             const int16_t *at = sums + ((size_t)(c / 2) * blocks + b) * QK_PANEL + (c % 2) * 8;
-            __m256i weight_sum = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)at));
-            for (int r = 0; r < rows; r++) {
-                size_t rb = (size_t)(i + r) * blocks + b;
-                __m256i t = _mm256_add_epi32(acc[r][c], _mm256_mullo_epi32(_mm256_set1_epi32(128 + e->a_zero[rb]), weight_sum));
-                total[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(e->a_scale[rb]), _mm256_cvtepi32_ps(t), total[r][c]);
+            weight_sum[c] = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)at)));
+        }
+        for (int r = 0; r < rows; r++) {
+            size_t rb = (size_t)(i + r) * blocks + b;
+            __m256 scale = _mm256_set1_ps(e->a_scale[rb]), offset = _mm256_set1_ps(e->a_scale[rb] * (float)(128 + e->a_zero[rb]));
+            for (int c = 0; c < 2 * panels; c++) {
+                total[r][c] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(acc[r][c]), total[r][c]);
+                total[r][c] = _mm256_fmadd_ps(offset, weight_sum[c], total[r][c]);
             }
         }
     }

@@ -55,12 +55,15 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed);
 ///   mode 1 (i8f32): y = (a_scale[i] * w_scale[j]) * (float)t, then + bias[j], then the activation
 ///                   (1: qk_gelu, 2: qk_silu), then + residual[i][j]
 ///   mode 2 (i8i8):  c_i8 = clamp(rne((t + bias_code[j]) * multiplier[j] / 2^shift[j]) - out_zero, out_min, out_max)
-///   mode 3 (i8f32, activations in blocks of QK_BLOCK along k, one scale and zero point per row and block, as
-///           llama.cpp's Q8 activations): each block's partial sum is exact in int32 and rescaled in float,
-///               t_b = sum_{k in b} A[i][k] W[j][k] + a_zero[i][b] * block_sums(j, b)
-///               y = w_scale[j] * s,  s = fma(a_scale[i][b], (float)t_b, s) for b = 0, 1, ... from s = 0
-///           then bias, activation and residual as mode 1; a_scale and a_zero are [m][k / QK_BLOCK], k is a
-///           multiple of QK_BLOCK and block_sums comes from qk_block_sums.
+///   mode 3 (i8f32, activations in blocks of QK_BLOCK along k, one scale S_b and zero point Z_b per row and
+///           block, as llama.cpp's Q8 activations): each block's partial sum of the codes taken as signed bytes,
+///           t_b = sum_{k in b} (A[i][k] - 128) W[j][k], is exact in int32 and rescaled in float, the zero point
+///           entering through the block's weight sum W_b = block_sums(j, b):
+///               s = fma(S_b * (float)(128 + Z_b), (float)W_b, fma(S_b, (float)t_b, s))  for b = 0, 1, ... from s = 0
+///               y = w_scale[j] * s
+///           (S_b (t_b + (128 + Z_b) W_b) = S_b sum_{k in b} (A + Z_b) W), then bias, activation and residual as
+///           mode 1; a_scale and a_zero are [m][k / QK_BLOCK], k is a multiple of QK_BLOCK and block_sums comes
+///           from qk_block_sums.
 typedef struct {
     int mode;
     /// Per-row activation zero point Z (x~ = S (Q + Z)) and the per-column weight sums sum_k W[j][k]; either
