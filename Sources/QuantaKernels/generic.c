@@ -51,6 +51,13 @@ void qk_quantize_row_generic(const float *row, int k, const float *column_scale,
     *zero_point = (int32_t)z;
 }
 
+void qk_quantize_blocks_generic(const float *row, int k, const float *column_scale, uint8_t *out, float *scales, int32_t *zero_points) {
+    for (int b = 0; b < k / QK_BLOCK; b++) {
+        qk_quantize_row_generic(row + b * QK_BLOCK, QK_BLOCK, column_scale ? column_scale + b * QK_BLOCK : NULL, out + b * QK_BLOCK,
+                                scales + b, zero_points + b);
+    }
+}
+
 void qk_activate_generic(int activation, float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = activation == QK_ACTIVATION_GELU ? qk_gelu(x[i]) : qk_silu(x[i]);
 }
@@ -66,5 +73,5 @@ float qk_exponentiate_generic(float *p, int count, float maximum) {
 }
 
 const qk_kernel_table qk_portable_kernels = {
-    qk_gemm_generic, qk_gemm_blocks_generic, qk_quantize_row_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
+    qk_gemm_generic, qk_gemm_blocks_generic, qk_quantize_row_generic, qk_quantize_blocks_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
 };

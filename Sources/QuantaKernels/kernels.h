@@ -56,13 +56,14 @@ static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
 }
 
 /// One path's kernels. The GEMM runs output columns [n0, n1) of C = A W^T (qk_gemm_u8s8; gemm_u8s8_blocks for
-/// the epilogue's mode 3, activations in blocks); the row quantizer
-/// is qk_quantize_rows_u8's per-row body; the element-wise kernels are qk_activate's and qk_silu_multiply's,
+/// the epilogue's mode 3, activations in blocks); the row quantizers are qk_quantize_rows_u8's and
+/// qk_quantize_rows_u8_blocks' per-row bodies; the element-wise kernels are qk_activate's and qk_silu_multiply's,
 /// and exponentiate computes p[i] = qk_exp(p[i] - maximum) in place and returns the sum (qk_softmax).
 typedef struct {
     void (*gemm_u8s8)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
     void (*gemm_u8s8_blocks)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
     void (*quantize_row_u8)(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
+    void (*quantize_blocks_u8)(const float *row, int k, const float *column_scale, uint8_t *out, float *scales, int32_t *zero_points);
     void (*activate)(int activation, float *x, size_t n);
     void (*silu_multiply)(float *gate, const float *up, size_t n);
     float (*exponentiate)(float *p, int count, float maximum);
@@ -77,6 +78,7 @@ const qk_kernel_table *qk_active_kernels(void);
 void qk_gemm_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
 void qk_gemm_blocks_generic(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
 void qk_quantize_row_generic(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
+void qk_quantize_blocks_generic(const float *row, int k, const float *column_scale, uint8_t *out, float *scales, int32_t *zero_points);
 void qk_activate_generic(int activation, float *x, size_t n);
 void qk_silu_multiply_generic(float *gate, const float *up, size_t n);
 float qk_exponentiate_generic(float *p, int count, float maximum);

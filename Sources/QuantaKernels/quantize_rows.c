@@ -16,14 +16,10 @@ void qk_quantize_rows_u8(const float *x, int m, int k, int ldx, const float *col
 
 void qk_quantize_rows_u8_blocks(const float *x, int m, int k, int ldx, const float *column_scale, uint8_t *codes, int ldq,
                                 float *scales, int32_t *zero_points) {
-    void (*quantize_row)(const float *, int, const float *, uint8_t *, float *, int32_t *) = qk_active_kernels()->quantize_row_u8;
-    int blocks = k / QK_BLOCK;
+    void (*quantize_blocks)(const float *, int, const float *, uint8_t *, float *, int32_t *) = qk_active_kernels()->quantize_blocks_u8;
+    size_t blocks = (size_t)(k / QK_BLOCK);
     for (int i = 0; i < m; i++) {
-        for (int b = 0; b < blocks; b++) {
-            size_t at = (size_t)i * blocks + b;
-            quantize_row(x + (size_t)i * ldx + b * QK_BLOCK, QK_BLOCK, column_scale ? column_scale + b * QK_BLOCK : NULL,
-                         codes + (size_t)i * ldq + b * QK_BLOCK, scales + at, zero_points + at);
-        }
+        quantize_blocks(x + (size_t)i * ldx, k, column_scale, codes + (size_t)i * ldq, scales + i * blocks, zero_points + i * blocks);
     }
 }
 

@@ -139,8 +139,9 @@ static void test_blocks(qk_path path, const char *name, int m, int n, int k, int
     free(a); free(w); free(packed); free(sums); free(zero); free(as); free(ws); free(bias); free(y); free(expected);
 }
 
-/// The row quantizer and element-wise kernels of `table` against the portable row, bit for bit (softmax's sum
-/// to rounding: the SIMD rows add in 8 partial sums).
+/// The row quantizers and element-wise kernels of `table` against the portable row, bit for bit (softmax's sum
+/// to rounding: the SIMD rows add in 8 partial sums, so the two sums of n positive terms differ by at most
+/// n 2^-24 times the sum).
 static void test_rows(const qk_kernel_table *table, const char *name) {
     static const int lengths[] = { 1, 7, 8, 13, 100, 1000 };
     for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
@@ -170,12 +171,27 @@ static void test_rows(const qk_kernel_table *table, const char *name) {
         memcpy(y, x, sizeof(float) * n);
         memcpy(reference, x, sizeof(float) * n);
         float sum = table->exponentiate(y, n, 10), expected = qk_portable_kernels.exponentiate(reference, n, 10);
-        check(memcmp(y, reference, sizeof(float) * n) == 0 && fabsf(sum - expected) <= 1e-6f * expected, "exponentials", name, 1, n, 0);
+        check(memcmp(y, reference, sizeof(float) * n) == 0 && fabsf(sum - expected) <= (float)n * 0x1p-24f * expected, "exponentials", name, 1, n, 0);
         for (int scaled = 0; scaled < 2; scaled++) {
             table->quantize_row_u8(x, n, scaled ? scale : NULL, c1, &s1, &z1);
             qk_portable_kernels.quantize_row_u8(x, n, scaled ? scale : NULL, c2, &s2, &z2);
             check(memcmp(c1, c2, n) == 0 && s1 == s2 && z1 == z2, "row quantization", name, 1, n, 0);
         }
+    }
+    // Blocks: a row of 8 blocks, one all positive, one all negative, one all zero, one with an outlier.
+    float x[256], scale[256], s1[8], s2[8];
+    uint8_t c1[256], c2[256];
+    int32_t z1[8], z2[8];
+    for (int i = 0; i < 256; i++) {
+        x[i] = (float)((int)(next() % 20001) - 10000) * 1e-3f;
+        scale[i] = 0.5f + (float)(next() % 1000) * 1e-3f;
+    }
+    for (int i = 0; i < 32; i++) { x[i] = fabsf(x[i]) + 0.1f; x[32 + i] = -fabsf(x[32 + i]) - 0.1f; x[64 + i] = 0; }
+    x[100] = 300;
+    for (int scaled = 0; scaled < 2; scaled++) {
+        table->quantize_blocks_u8(x, 256, scaled ? scale : NULL, c1, s1, z1);
+        qk_portable_kernels.quantize_blocks_u8(x, 256, scaled ? scale : NULL, c2, s2, z2);
+        check(memcmp(c1, c2, 256) == 0 && memcmp(s1, s2, sizeof s1) == 0 && memcmp(z1, z2, sizeof z1) == 0, "block quantization", name, 1, 256, 0);
     }
 }
 

@@ -233,6 +233,24 @@ extension Int8LinearTests {
         }
     }
 
+    /// Per token in blocks of 32 (`w8a8-block32`'s inputs): the codes, scales and zero points of the Swift
+    /// quantizer's per-group parameters exactly, for blocks all positive, all negative, all zero and with an outlier.
+    @Test func blockQuantizationEqualsTheSwiftQuantizer() throws {
+        var x = TestData.gaussian(rows: 70, columns: 192, seed: 43, scale: 2)
+        for c in 0..<32 { x[0, c] = abs(x[0, c]) + 0.1; x[0, 32 + c] = -abs(x[0, 32 + c]) - 0.1; x[0, 64 + c] = 0 }
+        x[3, 100] = 250
+        let columnScale = (0..<192).map { 0.5 + Float($0 % 17) / 10 }
+        for scale in [nil, columnScale] {
+            var scaled = x
+            if let scale { for r in 0..<70 { for c in 0..<192 { scaled[r, c] = x[r, c] * scale[c] } } }
+            let p = try AffineQuantizer.chooseParameters(for: scaled, format: .uint8, scheme: .asymmetric, granularity: .perGroup(size: 32))
+            let codes = try AffineQuantizer.quantize(scaled, with: p, as: UInt8.self)
+            let a = PaddedActivations(quantizing: x, columnScale: scale, blocked: true)
+            for r in 0..<70 { #expect(Array(a.codes[r * a.stride..<r * a.stride + 192]) == Array(codes.row(r)), "row \(r)") }
+            #expect(a.scales == p.scales && a.zeroPoints == p.zeroPoints)
+        }
+    }
+
     @Test func fusedCodesEqualNormThenQuantize() throws {
         let x = TestData.gaussian(rows: 9, columns: 70, seed: 41, scale: 3)
         let weight = (0..<70).map { 0.5 + Float($0) / 70 }, bias = (0..<70).map { Float($0) / 100 - 0.3 }

@@ -399,6 +399,43 @@ AVX2 static void quantize_row_avx2(const float *row, int k, const float *column_
     *zero_point = (int32_t)z;
 }
 
+/// The minimum (is_max = 0) or maximum of the 8 lanes of v (order-free, so equal to the scalar loop's).
+AVX2 static inline float reduce8(__m256 v, int is_max) {
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    if (!is_max) x = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 y = is_max ? _mm_max_ps(x, _mm_movehl_ps(x, x)) : _mm_min_ps(x, _mm_movehl_ps(x, x));
+    y = is_max ? _mm_max_ss(y, _mm_shuffle_ps(y, y, 1)) : _mm_min_ss(y, _mm_shuffle_ps(y, y, 1));
+    return _mm_cvtss_f32(y);
+}
+
+/// qk_quantize_rows_u8_blocks' row: each block of QK_BLOCK = 4 vectors quantized in registers (range reduced
+/// across lanes, codes packed to bytes), the float operations of qk_quantize_row_generic on each block.
+AVX2 static void quantize_blocks_avx2(const float *row, int k, const float *column_scale, uint8_t *out, float *scales, int32_t *zero_points) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    for (int b = 0; b < k / QK_BLOCK; b++) {
+        int c0 = b * QK_BLOCK;
+        __m256 v[4], lo8 = _mm256_setzero_ps(), hi8 = _mm256_setzero_ps();
+        for (int q = 0; q < 4; q++) {
+            v[q] = input8(row, column_scale, c0 + 8 * q);
+            lo8 = _mm256_min_ps(v[q], lo8);
+            hi8 = _mm256_max_ps(v[q], hi8);
+        }
+        float z;
+        qk_row_parameters(reduce8(lo8, 0), reduce8(hi8, 1), scales + b, &z);
+        __m256 inverse8 = _mm256_set1_ps(1 / scales[b]), zero8 = _mm256_set1_ps(z), upper8 = _mm256_set1_ps(255 + z);
+        __m256i codes[4];
+        for (int q = 0; q < 4; q++) {
+            __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v[q], inverse8), zero8), upper8);
+            codes[q] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_sub_ps(_mm256_add_ps(t, magic), magic), zero8));
+        }
+        // Codes lie in [0, 255]: two saturating packs, then undo their per-128-bit-lane interleave.
+        __m256i words = _mm256_packs_epi32(codes[0], codes[1]), words2 = _mm256_packs_epi32(codes[2], codes[3]);
+        __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(words, words2), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(out + c0), bytes);
+        zero_points[b] = (int32_t)z;
+    }
+}
+
 AVX2 static void activate_avx2(int activation, float *x, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -429,8 +466,8 @@ AVX2 static float exponentiate_avx2(float *p, int count, float maximum) {
     return sum;
 }
 
-const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_avx2_any, quantize_row_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
 
 #endif
