@@ -16,12 +16,15 @@ public struct ActivationStatistics: Sendable {
     /// automatic alpha); empty unless asked for.
     public private(set) var sample: [Float] = []
     public let sampleRows: Int
+    /// sum_t x_t x_t^T [channels, channels] row-major over every token seen (GPTQ's Hessian), when asked for.
+    public private(set) var gram: [Float]?
 
-    public init(channels: Int, bins: Int = 2048, movingAverageFactor: Float? = nil, sampleRows: Int = 0) {
+    public init(channels: Int, bins: Int = 2048, movingAverageFactor: Float? = nil, sampleRows: Int = 0, gram: Bool = false) {
         channelAbsMax = [Float](repeating: 0, count: channels)
         histogram = AbsoluteHistogram(bins: bins)
         self.movingAverageFactor = movingAverageFactor
         self.sampleRows = sampleRows
+        self.gram = gram ? [Float](repeating: 0, count: channels * channels) : nil
     }
 
     /// The kept sample as a [rows, channels] matrix.
@@ -52,6 +55,11 @@ public struct ActivationStatistics: Sendable {
             movingMaximum = movingMaximum.map { $0 + factor * (batchMax - $0) } ?? batchMax
         }
         histogram.add(x.storage)
+        if gram != nil {
+            x.storage.withUnsafeBufferPointer { xp in gram!.withUnsafeMutableBufferPointer { gp in
+                BLAS.gram(rows: x.rows, columns: x.columns, x: xp.baseAddress!, into: gp.baseAddress!)
+            }}
+        }
         let keep = min(sampleRows - sample.count / x.columns, x.rows)
         if keep > 0 { sample += x.storage[0..<keep * x.columns] }
         tokens += x.rows

@@ -5,9 +5,10 @@ import Foundation
 /// batch of activations.
 public enum CalibrationRun {
     /// SmolLM2: `windows` non-overlapping windows of `window` tokens from the start of `tokens`.
+    /// `gram`: also each layer's sum of x x^T (GPTQ's Hessian).
     public static func statistics(_ model: LlamaModel, tokens: [Int32], window: Int = 512, windows: Int = 16, sampleRows: Int = 256,
-                                  progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
-        let recorder = StatisticsRecorder(sampleRows: sampleRows)
+                                  gram: Bool = false, progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
+        let recorder = StatisticsRecorder(sampleRows: sampleRows, gram: gram)
         let observed = try model.mapLinearLayers { layer throws(QuantaError) in ObservingLinear(inner: layer, recorder: recorder) }
         let chunks = stride(from: 0, to: tokens.count, by: window).prefix(windows).map { Array(tokens[$0..<min($0 + window, tokens.count)]) }
         for (i, chunk) in chunks.enumerated() {
@@ -20,9 +21,9 @@ public enum CalibrationRun {
     }
 
     /// MiniLM: the sentence embedder over `texts`, in its batches.
-    public static func statistics(_ embedder: SentenceEmbedder, texts: [String], sampleRows: Int = 256,
+    public static func statistics(_ embedder: SentenceEmbedder, texts: [String], sampleRows: Int = 256, gram: Bool = false,
                                   progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
-        let recorder = StatisticsRecorder(sampleRows: sampleRows)
+        let recorder = StatisticsRecorder(sampleRows: sampleRows, gram: gram)
         let observed = SentenceEmbedder(model: try embedder.model.mapLinearLayers { layer throws(QuantaError) in
             ObservingLinear(inner: layer, recorder: recorder)
         }, tokenizer: embedder.tokenizer, batchSize: embedder.batchSize)
@@ -37,15 +38,15 @@ final class StatisticsRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var byLayer = [String: ActivationStatistics]()
     private var failure: QuantaError?
-    private let sampleRows: Int
+    private let sampleRows: Int, gram: Bool
 
-    init(sampleRows: Int) { self.sampleRows = sampleRows }
+    init(sampleRows: Int, gram: Bool) { (self.sampleRows, self.gram) = (sampleRows, gram) }
 
     func observe(_ x: Matrix<Float>, layer: String) {
         lock.lock()
         defer { lock.unlock() }
         guard failure == nil else { return }
-        var stats = byLayer[layer] ?? ActivationStatistics(channels: x.columns, sampleRows: sampleRows)
+        var stats = byLayer[layer] ?? ActivationStatistics(channels: x.columns, sampleRows: sampleRows, gram: gram)
         do { try stats.observe(x, layer: layer) } catch { failure = error }
         byLayer[layer] = stats
     }

@@ -9,9 +9,10 @@ public final class QuantizationPipeline: @unchecked Sendable {
 
     public init() {}
 
-    /// `compute()` the first time, the cached FP32 statistics after that.
-    public func fp32Statistics(_ compute: () throws(QuantaError) -> [String: ActivationStatistics]) throws(QuantaError) -> [String: ActivationStatistics] {
-        if let cachedStatistics { return cachedStatistics }
+    /// `compute()` the first time (or when `gram` asks for the Gram matrices the cached ones lack), the cached
+    /// FP32 statistics after that.
+    public func fp32Statistics(gram: Bool = false, _ compute: () throws(QuantaError) -> [String: ActivationStatistics]) throws(QuantaError) -> [String: ActivationStatistics] {
+        if let cachedStatistics, !gram || cachedStatistics.values.allSatisfy({ $0.gram != nil }) { return cachedStatistics }
         let statistics = try compute()
         cachedStatistics = statistics
         return statistics
@@ -29,8 +30,8 @@ public final class QuantizationPipeline: @unchecked Sendable {
             return try QuantizationPipeline().quantize(Rotation.fold(into: model, seed: seed), recipe: rest,
                                                        calibrationTokens: calibrationTokens, progress: progress, record: record)
         }
-        var quantized = try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
-            try CalibrationRun.statistics(m, tokens: calibrationTokens) { done, total in progress("calibration window \(done)/\(total)") }
+        var quantized = try apply(recipe, to: model, calibrate: { m, gram throws(QuantaError) in
+            try CalibrationRun.statistics(m, tokens: calibrationTokens, gram: gram) { done, total in progress("calibration window \(done)/\(total)") }
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) }, record: record)
         quantized.kvCacheQuantizer = recipe.kvCache
         return quantized
@@ -42,9 +43,9 @@ public final class QuantizationPipeline: @unchecked Sendable {
         guard recipe.rotationSeed == nil else {
             throw .invalidArgument("\(recipe.name): rotation folds into pre-norm decoders only; BERT's LayerNorm subtracts the mean and does not commute with a rotation")
         }
-        return try apply(recipe, to: model, calibrate: { m throws(QuantaError) in
+        return try apply(recipe, to: model, calibrate: { m, gram throws(QuantaError) in
             progress("calibrating on \(calibrationTexts.count) texts")
-            return try CalibrationRun.statistics(SentenceEmbedder(model: m, tokenizer: tokenizer), texts: calibrationTexts)
+            return try CalibrationRun.statistics(SentenceEmbedder(model: m, tokenizer: tokenizer), texts: calibrationTexts, gram: gram)
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) }, record: record)
     }
 
@@ -62,20 +63,22 @@ public final class QuantizationPipeline: @unchecked Sendable {
     }
 
     /// The recipe's steps on any model: SmoothQuant from the FP32 statistics, calibration of what the
-    /// quantizers will see, then every Linear replaced.
+    /// quantizers will see (with each layer's Gram matrix when GPTQ needs it), then every Linear replaced.
     func apply<Model>(_ recipe: Recipe, to model: Model,
-                      calibrate: (Model) throws(QuantaError) -> [String: ActivationStatistics],
+                      calibrate: (Model, _ gram: Bool) throws(QuantaError) -> [String: ActivationStatistics],
                       fold: (Model, [String: ActivationStatistics], SmoothQuant.Strength) throws(QuantaError) -> Model,
                       mapLinearLayers: (Model, (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Model,
                       record: LayerRecorder?)
         throws(QuantaError) -> Model {
         var transformed = model
         var statistics = [String: ActivationStatistics]()
+        let gram = recipe.usesGPTQ
         if let strength = recipe.smoothQuant {
-            transformed = try fold(model, fp32Statistics { () throws(QuantaError) in try calibrate(model) }, strength)
+            transformed = try fold(model, fp32Statistics { () throws(QuantaError) in try calibrate(model, false) }, strength)
         }
         if recipe.needsCalibration {
-            statistics = recipe.smoothQuant == nil ? try fp32Statistics { () throws(QuantaError) in try calibrate(model) } : try calibrate(transformed)
+            statistics = recipe.smoothQuant == nil ? try fp32Statistics(gram: gram) { () throws(QuantaError) in try calibrate(model, gram) }
+                : try calibrate(transformed, gram)
         }
         return try mapLinearLayers(transformed) { layer throws(QuantaError) in
             let quantized = try recipe.quantize(layer, statistics: statistics)

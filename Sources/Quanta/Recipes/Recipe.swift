@@ -15,13 +15,16 @@ public struct Recipe: Sendable, CustomStringConvertible {
         /// Per-layer format choice (MoFQ): when not empty, the layer takes whichever of these specs
         /// quantizes its weight with the smallest mean squared error, and this spec's own fields are ignored.
         public var alternatives: [LayerSpec]
+        /// GPTQ's error-compensating rounding of `weight` (an integer quantizer) on the calibration Hessian.
+        public var gptq: GPTQ?
 
         public init(weight: TensorQuantizer?, activation: ActivationScheme?, outlierThreshold: Float? = nil,
-                    alternatives: [LayerSpec] = []) {
+                    alternatives: [LayerSpec] = [], gptq: GPTQ? = nil) {
             self.weight = weight
             self.activation = activation
             self.outlierThreshold = outlierThreshold
             self.alternatives = alternatives
+            self.gptq = gptq
         }
 
         /// The alternative with the smallest weight quantization error for `layer` (self without alternatives).
@@ -93,12 +96,17 @@ public struct Recipe: Sendable, CustomStringConvertible {
         return j == p.count
     }
 
-    /// True when some layer's activation scale (or LLM.int8()'s set of FP32 outlier columns) comes from calibration.
+    /// Every spec the rules hold, alternatives included.
+    var allSpecs: [LayerSpec] { rules.flatMap { rule in [rule.spec].compactMap { $0 } + (rule.spec?.alternatives ?? []) } }
+
+    /// True when some layer's activation scale (or LLM.int8()'s set of FP32 outlier columns, or GPTQ's
+    /// Hessian) comes from calibration.
     public var needsCalibration: Bool {
-        rules.contains { rule in
-            ([rule.spec].compactMap { $0 } + (rule.spec?.alternatives ?? [])).contains { $0.activation?.needsCalibration == true || $0.outlierThreshold != nil }
-        }
+        allSpecs.contains { $0.activation?.needsCalibration == true || $0.outlierThreshold != nil || $0.gptq != nil }
     }
+
+    /// True when some layer's weight is rounded by GPTQ (calibration then collects Gram matrices).
+    public var usesGPTQ: Bool { allSpecs.contains { $0.gptq != nil } }
 
     /// Replaces every FP32 Linear the recipe names with its fake-quantized version; `statistics` (from a
     /// `CalibrationRun`) provide the static activation scales.
@@ -111,6 +119,12 @@ public struct Recipe: Sendable, CustomStringConvertible {
             return try OutlierDecomposedLinear(float, threshold: threshold, calibratedMax: statistics[layer.name]?.channelAbsMax,
                                                weight: spec.weight ?? .integer(.int8, .symmetric, .perChannel),
                                                activation: activation ?? .integer(.int8, .symmetric, .perToken))
+        }
+        if let gptq = spec.gptq, let weight = spec.weight {
+            guard let hessian = statistics[layer.name]?.gram else {
+                throw .invalidArgument("\(layer.name): GPTQ needs the layer's calibration Hessian; calibrate with Gram matrices")
+            }
+            return try gptq.quantize(float, weight: weight, activation: activation, hessian: hessian)
         }
         return try FakeQuantizedLinear(float, weight: spec.weight, activation: activation)
     }

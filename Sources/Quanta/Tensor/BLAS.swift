@@ -84,6 +84,13 @@ public enum BLAS {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, beta, y, 1)
     }
 
+    /// G += X^T X for row-major X [rows, columns] and G [columns, columns] (a Gram matrix over the rows).
+    public static func gram(rows: Int, columns: Int, x: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
+        guard rows > 0, columns > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(columns), Int32(columns), Int32(rows), 1,
+                    x, Int32(columns), x, Int32(columns), 1, g, Int32(columns))
+    }
+
     /// C = alpha * A B + beta * C for row-major A [m, k], B [k, n], C [m, n].
     @inline(__always)
     public static func gemm(m: Int, n: Int, k: Int, alpha: Float = 1,

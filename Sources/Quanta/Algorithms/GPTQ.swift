@@ -1,0 +1,134 @@
+/// GPTQ (Frantar et al., 2022): weights quantized one input column at a time, each column's rounding error
+/// spread over the columns not yet quantized through the inverse Hessian of the layer's reconstruction loss
+/// ||X W^T - X Q^T||^2, H = X^T X summed over calibration tokens:
+///
+///     q_i = Q(w_i),   e = (w_i - q_i) / U[i, i],   w_j -= e U[i, j]   for every later column j
+///
+/// with U the upper Cholesky factor of (H + lambda I)^-1 = U^T U (lambda = `dampening` times the mean of
+/// diag H). Columns run in blocks of `blockSize` whose updates to the later columns are applied at the end
+/// of each block as one product (the paper's lazy batch updates). With `actOrder`, columns run in order of
+/// decreasing H[i, i] (the inputs with the most energy first), and the scales and zero points are those of
+/// the unchanged weight's groups ("static groups"), so that per-group parameters keep the contiguous layout
+/// every kernel and file expects.
+public struct GPTQ: Sendable, Equatable {
+    public var actOrder: Bool
+    public var blockSize: Int
+    public var dampening: Double
+
+    public init(actOrder: Bool = true, blockSize: Int = 128, dampening: Double = 0.01) {
+        self.actOrder = actOrder
+        self.blockSize = blockSize
+        self.dampening = dampening
+    }
+
+    /// `layer` with its weight quantized by `weight` (an integer quantizer) with GPTQ's error compensation,
+    /// `hessian` = sum_t x_t x_t^T [inFeatures, inFeatures] row-major over the calibration inputs (after the
+    /// layer's SmoothQuant input scale), and `activation` as a fake-quantized input.
+    public func quantize(_ layer: FloatLinear, weight: TensorQuantizer, activation: TensorQuantizer?, hessian: [Float]) throws(QuantaError) -> FakeQuantizedLinear {
+        guard case let .integer(format, scheme, granularity) = weight else {
+            throw .invalidArgument("\(layer.name): GPTQ takes an integer weight quantizer, not \(weight)")
+        }
+        let (rows, n) = (layer.outFeatures, layer.inFeatures)
+        guard hessian.count == n * n else { throw .shapeMismatch("\(layer.name): Hessian of \(hessian.count) values for \(n) inputs") }
+        guard blockSize > 0, dampening > 0 else { throw .invalidArgument("GPTQ needs a positive block size and dampening") }
+        var h = hessian.map(Double.init)
+        var w = layer.weight
+        // Inputs that calibration never saw carry no information: their weights are zeroed, as in the paper.
+        for i in 0..<n where h[i * n + i] == 0 {
+            h[i * n + i] = 1
+            for r in 0..<rows { w[r, i] = 0 }
+        }
+        let parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: layer.name + ".weight")
+        let order = actOrder ? (0..<n).sorted { (h[$0 * n + $0], $1) > (h[$1 * n + $1], $0) } : Array(0..<n)
+        let u = try Self.inverseCholeskyFactor(Self.permuted(h, n: n, order: order), n: n, dampening: dampening, layer: layer.name)
+
+        // Column-major working copy in the chosen order: column i of the permuted weight is row i of `columns`.
+        var columns = [Float](repeating: 0, count: n * rows)
+        for (i, c) in order.enumerated() { for r in 0..<rows { columns[i * rows + r] = w[r, c] } }
+        let range = parameters.codeRange
+        let inverseScales = parameters.scales.map { 1 / $0 }
+        var errors = [Float](repeating: 0, count: blockSize * rows)
+        for start in stride(from: 0, to: n, by: blockSize) {
+            let end = min(start + blockSize, n)
+            for i in start..<end {
+                let d = Float(u[i * n + i])
+                for r in 0..<rows {
+                    let p = granularity.parameterIndex(row: r, column: order[i], columns: n)
+                    let z = parameters.zeroPoints[p], value = columns[i * rows + r]
+                    let code = IntegerFormat.roundClamped(value * inverseScales[p], lower: range.lowerBound + z, upper: range.upperBound + z)
+                    let q = parameters.scales[p] * Float(code)
+                    errors[(i - start) * rows + r] = (value - q) / d
+                    columns[i * rows + r] = q
+                }
+                for j in (i + 1)..<end {
+                    let factor = Float(u[i * n + j])
+                    for r in 0..<rows { columns[j * rows + r] -= errors[(i - start) * rows + r] * factor }
+                }
+            }
+            guard end < n else { break }
+            // Later columns j >= end: columns[j] -= sum_{i in block} U[i, j] errors[i], one product [n - end, rows].
+            let count = end - start
+            var coupling = [Float](repeating: 0, count: (n - end) * count)
+            for j in end..<n { for i in start..<end { coupling[(j - end) * count + (i - start)] = Float(u[i * n + j]) } }
+            coupling.withUnsafeBufferPointer { cp in errors.withUnsafeBufferPointer { ep in columns.withUnsafeMutableBufferPointer { wp in
+                BLAS.gemm(m: n - end, n: rows, k: count, alpha: -1, a: cp.baseAddress!, lda: count, b: ep.baseAddress!, ldb: rows,
+                          beta: 1, c: wp.baseAddress! + end * rows, ldc: rows)
+            }}}
+        }
+        var q = Matrix<Float>(rows: rows, columns: n, repeating: 0)
+        for (i, c) in order.enumerated() { for r in 0..<rows { q[r, c] = columns[i * rows + r] } }
+        return FakeQuantizedLinear(quantized: try FloatLinear(name: layer.name, weight: q, bias: layer.bias, inputScale: layer.inputScale),
+                                   weight: weight, activation: activation, weightParameters: parameters)
+    }
+
+    /// P H P^T for the permutation `order` (row i of the result is row order[i] of h).
+    static func permuted(_ h: [Double], n: Int, order: [Int]) -> [Double] {
+        var p = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { p[i * n + j] = h[order[i] * n + order[j]] } }
+        return p
+    }
+
+    /// The upper triangular U with (H + lambda I)^-1 = U^T U, lambda = dampening * mean(diag H), row-major.
+    /// With H + lambda I = R R^T for an upper triangular R (Cholesky run from the last row up), U = R^-1.
+    /// Throws, naming the layer, when the matrix is not positive definite.
+    static func inverseCholeskyFactor(_ h: [Double], n: Int, dampening: Double, layer: String) throws(QuantaError) -> [Double] {
+        let lambda = dampening * (0..<n).reduce(0) { $0 + h[$1 * n + $1] } / Double(max(n, 1))
+        var r = h
+        for i in 0..<n { r[i * n + i] += lambda }
+        // R R^T = A, R upper: for j = n-1 down to 0, R[j, j] = sqrt(A[j, j] - sum_{k > j} R[j, k]^2) and
+        // R[i, j] = (A[i, j] - sum_{k > j} R[i, k] R[j, k]) / R[j, j] for i < j; entries below the diagonal end 0.
+        try r.withUnsafeMutableBufferPointer { (a: inout UnsafeMutableBufferPointer<Double>) throws(QuantaError) in
+            for j in stride(from: n - 1, through: 0, by: -1) {
+                var diagonal = a[j * n + j]
+                for k in (j + 1)..<max(n, j + 1) { diagonal -= a[j * n + k] * a[j * n + k] }
+                guard diagonal > 0, diagonal.isFinite else {
+                    throw .invalidArgument("\(layer): the calibration Hessian is not positive definite at input \(j) (GPTQ)")
+                }
+                let pivot = diagonal.squareRoot()
+                a[j * n + j] = pivot
+                for i in 0..<j {
+                    var sum = a[i * n + j]
+                    for k in (j + 1)..<max(n, j + 1) { sum -= a[i * n + k] * a[j * n + k] }
+                    a[i * n + j] = sum / pivot
+                }
+                for i in (j + 1)..<max(n, j + 1) { a[i * n + j] = 0 }
+            }
+        }
+        // U = R^-1, upper: U[j, j] = 1 / R[j, j], U[i, j] = -(sum_{i < k <= j} R[i, k] U[k, j]) / R[i, i]. Built as
+        // U^T (row j of `ut` is column j of U) so that both operands of the inner sum are contiguous.
+        var ut = [Double](repeating: 0, count: n * n)
+        r.withUnsafeBufferPointer { a in ut.withUnsafeMutableBufferPointer { t in
+            for j in 0..<n {
+                t[j * n + j] = 1 / a[j * n + j]
+                for i in stride(from: j - 1, through: 0, by: -1) {
+                    var sum = 0.0
+                    for k in (i + 1)...j { sum += a[i * n + k] * t[j * n + k] }
+                    t[j * n + i] = -sum / a[i * n + i]
+                }
+            }
+        }}
+        var u = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in i..<n { u[i * n + j] = ut[j * n + i] } }
+        return u
+    }
+}
