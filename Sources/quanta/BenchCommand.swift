@@ -137,7 +137,7 @@ struct ModelBench: ParsableCommand {
             let lowered = try variants.map { v throws(QuantaError) in (v.0, try IntegerRuntime.lower(v.1, threads: threads)) }
             for (recipe, model) in lowered {
                 let layers = model.allLinearLayers
-                progress("\(recipe): \(layers.filter { $0 is Int8Linear || $0 is WeightOnlyLinear }.count) of \(layers.count) Linear layers on integer kernels")
+                progress("\(recipe): \(layers.filter(IntegerRuntime.isInteger).count) of \(layers.count) Linear layers on integer kernels")
             }
             let text = try data.novel("emma")
             return try ModelBenchmark(threads: threads, stopwatch: Stopwatch(warmup: 1, runs: runs))

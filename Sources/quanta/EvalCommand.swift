@@ -41,7 +41,7 @@ struct EvalCommand: ParsableCommand {
     var alpha: SmoothQuant.Strength = .alpha(0.5)
     @Option(name: .long, parsing: .upToNextOption, help: "Calibration text files for static recipes (default: Mansfield Park for SmolLM2, lee_background.cor for MiniLM; MiniLM takes one text per line).")
     var calib: [String] = []
-    @Flag(name: .customLong("integer-kernels"), help: "Run the layers that have integer kernels (INT8 per-channel weights with UINT8 per-token or static per-tensor INT8 inputs; UINT8/UINT4 weight-only) in integer arithmetic instead of fake quantization.")
+    @Flag(name: .customLong("integer-kernels"), help: "Run the layers that have integer kernels (INT8 per-channel weights with UINT8 inputs per token, per token in blocks of 32, or static per-tensor INT8 inputs; LLM.int8(); UINT8/UINT4 weight-only) in integer arithmetic instead of fake quantization.")
     var integerKernels = false
     @Option(name: .customLong("keep-fp32"), help: "Leave each recipe's N most sensitive layers in FP32 (ranked as `quanta sensitivity` does).")
     var keepFP32 = 0

@@ -185,6 +185,31 @@ extension Int8LinearTests {
     }
 }
 
+extension Int8LinearTests {
+    /// LLM.int8() on the integer kernels: the columns beyond the threshold in this input (one the calibration
+    /// kept in FP32, one it did not) go to FP32, the rest to symmetric per-token INT8 codes; on every path the
+    /// output is the fake-quantized decomposition's to float rounding, and equals it when no column is an outlier.
+    @Test func outlierDecompositionMatchesFakeQuantization() throws {
+        var x = TestData.gaussian(rows: 8, columns: 48, seed: 18)
+        x[1, 5] = 9; x[6, 30] = -12   // column 5 was seen in calibration, column 30 was not
+        let w = TestData.gaussian(rows: 23, columns: 48, seed: 19, scale: 0.1)
+        var calibrated = [Float](repeating: 1, count: 48)
+        calibrated[5] = 8
+        let float = try FloatLinear(name: "layer", weight: w, bias: (0..<23).map { Float($0) / 11 })
+        let decomposed = try OutlierDecomposedLinear(float, threshold: 6, calibratedMax: calibrated)
+        #expect(decomposed.keptColumns == [5] && decomposed.outlierColumns(x) == [5, 30])
+        for input in [x, TestData.gaussian(rows: 3, columns: 48, seed: 20)] {
+            let expected = decomposed.forward(input)
+            for path in KernelPath.allCases.filter(\.isSupported) {
+                let integer = try #require(OutlierInt8Linear(decomposed, threads: 2, path: path))
+                let actual = integer.forward(input)
+                let worst = zip(expected.storage, actual.storage).map { abs($0 - $1) }.max()!
+                #expect(worst <= 1e-5 * expected.storage.map(\.magnitude).max()!, "\(path): max |difference| \(worst)")
+            }
+        }
+    }
+}
+
 /// Norm + quantize fused equals norm, then quantize, code for code (row order and COL32).
 extension Int8LinearTests {
     /// Static recipes: calibrated per-tensor INT8 inputs (symmetric, and asymmetric with a zero point, with and

@@ -52,7 +52,7 @@ import Quanta
           {"pattern": "*.ffn_down", "fp32": true},
           {"pattern": "*.attn_q", "outlier_threshold": 4, "activation": {"mode": "dynamic", "format": "int8", "scheme": "asymmetric"}},
           {"pattern": "*.attn_*", "outlier_threshold": 5},
-          {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}},
+          {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}, "gptq": {"act_order": false, "dampening": 0.1}},
           {"pattern": "*.ffn_gate", "weight": {"format": "mxfp6"}, "activation": {"mode": "dynamic", "format": "mxfp6"}},
           {"pattern": "*", "weight": {"format": "fp8-e4m3", "granularity": "per-tensor"}, "activation": {"mode": "static", "format": "int8", "calibrator": "percentile-99.99"}}
         ]}
@@ -65,6 +65,8 @@ import Quanta
         let decomposed = try #require(try recipe.quantize(layer) as? OutlierDecomposedLinear)
         #expect(decomposed.threshold == 4 && "\(decomposed.activationQuantizer)" == "uint8 asymmetric per-token")
         #expect("\(recipe.spec(for: "blk.0.ffn_up")!.weight!)" == "uint4 asymmetric per-group(64)")
+        #expect(recipe.spec(for: "blk.0.ffn_up")!.gptq == GPTQ(actOrder: false, blockSize: 128, dampening: 0.1) && recipe.usesGPTQ)
+        #expect(try Recipe.named("w4a16-g128-gptq").rules[0].spec?.gptq == GPTQ() && !(try Recipe.named("w4a16-g128").usesGPTQ))
         #expect("\(recipe.spec(for: "blk.0.ffn_gate")!.activation!)" == "dynamic mxfp6-e2m3 block 32")
         #expect("\(recipe.spec(for: "blk.0.other")!.activation!)" == "int8 per-tensor static (percentile-99.99)")
         #expect(recipe.needsCalibration)
@@ -79,6 +81,8 @@ import Quanta
                                  (#"{"rules": [{"pattern": "*", "weight": {"format": "int9x"}}]}"#, "unknown format 'int9x'"),
                                  (#"{"rules": [{"pattern": "*", "activation": {"mode": "static", "calibrator": "magic"}}]}"#, "unknown calibrator"),
                                  (#"{"smoothquant_alpha": 2, "rules": [{"pattern": "*", "fp32": true}]}"#, "smoothquant_alpha"),
+                                 (#"{"rules": [{"pattern": "*", "weight": {"format": "fp8-e4m3"}, "gptq": true}]}"#, "rule 0: 'gptq' needs an integer"),
+                                 (#"{"rules": [{"pattern": "*", "weight": {"format": "int4"}, "gptq": {"dampening": -1}}]}"#, "dampening"),
                                  ("not json", "not a JSON object")] {
             let path = try Self.write(json)
             do {

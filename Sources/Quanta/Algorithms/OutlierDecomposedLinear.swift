@@ -57,7 +57,9 @@ public struct OutlierDecomposedLinear: LinearLayer {
         (0..<x.columns).filter { c in (0..<x.rows).contains { x[$0, c].magnitude > threshold } }
     }
 
-    public func forward(_ input: Matrix<Float>) -> Matrix<Float> {
+    /// The input after the SmoothQuant scale split in two: `regular` with the outlier columns zeroed, and
+    /// those columns (`outliers`, ascending) as their own matrix.
+    public func split(_ input: Matrix<Float>) -> (regular: Matrix<Float>, outliers: [Int], outlierInput: Matrix<Float>) {
         var regular = quantized.scaledInput(input)
         let outliers = outlierColumns(regular)
         var outlierInput = Matrix<Float>(rows: regular.rows, columns: outliers.count, repeating: 0)
@@ -67,16 +69,24 @@ public struct OutlierDecomposedLinear: LinearLayer {
                 regular[r, c] = 0
             }
         }
+        return (regular, outliers, outlierInput)
+    }
+
+    /// x_outliers W_outliers^T: the kept FP32 weight columns, the dequantized INT8 ones for the rest.
+    public func outlierProduct(_ outlierInput: Matrix<Float>, columns outliers: [Int]) -> Matrix<Float> {
+        var weight = quantized.weight.selectingColumns(outliers)
+        for (k, c) in outliers.enumerated() {
+            guard let j = binarySearch(keptColumns, c) else { continue }
+            for r in 0..<weight.rows { weight[r, k] = keptWeight[r, j] }
+        }
+        return BLAS.matmulTransposed(outlierInput, weight)
+    }
+
+    public func forward(_ input: Matrix<Float>) -> Matrix<Float> {
+        let (regular, outliers, outlierInput) = split(input)
         let q = (try? activationQuantizer.fakeQuantize(regular, tensor: name + ".input")) ?? regular
         var y = quantized.multiply(q)
-        if !outliers.isEmpty {
-            var weight = quantized.weight.selectingColumns(outliers)
-            for (k, c) in outliers.enumerated() {
-                guard let j = binarySearch(keptColumns, c) else { continue }
-                for r in 0..<weight.rows { weight[r, k] = keptWeight[r, j] }
-            }
-            y.add(BLAS.matmulTransposed(outlierInput, weight))
-        }
+        if !outliers.isEmpty { y.add(outlierProduct(outlierInput, columns: outliers)) }
         return y
     }
 }

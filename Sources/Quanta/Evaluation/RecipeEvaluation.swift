@@ -85,7 +85,7 @@ public struct RecipeEvaluation: Sendable {
                 case let .stored(_, .bert(stored, _))?: model = stored
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }
-                if integerKernels, r != nil { model = try model.mapLinearLayers(IntegerRuntime.lower) }
+                if integerKernels, r != nil { model = try model.mapLinearLayers { IntegerRuntime.lower($0) } }
                 let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
                 if r != nil {
@@ -132,7 +132,7 @@ public struct RecipeEvaluation: Sendable {
                 case let .stored(_, .llama(stored, _))?: model = stored
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }
-                if integerKernels, r != nil { model = try model.mapLinearLayers(IntegerRuntime.lower) }
+                if integerKernels, r != nil { model = try model.mapLinearLayers { IntegerRuntime.lower($0) } }
                 let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 var worst: Double?
                 for (task, tokens) in texts {

@@ -13,6 +13,8 @@ import Foundation
 /// static (format int8 with "calibrator": minmax | minmax-ema | percentile-99.99 | entropy | mse, or fp8-e4m3 |
 /// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
+/// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x}) rounds its integer weight with
+/// GPTQ on the calibration Hessians (defaults: act-order, blocks of 128, dampening 0.01).
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
 /// "quantize_head": true applies the rules to a decoder's output head (the layer "output") too.
 public enum RecipeFile {
@@ -35,7 +37,11 @@ public enum RecipeFile {
                 parsed.append(.init(pattern: pattern, spec: .init(weight: weight, activation: activation, outlierThreshold: Float(threshold))))
                 continue
             }
-            parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation)))
+            let gptq = try gptqOptions(rule["gptq"], context: "rule \(i)", path: path)
+            if gptq != nil, case .integer? = weight {} else if gptq != nil {
+                throw fail("rule \(i): 'gptq' needs an integer 'weight' quantizer")
+            }
+            parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation, gptq: gptq)))
         }
         let name = json["name"] as? String ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let kvCache = try (json["kv_cache"] as? [String: Any]).map { c throws(QuantaError) in
@@ -47,6 +53,31 @@ public enum RecipeFile {
             recipe.quantizesHead = head
         }
         return recipe
+    }
+
+    /// A rule's `"gptq"`: absent or false (none), true (the defaults), or an object overriding them.
+    static func gptqOptions(_ value: Any?, context: String, path: String) throws(QuantaError) -> GPTQ? {
+        func fail(_ reason: String) -> QuantaError { .file(path: path, reason: "\(context): \(reason)") }
+        switch value {
+        case nil: return nil
+        case let flag as Bool: return flag ? GPTQ() : nil
+        case let options as [String: Any]:
+            var gptq = GPTQ()
+            if let order = options["act_order"] {
+                guard let order = order as? Bool else { throw fail("gptq 'act_order' must be true or false") }
+                gptq.actOrder = order
+            }
+            if let block = options["block"] {
+                guard let block = block as? Int, block > 0 else { throw fail("gptq 'block' must be a positive integer") }
+                gptq.blockSize = block
+            }
+            if let dampening = options["dampening"] {
+                guard let dampening = dampening as? Double, dampening > 0, dampening.isFinite else { throw fail("gptq 'dampening' must be a positive number") }
+                gptq.dampening = dampening
+            }
+            return gptq
+        default: throw fail("'gptq' must be true, false or an object")
+        }
     }
 
     /// `"smoothquant_alpha"`: a number in [0, 1], or "auto".

@@ -78,15 +78,19 @@ public struct Int8Linear: LinearLayer {
     }
 }
 
-/// Replaces every Linear that has an integer kernel (`Int8Linear`'s W8A8 schemes, dynamic or static, and
-/// `WeightOnlyLinear`'s UINT8/UINT4 weight-only schemes) by it; the rest stay as they are.
+/// Replaces every Linear that has an integer kernel (`Int8Linear`'s W8A8 schemes, dynamic, in blocks or
+/// static, `OutlierInt8Linear`'s LLM.int8() and `WeightOnlyLinear`'s UINT8/UINT4 weight-only schemes) by it;
+/// the rest stay as they are.
 public enum IntegerRuntime {
-    public static func lower(_ layer: any LinearLayer) -> any LinearLayer { Int8Linear(layer) ?? WeightOnlyLinear(layer) ?? layer }
+    public static func lower(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> any LinearLayer {
+        Int8Linear(layer, threads: threads) ?? OutlierInt8Linear(layer, threads: threads) ?? WeightOnlyLinear(layer, threads: threads) ?? layer
+    }
+
+    /// Whether `layer` runs on an integer kernel.
+    public static func isInteger(_ layer: any LinearLayer) -> Bool { layer is Int8Linear || layer is OutlierInt8Linear || layer is WeightOnlyLinear }
 
     public static func lower(_ model: LoadedModel, threads: Int) throws(QuantaError) -> LoadedModel {
-        let lower = { (layer: any LinearLayer) -> any LinearLayer in
-            Int8Linear(layer, threads: threads) ?? WeightOnlyLinear(layer, threads: threads) ?? layer
-        }
+        let lower = { (layer: any LinearLayer) -> any LinearLayer in Self.lower(layer, threads: threads) }
         switch model {
         case let .bert(m, t): return .bert(try m.mapLinearLayers(lower), t)
         case let .llama(m, t): return .llama(try m.mapLinearLayers(lower), t)
