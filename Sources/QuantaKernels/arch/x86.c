@@ -258,34 +258,22 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_
         }                                                                                                         \
     }
 
-AVX2 static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
-                                const qk_epilogue *e) {
-    int groups = k_groups(k);
+/// The sign-trick kernels' loops, for the per-row epilogues and for mode 3 (activations in blocks).
+__attribute__((target("avx2,fma"))) static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
+                                                              int n0, int n1, const qk_epilogue *e) {
+    int groups = k_groups(k), blocks = e->mode == 3;
     const int32_t *sums = column_sums(packed, n, k);
-#define QK_SIGN_TILE(ROWS)                                                                                         \
-    if (panels == 2) gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, sums, e);     \
-    else gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, sums, e);
+#define QK_SIGN_TILE(ROWS, PANELS)                                                                                   \
+    if (blocks) gemm_avx2_sign_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, PANELS, i, col, n1, e);     \
+    else gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, PANELS, i, col, n1, sums, e);
+#define QK_SIGN_TILES(ROWS) if (panels == 2) { QK_SIGN_TILE(ROWS, 2) } else { QK_SIGN_TILE(ROWS, 1) }
     QK_FOR_PANEL_PAIRS({
         int i = i0;
-        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_TILE(MR_SIGN) }
-        if (i < i1) { QK_SIGN_TILE(1) }
+        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_TILES(MR_SIGN) }
+        if (i < i1) { QK_SIGN_TILES(1) }
     })
+#undef QK_SIGN_TILES
 #undef QK_SIGN_TILE
-}
-
-__attribute__((target("avx2,fma"))) static void gemm_avx2_sign_blocks(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
-                                       const qk_epilogue *e) {
-    (void)n;
-    int groups = k_groups(k);
-#define QK_SIGN_BLOCKS_TILE(ROWS)                                                                                  \
-    if (panels == 2) gemm_avx2_sign_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);    \
-    else gemm_avx2_sign_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
-    QK_FOR_PANEL_PAIRS({
-        int i = i0;
-        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_BLOCKS_TILE(MR_SIGN) }
-        if (i < i1) { QK_SIGN_BLOCKS_TILE(1) }
-    })
-#undef QK_SIGN_BLOCKS_TILE
 }
 
 // AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
@@ -360,7 +348,7 @@ AVX2 static void gemm_avx2_any(const uint8_t *a, int m, int k, int lda, const in
 /// else the portable kernel.
 AVX2 static void gemm_blocks_avx2_any(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
                                       const qk_epilogue *e) {
-    if (narrow_range(packed, n, k)) gemm_avx2_sign_blocks(a, m, k, lda, packed, n, n0, n1, e);
+    if (narrow_range(packed, n, k)) gemm_avx2_sign(a, m, k, lda, packed, n, n0, n1, e);
     else qk_gemm_blocks_generic(a, m, k, lda, packed, n, n0, n1, e);
 }
 
