@@ -6,10 +6,11 @@
 ///
 /// with U the upper Cholesky factor of (H + lambda I)^-1 = U^T U (lambda = `dampening` times the mean of
 /// diag H). Columns run in blocks of `blockSize` whose updates to the later columns are applied at the end
-/// of each block as one product (the paper's lazy batch updates). With `actOrder`, columns run in order of
-/// decreasing H[i, i] (the inputs with the most energy first), and the scales and zero points are those of
-/// the unchanged weight's groups ("static groups"), so that per-group parameters keep the contiguous layout
-/// every kernel and file expects.
+/// of each block as one product (the paper's lazy batch updates). Without `actOrder`, columns run in order and
+/// each group's scales and zero points are chosen from the weights as updated when the group's first column
+/// is reached (the reference's dynamic groups). With `actOrder`, columns run in order of decreasing H[i, i]
+/// (the inputs with the most energy first) and the parameters are those of the unchanged weight's groups
+/// ("static groups"), so that per-group parameters keep the contiguous layout every kernel and file expects.
 public struct GPTQ: Sendable, Equatable {
     public var actOrder: Bool
     public var blockSize: Int
@@ -38,7 +39,8 @@ public struct GPTQ: Sendable, Equatable {
             h[i * n + i] = 1
             for r in 0..<rows { w[r, i] = 0 }
         }
-        let parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: layer.name + ".weight")
+        var parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: layer.name + ".weight")
+        let groupSize: Int? = switch granularity { case let .perGroup(size): size; default: nil }
         let order = actOrder ? (0..<n).sorted { (h[$0 * n + $0], $1) > (h[$1 * n + $1], $0) } : Array(0..<n)
         let u = try Self.inverseCholeskyFactor(Self.permuted(h, n: n, order: order), n: n, dampening: dampening, layer: layer.name)
 
@@ -46,11 +48,15 @@ public struct GPTQ: Sendable, Equatable {
         var columns = [Float](repeating: 0, count: n * rows)
         for (i, c) in order.enumerated() { for r in 0..<rows { columns[i * rows + r] = w[r, c] } }
         let range = parameters.codeRange
-        let inverseScales = parameters.scales.map { 1 / $0 }
+        var inverseScales = parameters.scales.map { 1 / $0 }
         var errors = [Float](repeating: 0, count: blockSize * rows)
         for start in stride(from: 0, to: n, by: blockSize) {
             let end = min(start + blockSize, n)
             for i in start..<end {
+                if !actOrder, let size = groupSize, i % size == 0 {
+                    parameters = try Self.choosingGroup(i / size, size: size, of: columns, rows: rows, in: parameters, tensor: layer.name + ".weight")
+                    inverseScales = parameters.scales.map { 1 / $0 }
+                }
                 let d = Float(u[i * n + i])
                 for r in 0..<rows {
                     let p = granularity.parameterIndex(row: r, column: order[i], columns: n)
@@ -79,6 +85,24 @@ public struct GPTQ: Sendable, Equatable {
         for (i, c) in order.enumerated() { for r in 0..<rows { q[r, c] = columns[i * rows + r] } }
         return FakeQuantizedLinear(quantized: try FloatLinear(name: layer.name, weight: q, bias: layer.bias, inputScale: layer.inputScale),
                                    weight: weight, activation: activation, weightParameters: parameters)
+    }
+
+    /// `parameters` with group `group`'s scale and zero point, in every row, chosen from the current values of
+    /// its columns (`columns` holds column c's `rows` values at c * rows, in natural order).
+    static func choosingGroup(_ group: Int, size: Int, of columns: [Float], rows: Int, in parameters: QuantizationParameters,
+                              tensor: String) throws(QuantaError) -> QuantizationParameters {
+        let n = columns.count / rows, first = group * size, width = min(size, n - first)
+        var slice = Matrix<Float>(rows: rows, columns: width, repeating: 0)
+        for c in 0..<width { for r in 0..<rows { slice[r, c] = columns[(first + c) * rows + r] } }
+        let chosen = try AffineQuantizer.chooseParameters(for: slice, format: parameters.format, scheme: parameters.scheme, granularity: .perChannel, tensor: tensor)
+        var (scales, zeroPoints) = (parameters.scales, parameters.zeroPoints)
+        let groups = (n + size - 1) / size
+        for r in 0..<rows {
+            scales[r * groups + group] = chosen.scales[r]
+            zeroPoints[r * groups + group] = chosen.zeroPoints[r]
+        }
+        return try QuantizationParameters(scales: scales, zeroPoints: zeroPoints, format: parameters.format, scheme: parameters.scheme,
+                                          granularity: parameters.granularity)
     }
 
     /// P H P^T for the permutation `order` (row i of the result is row order[i] of h).
