@@ -93,4 +93,9 @@ func quanta(_ arguments: [String], input: String = "") throws -> CommandResult {
         let b = try quanta(["mx", "--format", "mxint8", "--block", "0"], input: "1")
         #expect(b.status != 0 && b.stdout.isEmpty)
     }
+
+    @Test func benchGemmRefusesAShapeItCannotParse() throws {
+        let r = try quanta(["bench", "gemm", "--shapes", "16x16x16,16x0x16"])
+        #expect(r.status != 0 && r.stdout.isEmpty && r.stderr.contains("'16x0x16'"))
+    }
 }
