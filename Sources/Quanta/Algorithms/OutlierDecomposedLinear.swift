@@ -54,7 +54,11 @@ public struct OutlierDecomposedLinear: LinearLayer {
 
     /// Input columns with |x| > threshold somewhere.
     public func outlierColumns(_ x: Matrix<Float>) -> [Int] {
-        (0..<x.columns).filter { c in (0..<x.rows).contains { x[$0, c].magnitude > threshold } }
+        var beyond = [Bool](repeating: false, count: x.columns)
+        x.storage.withUnsafeBufferPointer { p in
+            for r in 0..<x.rows { for c in 0..<x.columns where p[r * x.columns + c].magnitude > threshold { beyond[c] = true } }
+        }
+        return beyond.indices.filter { beyond[$0] }
     }
 
     /// The input after the SmoothQuant scale split in two: `regular` with the outlier columns zeroed, and

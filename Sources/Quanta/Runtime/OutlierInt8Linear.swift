@@ -52,17 +52,17 @@ extension PaddedActivations {
     /// Q + 128 with zero point -128.
     public init(symmetricQuantizing x: Matrix<Float>) {
         self.init(rows: x.rows, columns: x.columns)
-        let (columns, stride) = (x.columns, self.stride)
-        for r in 0..<x.rows {
-            var largest: Float = 0
-            for c in 0..<columns { largest = max(largest, x[r, c].magnitude) }
-            let scale = QuantizationParameters.nonZero(largest / 127)
-            scales[r] = scale
-            zeroPoints[r] = -128
-            x.storage.withUnsafeBufferPointer { xp in codes.withUnsafeMutableBufferPointer { cp in
-                qk_quantize_rows_static_u8(xp.baseAddress! + r * columns, 1, Int32(columns), Int32(columns), nil, 1 / scale,
+        let (rows, columns, stride) = (x.rows, x.columns, self.stride)
+        x.storage.withUnsafeBufferPointer { xp in codes.withUnsafeMutableBufferPointer { cp in
+        scales.withUnsafeMutableBufferPointer { sp in zeroPoints.withUnsafeMutableBufferPointer { zp in
+            for r in 0..<rows {
+                var largest: Float = 0
+                for c in 0..<columns { largest = max(largest, xp[r * columns + c].magnitude) }
+                sp[r] = QuantizationParameters.nonZero(largest / 127)
+                zp[r] = -128
+                qk_quantize_rows_static_u8(xp.baseAddress! + r * columns, 1, Int32(columns), Int32(columns), nil, 1 / sp[r],
                                            -127, 127, 128, cp.baseAddress! + r * stride, Int32(stride))
-            }}
-        }
+            }
+        }}}}
     }
 }
