@@ -6,7 +6,7 @@ struct StudyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "study",
         abstract: "Evaluate recipes against FP32 and write a report (report.md and SVG charts).",
-        discussion: "Runs `quanta eval` for FP32 and every recipe, then draws: the per-channel max |activation| of the layer with the worst outlier channels, before and after SmoothQuant; that layer's activation histogram with each calibrator's clipping threshold; the first task's metric against bits per weight. Without --recipe, a representative set runs."
+        discussion: "Runs `quanta eval` for FP32 and every recipe, then draws: the per-channel max |activation| of the layer with the worst outlier channels, before and after SmoothQuant; that layer's activation histogram with each calibrator's clipping threshold; the first task's metric against bits per weight; with --task ppl-suite, the held-out suite's per-text table and each recipe's worst perplexity change against bits per weight. Without --recipe, a representative set runs."
     )
 
     static let defaultRecipes = ["w8a8-naive", "w8a8", "w8a8-smoothquant", "w8a8-static", "llm-int8", "fp8-e4m3", "mxint8", "mxfp8", "mxfp6", "mxfp4", "w8a16", "w4a16-g128"]
@@ -48,6 +48,7 @@ struct StudyCommand: ParsableCommand {
             }
         }
         try reportingErrors { () throws(QuantaError) in try report.write(to: out) }
-        printLines(EvalCommand.table(report.rows) + ["", "wrote \(out)/report.md, smoothquant.svg, calibration.svg, accuracy-vs-bits.svg"])
+        let suite = report.suiteChart() == nil ? "" : ", suite-worst-vs-bits.svg"
+        printLines(EvalCommand.table(report.rows) + ["", "wrote \(out)/report.md, smoothquant.svg, calibration.svg, accuracy-vs-bits.svg\(suite)"])
     }
 }

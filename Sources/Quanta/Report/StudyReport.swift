@@ -2,7 +2,8 @@ import Foundation
 
 /// The study report: `report.md` with the recipe table and three SVG charts drawn by Quanta — the per-channel
 /// max |activation| of one layer before and after SmoothQuant (the SmoothQuant paper's figure), that layer's
-/// activation histogram with each calibrator's clipping threshold, and accuracy against bits per weight.
+/// activation histogram with each calibrator's clipping threshold, and accuracy against bits per weight — and,
+/// when the study ran `ppl-suite`, the held-out suite's per-text table and its worst change against bits per weight.
 public struct StudyReport: Sendable {
     public let model: String
     public let rows: [RecipeEvaluation.Row]
@@ -40,8 +41,9 @@ public struct StudyReport: Sendable {
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw .file(path: folder, reason: "cannot be created (\(error.localizedDescription))")
         }
-        let files = [("smoothquant.svg", smoothQuantChart()), ("calibration.svg", histogramChart()),
+        var files = [("smoothquant.svg", smoothQuantChart()), ("calibration.svg", histogramChart()),
                      ("accuracy-vs-bits.svg", accuracyChart()), ("report.md", markdown())]
+        if let chart = suiteChart() { files.insert(("suite-worst-vs-bits.svg", chart), at: 3) }
         for (name, text) in files { try AtomicFile.write(Data(text.utf8), to: folder + "/" + name) }
     }
 
@@ -87,6 +89,43 @@ public struct StudyReport: Sendable {
         return chart.render()
     }
 
+    /// The held-out suite's rows (`ppl-suite/NAME` perplexities), if the study ran it.
+    var suiteRows: [RecipeEvaluation.Row] { rows.filter { $0.task.hasPrefix(RecipeEvaluation.Task.pplSuite.rawValue + "/") && $0.metric == "perplexity" } }
+
+    /// Each recipe's worst perplexity change over the held-out suite against bits per weight, or nil without the suite.
+    func suiteChart() -> String? {
+        let worst = rows.filter { $0.metric == "worst perplexity change" }
+        guard !worst.isEmpty else { return nil }
+        var chart = SVGChart(title: "\(model): worst perplexity change over the held-out suite against bits per weight",
+                             xLabel: "bits per Linear weight (scales included)", yLabel: "worst perplexity change (%, log scale)", logY: true)
+        // Log scale: changes at or below zero are drawn at 0.01%.
+        chart.marks.append(.points(x: worst.map { Double($0.linearWeightBytes) * 8 / Double(max(linearParameters, 1)) },
+                                   y: worst.map { max(100 * $0.value, 0.01) }, labels: worst.map(\.recipe), color: "#d62728", label: "recipes"))
+        return chart.render()
+    }
+
+    /// The per-text table of the held-out suite: each recipe's change against FP32 on each text, and its worst.
+    func suiteTable() -> [String] {
+        let texts = suiteRows.filter { $0.recipe == "fp32" }.map(\.task)
+        guard !texts.isEmpty else { return [] }
+        let names = texts.map { String($0.dropFirst(RecipeEvaluation.Task.pplSuite.rawValue.count + 1)) }
+        var lines = ["", "## Held-out suite", "",
+                     "Perplexity change against FP32 on each text of `ppl-suite` (none of them calibration text), and the worst.", "",
+                     "![worst change against bits per weight](suite-worst-vs-bits.svg)", "",
+                     "| recipe | " + names.joined(separator: " | ") + " | worst |", "|---|" + String(repeating: "---|", count: names.count + 1)]
+        let fp32 = suiteRows.filter { $0.recipe == "fp32" }
+        lines.append("| fp32 perplexity | " + fp32.map { String(format: "%.2f", $0.value) }.joined(separator: " | ") + " | |")
+        for recipe in rows.map(\.recipe).reduce(into: [String](), { if !$0.contains($1) && $1 != "fp32" { $0.append($1) } }) {
+            let cells = texts.map { text -> String in
+                guard let row = suiteRows.first(where: { $0.recipe == recipe && $0.task == text }), let base = fp32.first(where: { $0.task == text }) else { return "" }
+                return String(format: "%+.2f%%", 100 * (row.value / base.value - 1))
+            }
+            let worst = rows.first { $0.recipe == recipe && $0.metric == "worst perplexity change" }.map { String(format: "**%+.2f%%**", 100 * $0.value) } ?? ""
+            lines.append("| \(recipe) | " + cells.joined(separator: " | ") + " | \(worst) |")
+        }
+        return lines
+    }
+
     func markdown() -> String {
         var lines = ["# Quanta study: \(model)", "", "Produced by `\(command)`. Every quantized figure is measured against the FP32 engine in the same run, by the evaluation protocol of DESIGN.md.", "",
                      "| recipe | task | metric | value | vs FP32 | Linear weights (MB) | bits/weight |", "|---|---|---|---|---|---|---|"]
@@ -105,7 +144,8 @@ public struct StudyReport: Sendable {
                   "| calibrator | threshold |", "|---|---|"]
         let calibrators: [Calibrator] = [.minMax(movingAverage: false), .percentile(99.9), .percentile(99.99), .percentile(99.999), .entropy, .mse]
         for c in calibrators { lines.append("| \(c) | \(String(format: "%.4g", c.threshold(before))) |") }
-        lines += ["", "## Accuracy against size", "", "![accuracy against bits per weight](accuracy-vs-bits.svg)", ""]
+        lines += ["", "## Accuracy against size", "", "![accuracy against bits per weight](accuracy-vs-bits.svg)"]
+        lines += suiteTable() + [""]
         return lines.joined(separator: "\n")
     }
 }
