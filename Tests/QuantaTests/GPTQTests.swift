@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Quanta
+import Quanta
 
 /// GPTQ against the NumPy port of the reference implementation (scripts/fixtures/make_gptq_fixture.py,
 /// Tests/Fixtures/algorithms/gptq.json), and its defining properties.

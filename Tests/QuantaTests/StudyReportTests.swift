@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Quanta
+import Quanta
 
 /// The study report's held-out suite section: the per-text table computed from the rows, and the chart.
 @Suite struct StudyReportTests {

@@ -15,6 +15,12 @@ public struct RecipeEvaluation: Sendable {
         public let deltaVsFP32: Double?
         /// Bytes of the Linear layers' weights (scales included), as stored by the recipe.
         public let linearWeightBytes: Int
+
+        public init(model: String, recipe: String, task: String, metric: String, value: Double, deltaVsFP32: Double?, linearWeightBytes: Int) {
+            (self.model, self.recipe, self.task, self.metric, self.value) = (model, recipe, task, metric, value)
+            self.deltaVsFP32 = deltaVsFP32
+            self.linearWeightBytes = linearWeightBytes
+        }
     }
 
     /// What is compared with FP32: a recipe applied in this run, or a model quantized earlier.

@@ -31,7 +31,9 @@ public final class QuantizationPipeline: @unchecked Sendable {
                                                        calibrationTokens: calibrationTokens, progress: progress, record: record)
         }
         var quantized = try apply(recipe, to: model, calibrate: { m, gram throws(QuantaError) in
-            try CalibrationRun.statistics(m, tokens: calibrationTokens, gram: gram) { done, total in progress("calibration window \(done)/\(total)") }
+            try CalibrationRun.statistics(m, tokens: calibrationTokens, windows: gram ? GPTQ.calibrationWindows : 16, gram: gram) { done, total in
+                progress("calibration window \(done)/\(total)")
+            }
         }, fold: SmoothQuant.fold, mapLinearLayers: { m, f throws(QuantaError) in try m.mapLinearLayers(f) }, record: record)
         quantized.kvCacheQuantizer = recipe.kvCache
         return quantized

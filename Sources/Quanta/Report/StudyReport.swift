@@ -93,7 +93,7 @@ public struct StudyReport: Sendable {
     var suiteRows: [RecipeEvaluation.Row] { rows.filter { $0.task.hasPrefix(RecipeEvaluation.Task.pplSuite.rawValue + "/") && $0.metric == "perplexity" } }
 
     /// Each recipe's worst perplexity change over the held-out suite against bits per weight, or nil without the suite.
-    func suiteChart() -> String? {
+    public func suiteChart() -> String? {
         let worst = rows.filter { $0.metric == "worst perplexity change" }
         guard !worst.isEmpty else { return nil }
         var chart = SVGChart(title: "\(model): worst perplexity change over the held-out suite against bits per weight",
@@ -126,7 +126,7 @@ public struct StudyReport: Sendable {
         return lines
     }
 
-    func markdown() -> String {
+    public func markdown() -> String {
         var lines = ["# Quanta study: \(model)", "", "Produced by `\(command)`. Every quantized figure is measured against the FP32 engine in the same run, by the evaluation protocol of DESIGN.md.", "",
                      "| recipe | task | metric | value | vs FP32 | Linear weights (MB) | bits/weight |", "|---|---|---|---|---|---|---|"]
         for row in rows {
