@@ -14,14 +14,15 @@ import Quanta
         let data = EvaluationData(assets: try ModelFixtures.assets())
         let calibration = Array(try data.calibrationDocuments().prefix(24))
         let documents = Array(try data.lee().documents.prefix(4))
-        // Static INT8 (MSE), PEG, static FP8, LLM.int8(), packed INT4, MX FP4 and SmoothQuant's input scales.
+        // Static INT8 (MSE), PEG, static FP8, LLM.int8(), packed INT4, MX FP4, SmoothQuant's input scales and GPTQ (codes
+        // that are not the nearest of the FP32 weight).
         let mixed = try RecipeFolderJSON.write(#"""
         {"name": "mixed", "smoothquant_alpha": 0.5, "rules": [
           {"pattern": "*.0.attention.self.query", "fp32": true},
           {"pattern": "*.1.*", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 32}}
         ]}
         """#)
-        for name in ["w8a8-static", "peg", "fp8-e4m3", "llm-int8", "mxfp4", "w8a8-smoothquant", mixed] {
+        for name in ["w8a8-static", "peg", "fp8-e4m3", "llm-int8", "mxfp4", "w8a8-smoothquant", "w4a16-g128-gptq", mixed] {
             let recipe = try Recipe.named(name)
             let writer = QuantizedModelFolder.Writer()
             let quantized = try QuantizationPipeline().quantize(model, tokenizer: tokenizer, recipe: recipe, calibrationTexts: calibration, record: writer.record)

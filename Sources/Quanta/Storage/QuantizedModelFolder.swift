@@ -42,15 +42,19 @@ public enum QuantizedModelFolder {
         public init() {}
 
         /// Records `quantized`, the layer the recipe made of the FP32 layer `source` (after the recipe's
-        /// transforms): its codes come from `source`, so they are the codes `quantized` was built from.
+        /// transforms): its codes come from `source`, so they are the codes `quantized` was built from, or,
+        /// for an integer weight whose parameters the layer carries (GPTQ's rounding is not `source`'s
+        /// nearest codes), from the layer's own dequantized weight and parameters.
         public func record(source: any LinearLayer, quantized: any LinearLayer) throws(QuantaError) {
             guard let float = source as? FloatLinear else { throw .invalidArgument("\(source.name): only FP32 layers can be stored") }
             let name = float.name
             var layer = Description.Layer(kind: "fp32", name: name)
             var weight: TensorQuantizer?, activation: TensorQuantizer?
+            var coded = (values: float.weight, parameters: QuantizationParameters?.none)
             switch quantized {
             case let q as FakeQuantizedLinear:
                 (layer.kind, weight, activation) = ("quantized", q.weightQuantizer, q.activationQuantizer)
+                if let p = q.weightParameters { coded = (q.quantized.weight, p) }
             case let q as OutlierDecomposedLinear:
                 (layer.kind, weight, activation, layer.outlierThreshold) = ("llm-int8", q.weightQuantizer, q.activationQuantizer, q.threshold)
                 entries += [.init(name: name + ".outlier_columns", type: .i32, shape: [q.keptColumns.count], bytes: StoredWeight.data(q.keptColumns.map { Int32($0) })),
@@ -60,7 +64,7 @@ public enum QuantizedModelFolder {
             }
             layer.weight = weight.map(QuantizerDescription.init)
             layer.activation = activation.map(QuantizerDescription.init)
-            entries += try weight.map { q throws(QuantaError) in try StoredWeight.entries(float.weight, quantizer: q, name: name) }
+            entries += try weight.map { q throws(QuantaError) in try StoredWeight.entries(coded.values, quantizer: q, parameters: coded.parameters, name: name) }
                 ?? [.init(name: name + ".weight", shape: [float.outFeatures, float.inFeatures], floats: float.weight.storage)]
             entries += activation.map { QuantizerDescription.entries($0, layer: name) } ?? []
             if let bias = float.bias { entries.append(.init(name: name + ".bias", shape: [bias.count], floats: bias)) }

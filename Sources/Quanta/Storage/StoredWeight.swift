@@ -12,11 +12,17 @@ import Foundation
 ///
 /// `decode` returns exactly the matrix `TensorQuantizer.fakeQuantize` returns for the same weight.
 public enum StoredWeight {
-    public static func entries(_ w: Matrix<Float>, quantizer: TensorQuantizer, name: String) throws(QuantaError) -> [SafeTensorsWriter.Entry] {
+    /// With `parameters` (an integer quantizer's chosen scales and zero points, e.g. GPTQ's), `w` is coded with
+    /// them instead of parameters chosen from its range.
+    public static func entries(_ w: Matrix<Float>, quantizer: TensorQuantizer, parameters: QuantizationParameters? = nil,
+                               name: String) throws(QuantaError) -> [SafeTensorsWriter.Entry] {
         let tensor = name + ".weight"
         switch quantizer {
         case let .integer(format, scheme, granularity):
-            let p = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: tensor)
+            let p: QuantizationParameters
+            if let parameters { p = parameters } else {
+                p = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: tensor)
+            }
             let codes = try AffineQuantizer.quantize(w, with: p, as: Int32.self).storage
             return [integerCodes(codes, format: format, rows: w.rows, columns: w.columns, name: tensor),
                     .init(name: name + ".weight_scale", shape: [p.scales.count], floats: p.scales),
