@@ -24,11 +24,15 @@ public struct GPTQ: Sendable, Equatable {
     public var actOrder: Bool
     public var blockSize: Int
     public var dampening: Double
+    /// Shrink each scale to the clipping range that minimises its weights' H-weighted rounding error
+    /// (`clippedParameters`) before the columns are rounded.
+    public var searchesClipping: Bool
 
-    public init(actOrder: Bool = true, blockSize: Int = 128, dampening: Double = 0.01) {
+    public init(actOrder: Bool = true, blockSize: Int = 128, dampening: Double = 0.01, searchesClipping: Bool = false) {
         self.actOrder = actOrder
         self.blockSize = blockSize
         self.dampening = dampening
+        self.searchesClipping = searchesClipping
     }
 
     /// `layer` with its weight quantized by `weight` (an integer quantizer) with GPTQ's error compensation,
@@ -48,7 +52,9 @@ public struct GPTQ: Sendable, Equatable {
             h[i * n + i] = 1
             for r in 0..<rows { w[r, i] = 0 }
         }
-        var parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: layer.name + ".weight")
+        let importance = (0..<n).map { Float(h[$0 * n + $0]) }
+        var parameters = try chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, importance: importance,
+                                              tensor: layer.name + ".weight")
         let groupSize: Int? = switch granularity { case let .perGroup(size): size; default: nil }
         let order = actOrder ? (0..<n).sorted { (h[$0 * n + $0], $1) > (h[$1 * n + $1], $0) } : Array(0..<n)
         let u = try Self.inverseCholeskyFactor(Self.permuted(h, n: n, order: order), n: n, dampening: dampening, layer: layer.name)
@@ -63,7 +69,8 @@ public struct GPTQ: Sendable, Equatable {
             let end = min(start + blockSize, n)
             for i in start..<end {
                 if !actOrder, let size = groupSize, i % size == 0 {
-                    parameters = try Self.choosingGroup(i / size, size: size, of: columns, rows: rows, in: parameters, tensor: layer.name + ".weight")
+                    parameters = try choosingGroup(i / size, size: size, of: columns, rows: rows, in: parameters, importance: importance,
+                                                   tensor: layer.name + ".weight")
                     inverseScales = parameters.scales.map { 1 / $0 }
                 }
                 let d = Float(u[i * n + i])
@@ -96,14 +103,46 @@ public struct GPTQ: Sendable, Equatable {
                                    weight: weight, activation: activation, weightParameters: parameters)
     }
 
+    /// The min/max parameters of `w`, or with `searchesClipping` their `clippedParameters`.
+    func chooseParameters(for w: Matrix<Float>, format: IntegerFormat, scheme: QuantizationScheme, granularity: Granularity,
+                          importance: [Float], tensor: String) throws(QuantaError) -> QuantizationParameters {
+        let parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: tensor)
+        return searchesClipping ? try Self.clippedParameters(parameters, for: w, importance: importance) : parameters
+    }
+
+    /// `parameters` with each scale S shrunk to a S, a in {1, 0.99, ..., 0.5} (zero points kept, so the range
+    /// [S (qmin + Z), S (qmax + Z)] shrinks toward 0), a chosen per scale to minimise its weights' error
+    /// sum_c h_c (w_rc - Q(w_rc))^2, h_c = H[c, c] the input's energy (the diagonal of the layer loss).
+    public static func clippedParameters(_ parameters: QuantizationParameters, for w: Matrix<Float>,
+                                         importance: [Float]) throws(QuantaError) -> QuantizationParameters {
+        let range = parameters.codeRange, count = parameters.scales.count
+        var best = [Float](repeating: .infinity, count: count), scales = parameters.scales
+        for step in 0...50 {
+            let shrink = 1 - Float(step) / 100
+            var error = [Float](repeating: 0, count: count)
+            for r in 0..<w.rows {
+                for c in 0..<w.columns {
+                    let p = parameters.granularity.parameterIndex(row: r, column: c, columns: w.columns)
+                    let s = parameters.scales[p] * shrink, z = parameters.zeroPoints[p], value = w[r, c]
+                    let q = s * Float(IntegerFormat.roundClamped(value * (1 / s), lower: range.lowerBound + z, upper: range.upperBound + z))
+                    error[p] += importance[c] * (value - q) * (value - q)
+                }
+            }
+            for p in 0..<count where error[p] < best[p] { (best[p], scales[p]) = (error[p], parameters.scales[p] * shrink) }
+        }
+        return try QuantizationParameters(scales: scales, zeroPoints: parameters.zeroPoints, format: parameters.format,
+                                          scheme: parameters.scheme, granularity: parameters.granularity)
+    }
+
     /// `parameters` with group `group`'s scale and zero point, in every row, chosen from the current values of
     /// its columns (`columns` holds column c's `rows` values at c * rows, in natural order).
-    static func choosingGroup(_ group: Int, size: Int, of columns: [Float], rows: Int, in parameters: QuantizationParameters,
-                              tensor: String) throws(QuantaError) -> QuantizationParameters {
+    func choosingGroup(_ group: Int, size: Int, of columns: [Float], rows: Int, in parameters: QuantizationParameters,
+                       importance: [Float], tensor: String) throws(QuantaError) -> QuantizationParameters {
         let n = columns.count / rows, first = group * size, width = min(size, n - first)
         var slice = Matrix<Float>(rows: rows, columns: width, repeating: 0)
         for c in 0..<width { for r in 0..<rows { slice[r, c] = columns[(first + c) * rows + r] } }
-        let chosen = try AffineQuantizer.chooseParameters(for: slice, format: parameters.format, scheme: parameters.scheme, granularity: .perChannel, tensor: tensor)
+        let chosen = try chooseParameters(for: slice, format: parameters.format, scheme: parameters.scheme, granularity: .perChannel,
+                                          importance: Array(importance[first..<(first + width)]), tensor: tensor)
         var (scales, zeroPoints) = (parameters.scales, parameters.zeroPoints)
         let groups = (n + size - 1) / size
         for r in 0..<rows {

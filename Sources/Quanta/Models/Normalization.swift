@@ -94,14 +94,14 @@ extension Matrix where Element == Float {
     }
 
     /// Applies `f` to every element (`qk_activate`, in chunks over the cores).
-    mutating func apply(_ f: Activation) {
+    public mutating func apply(_ f: Activation) {
         storage.withUnsafeMutableBufferPointer { p in
             WorkerPool.runChunks(p.count, work: p.count) { range in qk_activate(f.code, p.baseAddress! + range.lowerBound, range.count) }
         }
     }
 
     /// self = silu(self) * other, element-wise (SwiGLU's gate, `qk_silu_multiply`).
-    mutating func siluMultiply(_ other: Matrix<Float>) {
+    public mutating func siluMultiply(_ other: Matrix<Float>) {
         precondition(rows == other.rows && columns == other.columns)
         storage.withUnsafeMutableBufferPointer { g in
             other.storage.withUnsafeBufferPointer { u in

@@ -13,8 +13,8 @@ import Foundation
 /// static (format int8 with "calibrator": minmax | minmax-ema | percentile-99.99 | entropy | mse, or fp8-e4m3 |
 /// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
-/// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x}) rounds its integer weight with
-/// GPTQ on the calibration Hessians (defaults: act-order, blocks of 128, dampening 0.01).
+/// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x, "clip_search": bool}) rounds its integer
+/// weight with GPTQ on the calibration Hessians (defaults: act-order, blocks of 128, dampening 0.01, no clipping search).
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
 /// "quantize_head": true applies the rules to a decoder's output head (the layer "output") too.
 public enum RecipeFile {
@@ -74,6 +74,10 @@ public enum RecipeFile {
             if let dampening = options["dampening"] {
                 guard let dampening = dampening as? Double, dampening > 0, dampening.isFinite else { throw fail("gptq 'dampening' must be a positive number") }
                 gptq.dampening = dampening
+            }
+            if let search = options["clip_search"] {
+                guard let search = search as? Bool else { throw fail("gptq 'clip_search' must be true or false") }
+                gptq.searchesClipping = search
             }
             return gptq
         default: throw fail("'gptq' must be true, false or an object")

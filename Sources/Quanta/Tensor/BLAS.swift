@@ -100,11 +100,26 @@ public enum BLAS {
     }
 
     @inline(__always)
-    static func sgemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+    static func sgemm(transposeA: Bool = false, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// op(A) op(B), op(M) = M^T when its flag is set, else M: the products of the backward pass
+    /// (dX = dY W, dW = dY^T X).
+    public static func matmul(_ a: Matrix<Float>, transposed transposeA: Bool = false, _ b: Matrix<Float>, transposed transposeB: Bool = false) -> Matrix<Float> {
+        let (m, k) = transposeA ? (a.columns, a.rows) : (a.rows, a.columns)
+        let (k2, n) = transposeB ? (b.columns, b.rows) : (b.rows, b.columns)
+        precondition(k == k2, "op(A) [\(m), \(k)] and op(B) [\(k2), \(n)] do not chain")
+        var c = Matrix<Float>(rows: m, columns: n, repeating: 0)
+        guard k > 0 else { return c }
+        a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in c.storage.withUnsafeMutableBufferPointer { cp in
+            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, lda: a.columns,
+                  b: bp.baseAddress!, ldb: b.columns, beta: 0, c: cp.baseAddress!, ldc: n)
+        }}}
+        return c
     }
 
     /// X W^T + b for X [m, k], W [n, k] and an optional bias b [n]: the product of a linear layer. With a bias,

@@ -1,0 +1,61 @@
+import Foundation
+
+/// AdamW (Loshchilov & Hutter) over named parameter arrays, as torch.optim.AdamW steps them:
+///
+///     p -= lr wd p                                   (decoupled weight decay)
+///     m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2
+///     p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+public struct AdamW: Sendable {
+    public var beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    public private(set) var step = 0
+    var moments: [String: (first: [Float], second: [Float])] = [:]
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        (self.beta1, self.beta2, self.epsilon, self.weightDecay) = (beta1, beta2, epsilon, weightDecay)
+    }
+
+    /// Starts step t + 1: every `update` until the next call uses its bias corrections.
+    public mutating func beginStep() { step += 1 }
+
+    /// Updates `parameter` (named `name`) in place by its gradient at learning rate `rate`.
+    public mutating func update(_ name: String, _ parameter: inout [Float], gradient: [Float], rate: Float) {
+        precondition(parameter.count == gradient.count && step > 0, "\(name): call beginStep() first; shapes must match")
+        var (m, v) = moments[name] ?? ([Float](repeating: 0, count: parameter.count), [Float](repeating: 0, count: parameter.count))
+        let firstCorrection = 1 - pow(beta1, Float(step)), secondCorrection = 1 - pow(beta2, Float(step))
+        for i in parameter.indices {
+            parameter[i] -= rate * weightDecay * parameter[i]
+            m[i] = beta1 * m[i] + (1 - beta1) * gradient[i]
+            v[i] = beta2 * v[i] + (1 - beta2) * gradient[i] * gradient[i]
+            parameter[i] -= rate * (m[i] / firstCorrection) / ((v[i] / secondCorrection).squareRoot() + epsilon)
+        }
+        moments[name] = (m, v)
+    }
+}
+
+/// The learning rate at step t (0-based) of `total`: linear warm-up, peak (t + 1) / warmup, over `warmup` steps, then a
+/// cosine decay to `floor`:  lr = floor + (peak - floor) (1 + cos(pi (t - warmup) / (total - warmup))) / 2.
+public struct CosineSchedule: Sendable {
+    public var peak: Float, floor: Float, warmup: Int, total: Int
+
+    public init(peak: Float, floor: Float = 0, warmup: Int, total: Int) {
+        (self.peak, self.floor, self.warmup, self.total) = (peak, floor, warmup, total)
+    }
+
+    public func rate(at t: Int) -> Float {
+        if t < warmup { return peak * Float(t + 1) / Float(warmup) }
+        let progress = Float(min(t - warmup, max(total - warmup, 1))) / Float(max(total - warmup, 1))
+        return floor + (peak - floor) * (1 + cos(Float.pi * progress)) / 2
+    }
+}
+
+/// Scales every gradient by min(1, maxNorm / (norm + 1e-6)), norm = sqrt(sum of all squares) over all of
+/// them (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
+@discardableResult
+public func clipGlobalNorm(_ gradients: inout [[Float]], maxNorm: Float) -> Float {
+    var squares = 0.0
+    for g in gradients { for v in g { squares += Double(v * v) } }
+    let norm = Float(squares.squareRoot())
+    let factor = min(1, maxNorm / (norm + 1e-6))
+    if factor < 1 { for i in gradients.indices { for j in gradients[i].indices { gradients[i][j] *= factor } } }
+    return norm
+}
