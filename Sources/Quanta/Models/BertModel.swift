@@ -103,18 +103,7 @@ public struct BertModel: Sendable {
         x = embeddingNorm(x)
         for layer in layers {
             let q = layer.query.forward(x), k = layer.key.forward(x), v = layer.value.forward(x)
-            var context = Matrix<Float>(rows: x.rows, columns: h, repeating: 0)
-            q.storage.withUnsafeBufferPointer { qp in k.storage.withUnsafeBufferPointer { kp in v.storage.withUnsafeBufferPointer { vp in
-                context.storage.withUnsafeMutableBufferPointer { cp in
-                    var start = 0
-                    for length in lengths {
-                        attention(queries: qp.baseAddress! + start * h, queryCount: length, keys: kp.baseAddress! + start * h,
-                                  values: vp.baseAddress! + start * h, keyCount: length, causalOffset: nil,
-                                  output: cp.baseAddress! + start * h)
-                        start += length
-                    }
-                }
-            } } }
+            let context = attention.perSequence(queries: q, keys: k, values: v, lengths: lengths, causal: false)
             x = layer.attentionNorm(layer.attentionOutput.forward(context, activation: nil, residual: x))
             let inner = layer.intermediate.forward(x, activation: .gelu, residual: nil)
             x = layer.outputNorm(layer.output.forward(inner, activation: nil, residual: x))

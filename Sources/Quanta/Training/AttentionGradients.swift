@@ -56,3 +56,39 @@ extension Attention {
         return gradients
     }
 }
+
+extension Attention {
+    /// Attention of each sequence's rows (stacked: `lengths` rows each) on its own keys, causal or not.
+    public func perSequence(queries q: Matrix<Float>, keys k: Matrix<Float>, values v: Matrix<Float>, lengths: [Int], causal: Bool) -> Matrix<Float> {
+        precondition(q.rows == lengths.reduce(0, +) && k.rows == q.rows && v.rows == q.rows)
+        var context = Matrix<Float>(rows: q.rows, columns: q.columns, repeating: 0)
+        q.storage.withUnsafeBufferPointer { qp in k.storage.withUnsafeBufferPointer { kp in v.storage.withUnsafeBufferPointer { vp in
+            context.storage.withUnsafeMutableBufferPointer { cp in
+                var start = 0
+                for length in lengths {
+                    self(queries: qp.baseAddress! + start * q.columns, queryCount: length, keys: kp.baseAddress! + start * k.columns,
+                         values: vp.baseAddress! + start * v.columns, keyCount: length, causalOffset: causal ? 0 : nil,
+                         output: cp.baseAddress! + start * q.columns)
+                    start += length
+                }
+            }
+        }}}
+        return context
+    }
+
+    /// `backward` of each sequence of `perSequence`, stacked back.
+    public func backward(queries q: Matrix<Float>, keys k: Matrix<Float>, values v: Matrix<Float>, lengths: [Int], causal: Bool,
+                         outputGradient dOut: Matrix<Float>) -> AttentionGradients {
+        var (dq, dk, dv) = ([Float](), [Float](), [Float]())
+        var start = 0
+        for length in lengths {
+            let range = start..<start + length
+            let g = backward(queries: q.rows(range), keys: k.rows(range), values: v.rows(range), causal: causal, outputGradient: dOut.rows(range))
+            (dq, dk, dv) = (dq + g.queries.storage, dk + g.keys.storage, dv + g.values.storage)
+            start += length
+        }
+        return AttentionGradients(queries: try! Matrix(rows: q.rows, columns: q.columns, storage: dq),
+                                  keys: try! Matrix(rows: k.rows, columns: k.columns, storage: dk),
+                                  values: try! Matrix(rows: v.rows, columns: v.columns, storage: dv))
+    }
+}

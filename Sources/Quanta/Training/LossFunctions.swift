@@ -3,22 +3,28 @@ import Foundation
 /// Training losses over rows of logits (one row per token), each with its gradient with respect to the logits
 /// it is given; losses are means over rows, accumulated in Double.
 public enum LossFunction {
-    /// Cross-entropy: L = mean_t (logsumexp(z_t) - z_t[y_t]);  dL/dz_t = (softmax(z_t) - onehot(y_t)) / T.
+    /// Cross-entropy over the rows whose target is not `ignored` (-1; e.g. a sequence's last token, which
+    /// predicts nothing): L = mean_t (logsumexp(z_t) - z_t[y_t]);  dL/dz_t = (softmax(z_t) - onehot(y_t)) / T,
+    /// zero on ignored rows.
     public static func crossEntropy(logits z: Matrix<Float>, targets: [Int32]) throws(QuantaError) -> (loss: Double, gradient: Matrix<Float>) {
         guard targets.count == z.rows else { throw .shapeMismatch("cross-entropy: \(targets.count) targets for \(z.rows) rows of logits") }
-        if let bad = targets.first(where: { $0 < 0 || Int($0) >= z.columns }) {
+        if let bad = targets.first(where: { $0 != ignored && ($0 < 0 || Int($0) >= z.columns) }) {
             throw .invalidArgument("cross-entropy: target \(bad) is outside the \(z.columns) classes")
         }
-        var gradient = z, loss = 0.0
-        let rows = Float(z.rows)
-        for t in 0..<z.rows {
+        let counted = targets.filter { $0 != ignored }.count
+        guard counted > 0 else { throw .invalidArgument("cross-entropy: every target is ignored") }
+        var gradient = Matrix<Float>(rows: z.rows, columns: z.columns, repeating: 0), loss = 0.0
+        for t in 0..<z.rows where targets[t] != ignored {
             let (logSum, probabilities) = softmax(z.row(t))
             loss += logSum - Double(z[t, Int(targets[t])])
-            for c in 0..<z.columns { gradient[t, c] = probabilities[c] / rows }
-            gradient[t, Int(targets[t])] -= 1 / rows
+            for c in 0..<z.columns { gradient[t, c] = probabilities[c] / Float(counted) }
+            gradient[t, Int(targets[t])] -= 1 / Float(counted)
         }
-        return (loss / Double(z.rows), gradient)
+        return (loss / Double(counted), gradient)
     }
+
+    /// The target that marks a row as not predicting anything.
+    public static let ignored: Int32 = -1
 
     /// Knowledge distillation: L = mean_t KL(p_t || q_t) = mean_t sum_c p (log p - log q), p = softmax(teacher),
     /// q = softmax(student);  dL/dstudent_t = (q_t - p_t) / T.
