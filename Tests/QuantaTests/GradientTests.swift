@@ -148,11 +148,14 @@ import Testing
         #expect(schedule.rate(at: 0) == 0.25 && schedule.rate(at: 3) == 1)
         #expect(abs(schedule.rate(at: 54) - 0.55) < 1e-6)
         #expect(abs(schedule.rate(at: 104) - 0.1) < 1e-6)
-        var gradients: [[Float]] = [[3, 0], [0, 4]]
-        #expect(clipGlobalNorm(&gradients, maxNorm: 1) == 5)
-        #expect(abs(gradients[0][0] - 0.6) < 1e-6 && abs(gradients[1][1] - 0.8) < 1e-6)
-        var small: [[Float]] = [[0.1]]
-        clipGlobalNorm(&small, maxNorm: 1)
-        #expect(small == [[0.1]])
+        var gradients = ParameterGradients()
+        gradients.add("a", [3, 0])
+        gradients.add("b", [0, 4])
+        #expect(gradients.clip(toGlobalNorm: 1) == 5)
+        #expect(abs(gradients["a"]![0] - 0.6) < 1e-6 && abs(gradients["b"]![1] - 0.8) < 1e-6)
+        var small = ParameterGradients()
+        small.add("a", [0.1])
+        small.clip(toGlobalNorm: 1)
+        #expect(small["a"] == [0.1])
     }
 }

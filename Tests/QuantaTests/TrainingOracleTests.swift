@@ -50,14 +50,8 @@ import Testing
         let fixture = try Self.json("tiny-bert-case.json")
         let batch = (fixture["sequences"] as! [[Int]]).map { $0.map(Int32.init) }
         let targets = try Matrix(rows: 2, columns: 64, storage: (fixture["targets"] as! [[Double]]).flatMap { $0.map(Float.init) })
-        // L = mean over sequences of 1 - u . t: dL/du = -t / sequences.
-        let (loss, gradients) = try model.gradients(batch) { u throws(QuantaError) in
-            var value = 0.0
-            for s in 0..<u.rows { for c in 0..<u.columns { value += Double(u[s, c] * targets[s, c]) } }
-            var gradient = targets
-            for i in 0..<gradient.count { gradient.storage[i] = -gradient.storage[i] / Float(u.rows) }
-            return (1 - value / Double(u.rows), gradient)
-        }
+        // L = mean over sequences of 1 - u . t (the MiniLM distillation loss).
+        let (loss, gradients) = try model.gradients(batch, loss: BertModel.distillationLoss(teacher: targets))
         let expected = fixture["loss"] as! Double
         #expect(abs(loss - expected) <= 1e-5 * expected, "loss \(loss), oracle \(expected)")
         try Self.expectGradients(gradients, match: Self.folder + "/tiny-bert-gradients.safetensors")

@@ -16,11 +16,12 @@ public struct WeightOnlyLinear: LinearLayer {
     public let inputScale: [Float]?
     public let threads: Int
 
-    /// The weight-only form of `layer` when its weight is UINT8 asymmetric per channel or UINT4 asymmetric per
-    /// group (of a multiple of 16 dividing the input width) with no input quantizer; else nil.
+    /// The weight-only form of `layer` when its weight is 8-bit asymmetric per channel or 4-bit asymmetric per
+    /// group (of a multiple of 16 dividing the input width) with no input quantizer; else nil. Signed codes are
+    /// stored unsigned: S (Q + Z) = S ((Q - qmin) + (Z + qmin)).
     public init?(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         guard let q = layer as? FakeQuantizedLinear, q.activationQuantizer == nil,
-              case let .integer(format, .asymmetric, granularity)? = q.weightQuantizer, !format.isSigned else { return nil }
+              case let .integer(format, .asymmetric, granularity)? = q.weightQuantizer else { return nil }
         let w = q.quantized.weight
         switch (format.bits, granularity) {
         case (8, .perChannel): group = w.columns
@@ -28,12 +29,13 @@ public struct WeightOnlyLinear: LinearLayer {
         default: return nil
         }
         guard w.columns / group <= Int(QK_MAX_GROUPS), let p = q.weightParameters,
-              let q8 = try? AffineQuantizer.quantize(w, with: p, as: UInt8.self) else { return nil }
+              let signed = try? AffineQuantizer.quantize(w, with: p, as: Int32.self) else { return nil }
         name = q.name
         (outFeatures, inFeatures, bits) = (w.rows, w.columns, format.bits)
-        codes = bits == 8 ? q8.storage : stride(from: 0, to: q8.count, by: 2).map { q8.storage[$0] | q8.storage[$0 + 1] << 4 }
+        let q8 = signed.storage.map { UInt8($0 - format.min) }
+        codes = bits == 8 ? q8 : stride(from: 0, to: q8.count, by: 2).map { q8[$0] | q8[$0 + 1] << 4 }
         scales = p.scales
-        zeroPoints = p.zeroPoints.map(Float.init)
+        zeroPoints = p.zeroPoints.map { Float($0 + format.min) }
         bias = q.quantized.bias
         inputScale = q.quantized.inputScale
         self.threads = threads

@@ -47,15 +47,3 @@ public struct CosineSchedule: Sendable {
         return floor + (peak - floor) * (1 + cos(Float.pi * progress)) / 2
     }
 }
-
-/// Scales every gradient by min(1, maxNorm / (norm + 1e-6)), norm = sqrt(sum of all squares) over all of
-/// them (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
-@discardableResult
-public func clipGlobalNorm(_ gradients: inout [[Float]], maxNorm: Float) -> Float {
-    var squares = 0.0
-    for g in gradients { for v in g { squares += Double(v * v) } }
-    let norm = Float(squares.squareRoot())
-    let factor = min(1, maxNorm / (norm + 1e-6))
-    if factor < 1 { for i in gradients.indices { for j in gradients[i].indices { gradients[i][j] *= factor } } }
-    return norm
-}

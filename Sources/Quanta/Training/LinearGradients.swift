@@ -6,6 +6,8 @@ public struct LinearGradients: Sendable {
     public var weight: Matrix<Float>
     /// dL/db [outFeatures], when the layer has a bias.
     public var bias: [Float]?
+    /// dL/d(log s) of the learned step sizes of a quantization-aware layer's weight and input (`QATLinear`).
+    public var weightScales: [Float]? = nil, inputScales: [Float]? = nil
 }
 
 extension FloatLinear {

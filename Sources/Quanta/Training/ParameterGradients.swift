@@ -2,9 +2,19 @@
 public protocol TrainableLinear: LinearLayer {
     /// dL/dX, dL/dW and dL/db given the forward input `x` and dL/dY.
     func backward(input x: Matrix<Float>, outputGradient dy: Matrix<Float>) -> LinearGradients
+    /// The layer with each parameter passed through `update` by its name (the names `ParameterGradients` uses);
+    /// `clamped` counts step sizes that had to be held positive and finite.
+    func updating(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> any TrainableLinear
 }
 
-extension FloatLinear: TrainableLinear {}
+extension FloatLinear: TrainableLinear {
+    public func updating(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> any TrainableLinear {
+        var w = weight.storage, b = bias
+        update(name + ".weight", &w)
+        if b != nil { update(name + ".bias", &b!) }
+        return try FloatLinear(name: name, weight: Matrix(rows: weight.rows, columns: weight.columns, storage: w), bias: b, inputScale: inputScale)
+    }
+}
 
 /// The gradient of a loss for every parameter of a model, by the parameter's tensor name in the model file
 /// (`blk.0.attn_q.weight`, `encoder.layer.0.attention.self.query.bias`); a parameter used twice (a tied
@@ -24,10 +34,34 @@ public struct ParameterGradients: Sendable {
         values[name] = sum
     }
 
-    /// Adds a linear layer's weight (and bias) gradients under `<name>.weight` and `<name>.bias`.
+    /// Every gradient multiplied by `factor` (the mean over accumulated micro-batches).
+    public mutating func scale(by factor: Float) {
+        for (name, gradient) in values { values[name] = gradient.map { $0 * factor } }
+    }
+
+    /// sqrt of the sum of squares of every gradient.
+    public var globalNorm: Float {
+        var squares = 0.0
+        for gradient in values.values { for v in gradient { squares += Double(v) * Double(v) } }
+        return Float(squares.squareRoot())
+    }
+
+    /// Scales every gradient by min(1, maxNorm / (norm + 1e-6)), norm = `globalNorm`
+    /// (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
+    @discardableResult
+    public mutating func clip(toGlobalNorm maxNorm: Float) -> Float {
+        let norm = globalNorm, factor = min(1, maxNorm / (norm + 1e-6))
+        if factor < 1 { scale(by: factor) }
+        return norm
+    }
+
+    /// Adds a linear layer's gradients under `<name>.weight`, `<name>.bias`, and for learned step sizes
+    /// `<name>.weight_scale` and `<name>.input_scale` (the names compressed-tensors gives the scales).
     public mutating func add(_ layer: any LinearLayer, _ gradients: LinearGradients) {
         add(layer.name + ".weight", gradients.weight.storage)
         if let bias = gradients.bias { add(layer.name + ".bias", bias) }
+        if let scales = gradients.weightScales { add(layer.name + ".weight_scale", scales) }
+        if let scales = gradients.inputScales { add(layer.name + ".input_scale", scales) }
     }
 }
 

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Quantization-aware training (seed 000, part I): the PTQ model of a recipe, its quantized Linear layers
+/// turned into `QATLinear` (latent FP32 weights, learned step sizes, straight-through fake quantization),
+/// fine-tuned with AdamW, optionally distilling the FP32 model, then deployed as the ordinary quantized model.
+public struct QuantizationAwareTraining: Sendable {
+    public var steps: Int
+    /// Sequences per optimizer step.
+    public var batchSize = 4
+    public var learningRate: Float = 1e-5
+    /// The step sizes' learning rate (on their logs: a relative change per step) as a multiple of `learningRate`.
+    public var stepSizeRateFactor: Float = 30
+    public var warmup = 10
+    public var weightDecay: Float = 0
+    public var maxGradientNorm: Float = 1
+    /// Train on the FP32 teacher's outputs (KL divergence of next-token distributions, 1 - cosine of sentence
+    /// embeddings) instead of the task loss.
+    public var distill = true
+
+    public init(steps: Int) { self.steps = steps }
+
+    /// One optimizer step's figures, for progress lines and the summary.
+    public struct Step: Sendable, Codable {
+        public var step: Int, loss: Double, learningRate: Float, gradientNorm: Float, tokensPerSecond: Double, clampedStepSizes: Int
+    }
+
+    /// `model` (a PTQ model whose quantized layers `prepared` turned into `QATLinear`) trained for `steps`
+    /// steps on `batch(step)`; `teacher` (the FP32 model) gives the targets when distilling.
+    public func train<Model: TrainableModel>(_ model: Model, teacher: Model?, batch: (Int) -> [[Int32]],
+                                              progress: (Step) -> Void = { _ in }) throws(QuantaError) -> Model {
+        guard steps > 0, batchSize > 0 else { throw .invalidArgument("training needs a positive number of steps and sequences per step") }
+        let schedule = CosineSchedule(peak: learningRate, floor: learningRate / 10, warmup: min(warmup, steps), total: steps)
+        var optimizer = AdamW(weightDecay: weightDecay)
+        var model = model
+        for step in 0..<steps {
+            let started = Date()
+            let sequences = batch(step)
+            let loss: (Matrix<Float>) throws(QuantaError) -> (loss: Double, gradient: Matrix<Float>)
+            if distill {
+                guard let teacher else { throw .invalidArgument("distillation needs the FP32 teacher") }
+                loss = Model.distillationLoss(teacher: try teacher.trainingOutput(sequences))
+            } else {
+                guard let task = Model.taskLoss(sequences) else { throw .invalidArgument("this model has no loss of its own: distil from the FP32 model") }
+                loss = task
+            }
+            var (value, gradients) = try model.gradients(sequences, loss: loss)
+            guard value.isFinite else { throw .invalidArgument("the training loss is \(value) at step \(step + 1); lower the learning rate") }
+            let norm = gradients.clip(toGlobalNorm: maxGradientNorm)
+            let rate = schedule.rate(at: step)
+            optimizer.beginStep()
+            var clamped = 0
+            model = try model.updatingParameters({ name, parameter in
+                guard let gradient = gradients[name] else { return }
+                optimizer.update(name, &parameter, gradient: gradient, rate: name.hasSuffix("_scale") ? rate * stepSizeRateFactor : rate)
+            }, clamped: &clamped)
+            let tokens = sequences.reduce(0) { $0 + $1.count }
+            progress(Step(step: step + 1, loss: value, learningRate: rate, gradientNorm: norm,
+                          tokensPerSecond: Double(tokens) / max(Date().timeIntervalSince(started), 1e-9), clampedStepSizes: clamped))
+        }
+        return model
+    }
+
+    /// The QAT model of `recipe`: `quantize(record:)` runs the recipe's PTQ (a `QuantizationPipeline`) and reports
+    /// each FP32 layer after the recipe's transforms with the layer made of it; every fake-quantized layer
+    /// becomes a `QATLinear` over that FP32 layer, starting from the PTQ step sizes.
+    public static func prepared<Model: TrainableModel>(
+        _ quantize: (_ record: @escaping QuantizationPipeline.LayerRecorder) throws(QuantaError) -> Model
+    ) throws(QuantaError) -> Model {
+        let latents = LatentLayers()
+        let quantized = try quantize { source, _ in latents.add(source) }
+        return try quantized.mapLinearLayers { layer throws(QuantaError) in
+            guard let layer = layer as? FakeQuantizedLinear else { return layer }
+            guard let latent = latents.layers[layer.name] else { throw .invalidArgument("\(layer.name): its FP32 layer was not recorded") }
+            return QATLinear(layer, latent: latent)
+        }
+    }
+
+    /// The trained model as an ordinary quantized model: each `QATLinear` replaced by its `deployed` layer.
+    /// `record(source, quantized)` sees each layer as `QuantizedModelFolder.Writer.record` takes it.
+    public static func deployed<Model: TrainableModel>(_ model: Model, record: QuantizationPipeline.LayerRecorder? = nil) throws(QuantaError) -> Model {
+        try model.mapLinearLayers { layer throws(QuantaError) in
+            let (source, deployed): (any LinearLayer, any LinearLayer) = (layer as? QATLinear).map { ($0.latent, $0.deployed) } ?? (layer, layer)
+            try record?(source, deployed)
+            return deployed
+        }
+    }
+}
+
+/// The FP32 layers a PTQ run reported, by name.
+final class LatentLayers: @unchecked Sendable {
+    var layers = [String: FloatLinear]()
+    func add(_ layer: any LinearLayer) { if let layer = layer as? FloatLinear { layers[layer.name] = layer } }
+}
