@@ -70,6 +70,32 @@ import Quanta
         }
     }
 
+    /// The clipping search never loses to min/max (a = 1 is a candidate) and shrinks a group whose range one
+    /// outlier stretches; with a diagonal Hessian GPTQ then rounds each column to nearest on the shrunk scales.
+    @Test func clippingSearch() throws {
+        var w = TestData.gaussian(rows: 4, columns: 32, seed: 73, scale: 0.1)
+        w[0, 3] = 2   // row 0's first group of 16: one outlier twenty times the others
+        let importance = (0..<32).map { Float(1 + $0 % 3) }
+        let minMax = try AffineQuantizer.chooseParameters(for: w, format: .int4, scheme: .asymmetric, granularity: .perGroup(size: 16), tensor: "w")
+        let clipped = try GPTQ.clippedParameters(minMax, for: w, importance: importance)
+        func error(_ p: QuantizationParameters, group: Int) throws -> Float {
+            let q = try AffineQuantizer.fakeQuantize(w, with: p)
+            var sum: Float = 0
+            for r in 0..<4 { for c in 0..<32 where p.granularity.parameterIndex(row: r, column: c, columns: 32) == group {
+                sum += importance[c] * (w[r, c] - q[r, c]) * (w[r, c] - q[r, c])
+            } }
+            return sum
+        }
+        for group in 0..<8 { #expect(try error(clipped, group: group) <= error(minMax, group: group)) }
+        #expect(clipped.scales[0] < minMax.scales[0] && clipped.zeroPoints == minMax.zeroPoints)
+        var h = [Float](repeating: 0, count: 32 * 32)
+        for i in 0..<32 { h[i * 32 + i] = importance[i] }
+        let layer = try FloatLinear(name: "layer", weight: w, bias: nil)
+        let q = try GPTQ(searchesClipping: true).quantize(layer, weight: .integer(.int4, .asymmetric, .perGroup(size: 16)), activation: nil, hessian: h)
+        #expect(q.weightParameters == clipped)
+        #expect(q.quantized.weight == (try AffineQuantizer.fakeQuantize(w, with: clipped)))
+    }
+
     /// U^T U (H + lambda I) = I for the factor the column updates use.
     @Test func inverseCholeskyFactor() throws {
         let x = TestData.gaussian(rows: 30, columns: 12, seed: 72)

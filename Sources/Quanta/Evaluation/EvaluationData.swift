@@ -80,6 +80,12 @@ public struct EvaluationData: Sendable {
         }
     }
 
+    /// A decoder's training text (quantization-aware training): Mansfield Park, Northanger Abbey and
+    /// Persuasion joined by a blank line. Never evaluation text.
+    public func trainingText() throws(QuantaError) -> String {
+        try ["mansfield-park", "northanger-abbey", "persuasion"].map { title throws(QuantaError) in try novel(title) }.joined(separator: "\n\n")
+    }
+
     /// The held-out perplexity suite (issue 12): texts of eight kinds, none of them calibration text and none
     /// used to choose any default. Two novels (Emma, Pride and Prejudice), three BBC classes (tech, business,
     /// sports), Python source (gensim's `word2vec.py`), package documentation (gensim's `METADATA`, the

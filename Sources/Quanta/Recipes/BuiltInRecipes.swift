@@ -76,9 +76,10 @@ extension Recipe {
             return Recipe(name: name, everyLayer: .init(weight: .integer(.int4, .asymmetric, .perGroup(size: 128)), activation: nil))
         case "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq":
             // The RTN recipe of the same name's weights rounded by GPTQ (act-order, blocks of 128, 1% dampening)
-            // on the calibration text's Hessians.
+            // on the calibration text's Hessians; at 4 bits each group's scale is first shrunk to its best
+            // clipping range (on Persuasion, calibration-side text: perplexity +13.6% -> +6.8% vs FP32, RTN +25.1%).
             var spec = try builtIn(String(name.dropLast("-gptq".count)), alpha: alpha).rules[0].spec!
-            spec.gptq = GPTQ()
+            spec.gptq = GPTQ(searchesClipping: name == "w4a16-g128-gptq")
             return Recipe(name: name, everyLayer: spec)
         case "fp8-e4m3-dynamic":
             return Recipe(name: name, everyLayer: .init(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true))))
