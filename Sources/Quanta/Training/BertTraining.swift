@@ -76,26 +76,18 @@ extension BertModel {
             let (dOutputSum, dOutputNormWeight, dOutputNormBias) = layer.outputNorm.backward(input: a.outputSum, outputGradient: dx)
             gradients.add(prefix + "output.LayerNorm.weight", dOutputNormWeight)
             gradients.add(prefix + "output.LayerNorm.bias", dOutputNormBias)
-            let output = try layer.output.trainable().backward(input: a.inner, outputGradient: dOutputSum)
-            gradients.add(layer.output, output)
-            let intermediate = try layer.intermediate.trainable().backward(input: a.attended,
-                                                                           outputGradient: a.innerInput.activationGradient(.gelu, outputGradient: output.input))
-            gradients.add(layer.intermediate, intermediate)
+            let dInner = try gradients.backward([layer.output], input: a.inner, outputGradients: [dOutputSum])
+            let dAttended = try gradients.backward([layer.intermediate], input: a.attended,
+                                                   outputGradients: [a.innerInput.activationGradient(.gelu, outputGradient: dInner)])
             let (dAttentionSum, dAttentionNormWeight, dAttentionNormBias) = layer.attentionNorm.backward(
-                input: a.attentionSum, outputGradient: dOutputSum + intermediate.input)
+                input: a.attentionSum, outputGradient: dOutputSum + dAttended)
             gradients.add(prefix + "attention.output.LayerNorm.weight", dAttentionNormWeight)
             gradients.add(prefix + "attention.output.LayerNorm.bias", dAttentionNormBias)
-            let attentionOutput = try layer.attentionOutput.trainable().backward(input: a.context, outputGradient: dAttentionSum)
-            gradients.add(layer.attentionOutput, attentionOutput)
+            let dContext = try gradients.backward([layer.attentionOutput], input: a.context, outputGradients: [dAttentionSum])
             let d = attention.backward(queries: a.queries, keys: a.keys, values: a.values, lengths: lengths, causal: false,
-                                       outputGradient: attentionOutput.input)
-            let query = try layer.query.trainable().backward(input: a.input, outputGradient: d.queries)
-            let key = try layer.key.trainable().backward(input: a.input, outputGradient: d.keys)
-            let value = try layer.value.trainable().backward(input: a.input, outputGradient: d.values)
-            gradients.add(layer.query, query)
-            gradients.add(layer.key, key)
-            gradients.add(layer.value, value)
-            dx = dAttentionSum + query.input + key.input + value.input
+                                       outputGradient: dContext)
+            dx = try dAttentionSum + gradients.backward([layer.query, layer.key, layer.value], input: a.input,
+                                                        outputGradients: [d.queries, d.keys, d.values])
         }
         let (dEmbedded, dNormWeight, dNormBias) = embeddingNorm.backward(input: embedded, outputGradient: dx)
         gradients.add("embeddings.LayerNorm.weight", dNormWeight)

@@ -11,15 +11,19 @@ public enum LearnedStepSize {
     /// x~ of `x`, and (when `outputGradient` dL/dx~ is given) dL/dx and dL/ds for every scale of `parameters`.
     public static func fakeQuantize(_ x: Matrix<Float>, _ parameters: QuantizationParameters, outputGradient: Matrix<Float>? = nil)
         -> (value: Matrix<Float>, input: Matrix<Float>?, scales: [Float]?) {
-        let range = parameters.codeRange, granularity = parameters.granularity
+        let range = parameters.codeRange, granularity = parameters.granularity, columns = x.columns
         var value = x, input = outputGradient
         var scaleGradients = [Double](repeating: 0, count: parameters.scales.count), shares = [Int](repeating: 0, count: parameters.scales.count)
+        // Every granularity indexes (r, c) as its row's first pair plus an offset that depends on c alone.
+        let offsets = (0..<columns).map { granularity.parameterIndex(row: 0, column: $0, columns: columns) - granularity.parameterIndex(row: 0, column: 0, columns: columns) }
+        let inverseScales = parameters.scales.map { 1 / $0 }
         for r in 0..<x.rows {
-            for c in 0..<x.columns {
-                let i = r * x.columns + c, p = granularity.parameterIndex(row: r, column: c, columns: x.columns)
+            let first = granularity.parameterIndex(row: r, column: 0, columns: columns)
+            for c in 0..<columns {
+                let i = r * columns + c, p = first + offsets[c]
                 let s = parameters.scales[p], z = parameters.zeroPoints[p]
                 let (lower, upper) = (range.lowerBound + z, range.upperBound + z)
-                let u = x.storage[i] * (1 / s)
+                let u = x.storage[i] * inverseScales[p]
                 let code = IntegerFormat.roundClamped(u, lower: lower, upper: upper)
                 value.storage[i] = s * Float(code)
                 guard let dy = outputGradient?.storage[i] else { continue }

@@ -65,6 +65,20 @@ public struct ParameterGradients: Sendable {
     }
 }
 
+extension ParameterGradients {
+    /// The backward pass of layers that read the same input `x` (Q, K and V; gate and up): each layer's
+    /// gradients added for its output gradient in `outputGradients`, the sum of their input gradients returned.
+    mutating func backward(_ layers: [any LinearLayer], input x: Matrix<Float>, outputGradients: [Matrix<Float>]) throws(QuantaError) -> Matrix<Float> {
+        var dx: Matrix<Float>?
+        for (layer, dy) in zip(layers, outputGradients) {
+            let g = try layer.trainable().backward(input: x, outputGradient: dy)
+            add(layer, g)
+            dx = dx.map { $0 + g.input } ?? g.input
+        }
+        return dx!
+    }
+}
+
 extension LinearLayer {
     /// This layer as a `TrainableLinear`, or an error naming it.
     func trainable() throws(QuantaError) -> any TrainableLinear {

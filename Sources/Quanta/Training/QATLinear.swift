@@ -18,6 +18,8 @@ public struct QATLinear: TrainableLinear {
     public let weightParameters: QuantizationParameters?
     public let weight: TensorQuantizer?
     public let activation: TensorQuantizer?
+    /// Q_w(W) of the latent weight, computed once per update of the weight or its step sizes.
+    let quantizedWeight: Matrix<Float>
 
     /// From the PTQ layer made of `latent` (the FP32 layer after the recipe's transforms).
     public init(_ layer: FakeQuantizedLinear, latent: FloatLinear) {
@@ -29,6 +31,11 @@ public struct QATLinear: TrainableLinear {
         self.weightParameters = weightParameters
         self.weight = weight
         self.activation = activation
+        if let weightParameters {
+            quantizedWeight = LearnedStepSize.fakeQuantize(latent.weight, weightParameters).value
+        } else {
+            quantizedWeight = (try? weight?.fakeQuantize(latent.weight, tensor: latent.name + ".weight")) ?? latent.weight
+        }
     }
 
     public var name: String { latent.name }
@@ -42,19 +49,12 @@ public struct QATLinear: TrainableLinear {
                             weight: weight, activation: activation, weightParameters: weightParameters)
     }
 
-    /// Q_w(W) of the latent weight.
-    var quantizedWeight: Matrix<Float> {
-        if let weightParameters { return LearnedStepSize.fakeQuantize(latent.weight, weightParameters).value }
-        return (try? weight?.fakeQuantize(latent.weight, tensor: name + ".weight")) ?? latent.weight
-    }
-
     public func forward(_ x: Matrix<Float>) -> Matrix<Float> { deployed.forward(x) }
 
     /// dX, dW (straight through inside the clipping range), db, and the gradients of the step sizes' logs,
     /// s dL/ds with LSQ's dL/ds: `weightScales` and, for a static integer input, `inputScales`.
     public func backward(input x: Matrix<Float>, outputGradient dy: Matrix<Float>) -> LinearGradients {
         let scaled = latent.scaledInput(x)
-        let weight = quantizedWeight
         var input = scaled, inputParameters: QuantizationParameters?
         if case let .staticInteger(p)? = activation {
             (input, inputParameters) = (LearnedStepSize.fakeQuantize(scaled, p).value, p)
@@ -62,7 +62,7 @@ public struct QATLinear: TrainableLinear {
             input = (try? activation.fakeQuantize(scaled, tensor: name + ".input")) ?? scaled
         }
         let dWeight = BLAS.matmul(dy, transposed: true, input)
-        let dInput = BLAS.matmul(dy, weight)
+        let dInput = BLAS.matmul(dy, quantizedWeight)
         var gradients = LinearGradients(input: dInput, weight: dWeight, bias: latent.bias.map { _ in dy.columnSums() })
         if let weightParameters {
             let weightStep = LearnedStepSize.fakeQuantize(latent.weight, weightParameters, outputGradient: dWeight)
