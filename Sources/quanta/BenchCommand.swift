@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians of timed runs after warm-up, printed as tables (or JSON).",
-        subcommands: [FormatsBench.self, GEMMBench.self, ModelBench.self]
+        subcommands: [FormatsBench.self, GEMMBench.self, ModelBench.self, TrainBench.self]
     )
 }
 
@@ -151,6 +151,63 @@ struct ModelBench: ParsableCommand {
                    + TextTable.render(header: ["model", "recipe", "metric", "value", "vs fp32"], rows: rows.map { row in
             let fp32 = rows.first { $0.recipe == "fp32" && $0.metric == row.metric }!
             return [row.model, row.recipe, row.metric, String(format: "%.1f", row.value), String(format: "%.2fx", row.value / fp32.value)]
+        }))
+    }
+}
+
+struct TrainBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training tokens/s of the FP32 model and of QAT models, in one run.",
+        discussion: "One optimizer step: the forward pass keeping activations, the backward pass, clipping and the AdamW update. SmolLM2: one sequence of 512 tokens of Mansfield Park, next-token cross-entropy. MiniLM: 8 lee_background.cor documents, 1 - cosine to the FP32 embeddings. QAT models fake-quantize their recipe's layers with learned step sizes (quanta qat). Median of --runs interleaved rounds after one warm-up."
+    )
+
+    @OptionGroup var model: ModelOption
+    @Option(name: .long, help: "Recipes to train quantization-aware (comma-separated), beside FP32.") var recipe: String?
+    @Option(help: "Threads (OpenBLAS).") var threads = 2
+    @Option(help: "Timed runs (the median is reported).") var runs = 3
+    @Flag(help: "Print a JSON array of {model, recipe, threads, metric, value}.") var json = false
+
+    func validate() throws {
+        guard threads > 0, runs > 0 else { throw ValidationError("--threads and --runs must be positive") }
+    }
+
+    func run() throws {
+        let rows = try reportingErrors { () throws(QuantaError) -> [ModelBenchmark.Row] in
+            let base = try LoadedModel(ModelReference(model.model))
+            let data = EvaluationData(assets: try AssetStore.locate())
+            let recipes = try (recipe?.split(separator: ",").map(String.init) ?? []).map { name throws(QuantaError) in try Recipe.named(name) }
+            let benchmark = TrainingBenchmark(threads: threads, stopwatch: Stopwatch(warmup: 1, runs: runs))
+            switch base {
+            case let .llama(fp32, tokenizer):
+                let calibration = try tokenizer.encode(data.calibrationText(files: []))
+                var variants = [("fp32", fp32)]
+                for r in recipes {
+                    variants.append((r.name + "+qat", try QuantizationAwareTraining.prepared(r) { record throws(QuantaError) in
+                        try QuantizationPipeline().quantize(fp32, recipe: r, calibrationTokens: calibration, progress: progress, record: record)
+                    }))
+                }
+                let batch = [Array(try tokenizer.encode(data.trainingText()).prefix(512))]
+                return try benchmark.run(modelName: model.model, variants: variants, batch: batch)
+            case let .bert(fp32, tokenizer):
+                let documents = try data.calibrationDocuments()
+                var variants = [("fp32", fp32)]
+                for r in recipes {
+                    variants.append((r.name + "+qat", try QuantizationAwareTraining.prepared(r) { record throws(QuantaError) in
+                        try QuantizationPipeline().quantize(fp32, tokenizer: tokenizer, recipe: r, calibrationTexts: documents, progress: progress, record: record)
+                    }))
+                }
+                let batch = documents.prefix(8).map { Array(tokenizer.encode($0).prefix(128)) }
+                return try benchmark.run(modelName: model.model, variants: variants, batch: batch)
+            }
+        }
+        if json {
+            try printJSON(rows)
+            return
+        }
+        printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), \(BLAS.kernelDescription), median of \(runs) interleaved rounds after 1 warm-up", ""]
+                   + TextTable.render(header: ["model", "variant", "metric", "value", "vs fp32"], rows: rows.map { row in
+            [row.model, row.recipe, row.metric, String(format: "%.1f", row.value), String(format: "%.2fx", row.value / rows[0].value)]
         }))
     }
 }

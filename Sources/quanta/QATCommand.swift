@@ -58,7 +58,7 @@ struct QATCommand: ParsableCommand {
             case let .llama(fp32, tokenizer):
                 let batches = try TrainingBatches(items: TrainingBatches.windows(of: tokenizer.encode(data.trainingText()), length: window),
                                                   batchSize: batch, seed: seed)
-                let student = try QuantizationAwareTraining.prepared { record throws(QuantaError) in
+                let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
                     try pipeline.quantize(fp32, recipe: recipe, calibrationTokens: tokenizer.encode(data.calibrationText(files: [])),
                                           progress: progress, record: record)
                 }
@@ -66,7 +66,7 @@ struct QATCommand: ParsableCommand {
                 trained = .llama(try QuantizationAwareTraining.deployed(model, record: writer.record), tokenizer)
             case let .bert(fp32, tokenizer):
                 let batches = try TrainingBatches(items: data.calibrationDocuments().map(tokenizer.encode), batchSize: batch, seed: seed)
-                let student = try QuantizationAwareTraining.prepared { record throws(QuantaError) in
+                let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
                     try pipeline.quantize(fp32, tokenizer: tokenizer, recipe: recipe, calibrationTexts: data.calibrationDocuments(),
                                           progress: progress, record: record)
                 }

@@ -2,7 +2,7 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "fp8-e4m3", "fp8-e5m2",
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
@@ -81,6 +81,11 @@ extension Recipe {
             var spec = try builtIn(String(name.dropLast("-gptq".count)), alpha: alpha).rules[0].spec!
             spec.gptq = GPTQ(searchesClipping: name == "w4a16-g128-gptq")
             return Recipe(name: name, everyLayer: spec)
+        case "w2a16-g64-seq", "ternary-g64-seq", "binary-g64":
+            // ParetoQ's quantizers (meant for quantization-aware training: as PTQ they collapse), ranges per group of 64.
+            let lowBit: LowBitWeight = name.hasPrefix("w2") ? .twoBit : name.hasPrefix("ternary") ? .ternary : .binary
+            return Recipe(name: name, everyLayer: .init(weight: .integer(lowBit.deploymentFormat, .symmetric, .perGroup(size: 64)), activation: nil,
+                                                        lowBit: lowBit))
         case "fp8-e4m3-dynamic":
             return Recipe(name: name, everyLayer: .init(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true))))
         case "fp8-e5m2-dynamic":

@@ -17,14 +17,18 @@ public struct Recipe: Sendable, CustomStringConvertible {
         public var alternatives: [LayerSpec]
         /// GPTQ's error-compensating rounding of `weight` (an integer quantizer) on the calibration Hessian.
         public var gptq: GPTQ?
+        /// ParetoQ's quantizer of two bits and below; `weight` is then its symmetric deployment grid
+        /// (`LowBitWeight.deploymentFormat`) at the granularity of its ranges.
+        public var lowBit: LowBitWeight?
 
         public init(weight: TensorQuantizer?, activation: ActivationScheme?, outlierThreshold: Float? = nil,
-                    alternatives: [LayerSpec] = [], gptq: GPTQ? = nil) {
+                    alternatives: [LayerSpec] = [], gptq: GPTQ? = nil, lowBit: LowBitWeight? = nil) {
             self.weight = weight
             self.activation = activation
             self.outlierThreshold = outlierThreshold
             self.alternatives = alternatives
             self.gptq = gptq
+            self.lowBit = lowBit
         }
 
         /// The alternative with the smallest weight quantization error for `layer` (self without alternatives).
@@ -119,6 +123,12 @@ public struct Recipe: Sendable, CustomStringConvertible {
             return try OutlierDecomposedLinear(float, threshold: threshold, calibratedMax: statistics[layer.name]?.channelAbsMax,
                                                weight: spec.weight ?? .integer(.int8, .symmetric, .perChannel),
                                                activation: activation ?? .integer(.int8, .symmetric, .perToken))
+        }
+        if let lowBit = spec.lowBit, case let .integer(_, _, granularity)? = spec.weight {
+            let parameters = try lowBit.initialParameters(for: float.weight, granularity: granularity)
+            let weight = try FloatLinear(name: float.name, weight: lowBit.fakeQuantize(float.weight, parameters).value, bias: float.bias,
+                                         inputScale: float.inputScale)
+            return FakeQuantizedLinear(quantized: weight, weight: spec.weight, activation: activation, weightParameters: parameters)
         }
         if let gptq = spec.gptq, let weight = spec.weight {
             guard let hessian = statistics[layer.name]?.gram else {

@@ -18,20 +18,27 @@ public struct QATLinear: TrainableLinear {
     public let weightParameters: QuantizationParameters?
     public let weight: TensorQuantizer?
     public let activation: TensorQuantizer?
+    /// ParetoQ's quantizer in place of LSQ's for weights of two bits and below (`weightParameters` its steps S).
+    public let lowBit: LowBitWeight?
     /// Q_w(W) of the latent weight, computed once per update of the weight or its step sizes.
     let quantizedWeight: Matrix<Float>
 
     /// From the PTQ layer made of `latent` (the FP32 layer after the recipe's transforms).
-    public init(_ layer: FakeQuantizedLinear, latent: FloatLinear) {
-        self.init(latent: latent, weightParameters: layer.weightParameters, weight: layer.weightQuantizer, activation: layer.activationQuantizer)
+    public init(_ layer: FakeQuantizedLinear, latent: FloatLinear, lowBit: LowBitWeight? = nil) {
+        self.init(latent: latent, weightParameters: layer.weightParameters, weight: layer.weightQuantizer, activation: layer.activationQuantizer,
+                  lowBit: lowBit)
     }
 
-    public init(latent: FloatLinear, weightParameters: QuantizationParameters?, weight: TensorQuantizer?, activation: TensorQuantizer?) {
+    public init(latent: FloatLinear, weightParameters: QuantizationParameters?, weight: TensorQuantizer?, activation: TensorQuantizer?,
+                lowBit: LowBitWeight? = nil) {
         self.latent = latent
         self.weightParameters = weightParameters
         self.weight = weight
         self.activation = activation
-        if let weightParameters {
+        self.lowBit = lowBit
+        if let lowBit, let weightParameters {
+            quantizedWeight = lowBit.fakeQuantize(latent.weight, weightParameters).value
+        } else if let weightParameters {
             quantizedWeight = LearnedStepSize.fakeQuantize(latent.weight, weightParameters).value
         } else {
             quantizedWeight = (try? weight?.fakeQuantize(latent.weight, tensor: latent.name + ".weight")) ?? latent.weight
@@ -65,7 +72,8 @@ public struct QATLinear: TrainableLinear {
         let dInput = BLAS.matmul(dy, quantizedWeight)
         var gradients = LinearGradients(input: dInput, weight: dWeight, bias: latent.bias.map { _ in dy.columnSums() })
         if let weightParameters {
-            let weightStep = LearnedStepSize.fakeQuantize(latent.weight, weightParameters, outputGradient: dWeight)
+            let weightStep = lowBit.map { $0.fakeQuantize(latent.weight, weightParameters, outputGradient: dWeight) }
+                ?? LearnedStepSize.fakeQuantize(latent.weight, weightParameters, outputGradient: dWeight)
             (gradients.weight, gradients.weightScales) = (weightStep.input!, zip(weightStep.scales!, weightParameters.scales).map { $0 * $1 })
         }
         if let p = inputParameters {
@@ -81,7 +89,7 @@ public struct QATLinear: TrainableLinear {
         var weightParameters = self.weightParameters, activation = self.activation
         if let p = weightParameters { weightParameters = try Self.updated(p, name: name + ".weight_scale", update, clamped: &clamped) }
         if case let .staticInteger(p)? = activation { activation = .staticInteger(try Self.updated(p, name: name + ".input_scale", update, clamped: &clamped)) }
-        return QATLinear(latent: layer, weightParameters: weightParameters, weight: weight, activation: activation)
+        return QATLinear(latent: layer, weightParameters: weightParameters, weight: weight, activation: activation, lowBit: lowBit)
     }
 
     /// A step size that one update would take below this fraction of its value (to zero, below it, or to NaN:

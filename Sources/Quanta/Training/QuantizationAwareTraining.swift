@@ -62,16 +62,17 @@ public struct QuantizationAwareTraining: Sendable {
 
     /// The QAT model of `recipe`: `quantize(record:)` runs the recipe's PTQ (a `QuantizationPipeline`) and reports
     /// each FP32 layer after the recipe's transforms with the layer made of it; every fake-quantized layer
-    /// becomes a `QATLinear` over that FP32 layer, starting from the PTQ step sizes.
+    /// becomes a `QATLinear` over that FP32 layer, starting from the PTQ step sizes (ParetoQ's quantizer where
+    /// the recipe's layer has one).
     public static func prepared<Model: TrainableModel>(
-        _ quantize: (_ record: @escaping QuantizationPipeline.LayerRecorder) throws(QuantaError) -> Model
+        _ recipe: Recipe, _ quantize: (_ record: @escaping QuantizationPipeline.LayerRecorder) throws(QuantaError) -> Model
     ) throws(QuantaError) -> Model {
         let latents = LatentLayers()
         let quantized = try quantize { source, _ in latents.add(source) }
         return try quantized.mapLinearLayers { layer throws(QuantaError) in
             guard let layer = layer as? FakeQuantizedLinear else { return layer }
             guard let latent = latents.layers[layer.name] else { throw .invalidArgument("\(layer.name): its FP32 layer was not recorded") }
-            return QATLinear(layer, latent: latent)
+            return QATLinear(layer, latent: latent, lowBit: recipe.spec(for: layer.name)?.lowBit)
         }
     }
 
