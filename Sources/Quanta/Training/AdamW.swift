@@ -20,14 +20,20 @@ public struct AdamW: Sendable {
     /// Updates `parameter` (named `name`) in place by its gradient at learning rate `rate`.
     public mutating func update(_ name: String, _ parameter: inout [Float], gradient: [Float], rate: Float) {
         precondition(parameter.count == gradient.count && step > 0, "\(name): call beginStep() first; shapes must match")
-        var (m, v) = moments[name] ?? ([Float](repeating: 0, count: parameter.count), [Float](repeating: 0, count: parameter.count))
+        // Taken out of the dictionary so that they are updated in place, not copied.
+        var (m, v) = moments.removeValue(forKey: name) ?? ([Float](repeating: 0, count: parameter.count), [Float](repeating: 0, count: parameter.count))
         let firstCorrection = 1 - pow(beta1, Float(step)), secondCorrection = 1 - pow(beta2, Float(step))
-        for i in parameter.indices {
-            parameter[i] -= rate * weightDecay * parameter[i]
-            m[i] = beta1 * m[i] + (1 - beta1) * gradient[i]
-            v[i] = beta2 * v[i] + (1 - beta2) * gradient[i] * gradient[i]
-            parameter[i] -= rate * (m[i] / firstCorrection) / ((v[i] / secondCorrection).squareRoot() + epsilon)
-        }
+        let (b1, b2, decay, eps) = (beta1, beta2, weightDecay, epsilon)
+        parameter.withUnsafeMutableBufferPointer { p in m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+            gradient.withUnsafeBufferPointer { g in
+                for i in 0..<p.count {
+                    p[i] -= rate * decay * p[i]
+                    m[i] = b1 * m[i] + (1 - b1) * g[i]
+                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                    p[i] -= rate * (m[i] / firstCorrection) / ((v[i] / secondCorrection).squareRoot() + eps)
+                }
+            }
+        }}}
         moments[name] = (m, v)
     }
 }

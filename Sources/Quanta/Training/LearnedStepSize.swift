@@ -17,22 +17,26 @@ public enum LearnedStepSize {
         // Every granularity indexes (r, c) as its row's first pair plus an offset that depends on c alone.
         let offsets = (0..<columns).map { granularity.parameterIndex(row: 0, column: $0, columns: columns) - granularity.parameterIndex(row: 0, column: 0, columns: columns) }
         let inverseScales = parameters.scales.map { 1 / $0 }
-        for r in 0..<x.rows {
-            let first = granularity.parameterIndex(row: r, column: 0, columns: columns)
-            for c in 0..<columns {
-                let i = r * columns + c, p = first + offsets[c]
-                let s = parameters.scales[p], z = parameters.zeroPoints[p]
-                let (lower, upper) = (range.lowerBound + z, range.upperBound + z)
-                let u = x.storage[i] * inverseScales[p]
-                let code = IntegerFormat.roundClamped(u, lower: lower, upper: upper)
-                value.storage[i] = s * Float(code)
-                guard let dy = outputGradient?.storage[i] else { continue }
-                let inside = u >= Float(lower) && u <= Float(upper)
-                if !inside { input!.storage[i] = 0 }
-                scaleGradients[p] += Double(dy * (inside ? Float(code) - u : Float(code)))
-                shares[p] += 1
+        let lowest = range.lowerBound, highest = range.upperBound
+        parameters.scales.withUnsafeBufferPointer { scales in parameters.zeroPoints.withUnsafeBufferPointer { zeroPoints in
+        inverseScales.withUnsafeBufferPointer { inverse in offsets.withUnsafeBufferPointer { offsets in
+        x.storage.withUnsafeBufferPointer { xs in value.storage.withUnsafeMutableBufferPointer { values in
+            for r in 0..<x.rows {
+                let first = granularity.parameterIndex(row: r, column: 0, columns: columns)
+                for c in 0..<columns {
+                    let i = r * columns + c, p = first + offsets[c]
+                    let z = zeroPoints[p], lower = lowest + z, upper = highest + z
+                    let u = xs[i] * inverse[p]
+                    let code = IntegerFormat.roundClamped(u, lower: lower, upper: upper)
+                    values[i] = scales[p] * Float(code)
+                    guard let dy = outputGradient?.storage[i] else { continue }
+                    let inside = u >= Float(lower) && u <= Float(upper)
+                    if !inside { input!.storage[i] = 0 }
+                    scaleGradients[p] += Double(dy * (inside ? Float(code) - u : Float(code)))
+                    shares[p] += 1
+                }
             }
-        }
+        }}}}}}
         guard outputGradient != nil else { return (value, nil, nil) }
         let largest = Float(max(range.upperBound, 1))
         let scales = scaleGradients.indices.map { p in Float(scaleGradients[p]) / (Float(max(shares[p], 1)) * largest).squareRoot() }

@@ -28,7 +28,7 @@ public struct ParameterGradients: Sendable {
 
     /// Adds `gradient` to the parameter `name`'s.
     public mutating func add(_ name: String, _ gradient: [Float]) {
-        guard var sum = values[name] else { values[name] = gradient; return }
+        guard var sum = values.removeValue(forKey: name) else { values[name] = gradient; return }   // out, to add in place
         precondition(sum.count == gradient.count, "\(name): gradients of \(sum.count) and \(gradient.count) values")
         for i in sum.indices { sum[i] += gradient[i] }
         values[name] = sum
@@ -36,7 +36,11 @@ public struct ParameterGradients: Sendable {
 
     /// Every gradient multiplied by `factor` (the mean over accumulated micro-batches).
     public mutating func scale(by factor: Float) {
-        for (name, gradient) in values { values[name] = gradient.map { $0 * factor } }
+        for name in Array(values.keys) {
+            var gradient = values.removeValue(forKey: name)!
+            for i in gradient.indices { gradient[i] *= factor }
+            values[name] = gradient
+        }
     }
 
     /// sqrt of the sum of squares of every gradient.
