@@ -6,7 +6,7 @@ import Testing
 /// gradients follow the paper, and a few QAT steps on the tiny LLaMA of the training fixtures lower the
 /// distillation loss and deploy without drift (QAT forward = deployed forward = integer kernels).
 @Suite struct QuantizationAwareTrainingTests {
-    static let tinyLlama = TrainingOracleTests.folder + "/tiny-llama.gguf"
+    static let tinyLlama = TrainingOracleTests.folder + "/tiny-llama.gguf.bin"
 
     @Test func learnedStepSizeForwardIsTheDeployedFakeQuantization() throws {
         let w = TestData.gaussian(rows: 6, columns: 40, seed: 3)

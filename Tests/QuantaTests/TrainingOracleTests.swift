@@ -32,13 +32,13 @@ import Testing
     }
 
     @Test func llamaCrossEntropyGradients() throws {
-        let model = try LlamaModel(gguf: GGUFFile(path: Self.folder + "/tiny-llama.gguf"))
+        let model = try LlamaModel(gguf: GGUFFile(path: Self.folder + "/tiny-llama.gguf.bin"))
         let fixture = try Self.json("tiny-llama-case.json")
         let sequences = (fixture["sequences"] as! [[Int]]).map { $0.map(Int32.init) }
         let (loss, gradients) = try model.crossEntropyGradients(sequences)
         let expected = fixture["loss"] as! Double
         #expect(abs(loss - expected) <= 1e-5 * expected, "loss \(loss), oracle \(expected)")
-        try Self.expectGradients(gradients, match: Self.folder + "/tiny-llama-gradients.safetensors")
+        try Self.expectGradients(gradients, match: Self.folder + "/tiny-llama-gradients.safetensors.bin")
         // The training forward is the inference forward: the first token's logits as `forward` computes them.
         var cache = LlamaModel.KVCache(for: model.config)
         let logits = try model.forward(sequences[0], cache: &cache)
@@ -46,7 +46,13 @@ import Testing
     }
 
     @Test func bertEmbeddingCosineGradients() throws {
-        let model = try BertModel(folder: Self.folder + "/tiny-bert")
+        // The repository keeps no *.safetensors file: the weights are `model.safetensors.bin`, copied under the name the loader reads.
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-bert-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try FileManager.default.copyItem(atPath: Self.folder + "/tiny-bert/config.json", toPath: copy + "/config.json")
+        try FileManager.default.copyItem(atPath: Self.folder + "/tiny-bert/model.safetensors.bin", toPath: copy + "/model.safetensors")
+        let model = try BertModel(folder: copy)
         let fixture = try Self.json("tiny-bert-case.json")
         let batch = (fixture["sequences"] as! [[Int]]).map { $0.map(Int32.init) }
         let targets = try Matrix(rows: 2, columns: 64, storage: (fixture["targets"] as! [[Double]]).flatMap { $0.map(Float.init) })
@@ -54,7 +60,7 @@ import Testing
         let (loss, gradients) = try model.gradients(batch, loss: BertModel.distillationLoss(teacher: targets))
         let expected = fixture["loss"] as! Double
         #expect(abs(loss - expected) <= 1e-5 * expected, "loss \(loss), oracle \(expected)")
-        try Self.expectGradients(gradients, match: Self.folder + "/tiny-bert-gradients.safetensors")
+        try Self.expectGradients(gradients, match: Self.folder + "/tiny-bert-gradients.safetensors.bin")
         let embeddings = try model.embed(batch)
         for (mine, reference) in zip(embeddings, fixture["embeddings"] as! [[Double]]) {
             for (a, b) in zip(mine, reference) { #expect(abs(Double(a) - b) <= 1e-5) }
