@@ -6,10 +6,13 @@
 ///     Q8_0 : blocks of 32: f16 d, int8 q[32]                x = d * q                    (34 bytes, 8.5 bits/weight)
 ///     Q4_0 : blocks of 32: f16 d, u8 qs[16]                 x = d * (nibble - 8)         (18 bytes, 4.5 bits/weight)
 ///     Q4_1 : blocks of 32: f16 d, f16 m, u8 qs[16]          x = d * nibble + m           (20 bytes, 5 bits/weight)
+///     MXFP4: blocks of 32: e8m0 e, u8 qs[16]                x = 2^(e-128) * K[nibble]    (17 bytes, 4.25 bits/weight)
+///            K = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}: the E2M1 values doubled, so the
+///            scale is half the OCP MX scale 2^(e-127) (ggml's `kvalues_mxfp4`, `GGML_E8M0_TO_FP32_HALF`)
 ///
 /// In Q4 blocks, element j < 16 is the low nibble of qs[j] and element j + 16 its high nibble.
 public enum GGMLType: UInt32, Sendable, CaseIterable {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30, mxfp4 = 39
 
     public var name: String {
         switch self {
@@ -19,6 +22,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q4_1: return "Q4_1"
         case .q8_0: return "Q8_0"
         case .bf16: return "BF16"
+        case .mxfp4: return "MXFP4"
         }
     }
 
@@ -26,7 +30,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q8_0: return 32
+        case .q4_0, .q4_1, .q8_0, .mxfp4: return 32
         }
     }
 
@@ -38,6 +42,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q8_0: return 34
         case .q4_0: return 18
         case .q4_1: return 20
+        case .mxfp4: return 17
         }
     }
 
@@ -76,7 +81,24 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
                     out[b * 32 + j + 16] = d * Float(byte >> 4) + m
                 }
             }
+        case .mxfp4:
+            for b in 0..<count / 32 {
+                let base = b * 17, d = Self.mxfp4HalfScale(bytes[base])
+                for j in 0..<16 {
+                    let byte = bytes[base + 1 + j]
+                    out[b * 32 + j] = d * Self.mxfp4Values[Int(byte & 0x0F)]
+                    out[b * 32 + j + 16] = d * Self.mxfp4Values[Int(byte >> 4)]
+                }
+            }
         }
         return out
+    }
+
+    /// ggml's `kvalues_mxfp4`: the E2M1 code points, doubled.
+    static let mxfp4Values: [Float] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+
+    /// 2^(e - 128), half the E8M0 scale 2^(e - 127) (subnormal for e < 2, as ggml builds it from bits).
+    static func mxfp4HalfScale(_ e: UInt8) -> Float {
+        Float(bitPattern: e < 2 ? UInt32(0x0020_0000) << UInt32(e) : UInt32(e - 1) << 23)
     }
 }

@@ -43,9 +43,32 @@ public struct GGUFFile: @unchecked Sendable {
         public var elementCount: Int { dimensions.reduce(1, *) }
     }
 
+    /// GGUF metadata value types (the `gguf_type` enum of ggml's gguf.h).
+    public enum ValueType: UInt32, Sendable, Hashable {
+        case uint8 = 0, int8, uint16, int16, uint32, int32, float32, bool, string, array, uint64, int64, float64
+    }
+
+    /// One metadata pair as the file stores it: the key, the value's type (and an array's element type),
+    /// and the value. Kept in file order, so a writer can copy a file's metadata exactly.
+    public struct MetadataEntry: Sendable, Hashable {
+        public let key: String
+        public let type: ValueType
+        public let elementType: ValueType?
+        public let value: Value
+
+        public init(key: String, type: ValueType, elementType: ValueType? = nil, value: Value) {
+            self.key = key
+            self.type = type
+            self.elementType = elementType
+            self.value = value
+        }
+    }
+
     public let path: String
     public let version: UInt32
     public let metadata: [String: Value]
+    /// The metadata in file order, with each value's stored type.
+    public let metadataEntries: [MetadataEntry]
     public let tensors: [TensorInfo]
     let data: Data
     let dataStart: Int
@@ -61,11 +84,21 @@ public struct GGUFFile: @unchecked Sendable {
         guard version == 2 || version == 3 else { throw .file(path: path, reason: "GGUF version \(version) is not supported (2 or 3)") }
         let tensorCount = try reader.readCount(minimumBytesEach: 8 + 4 + 4 + 8, what: "tensor")
         let metadataCount = try reader.readCount(minimumBytesEach: 8 + 4 + 1, what: "metadata")
-        var metadata = [String: Value]()
+        var metadata = [String: Value](), entries = [MetadataEntry]()
         for _ in 0..<metadataCount {
             let key = try Self.readString(&reader)
-            let type = try reader.read(UInt32.self)
-            metadata[key] = try Self.readValue(type: type, from: &reader, depth: 0)
+            let type = try Self.readType(&reader)
+            var elementType: ValueType?
+            let value: Value
+            if type == .array {
+                let elements = try Self.readType(&reader)
+                elementType = elements
+                value = try Self.readArray(of: elements, from: &reader, depth: 0)
+            } else {
+                value = try Self.readValue(type: type, from: &reader, depth: 0)
+            }
+            guard metadata.updateValue(value, forKey: key) == nil else { throw reader.fail("metadata key '\(key)' appears twice") }
+            entries.append(MetadataEntry(key: key, type: type, elementType: elementType, value: value))
         }
         var infos = [(name: String, dimensions: [Int], type: GGMLType, offset: Int)]()
         for _ in 0..<tensorCount {
@@ -112,6 +145,7 @@ public struct GGUFFile: @unchecked Sendable {
         self.path = path
         self.version = version
         self.metadata = metadata
+        self.metadataEntries = entries
         self.tensors = tensors
         self.data = data
         self.dataStart = dataStart
@@ -124,32 +158,39 @@ public struct GGUFFile: @unchecked Sendable {
         return string
     }
 
-    static func readValue(type: UInt32, from reader: inout ByteReader, depth: Int) throws(QuantaError) -> Value {
+    static func readType(_ reader: inout ByteReader) throws(QuantaError) -> ValueType {
+        let raw = try reader.read(UInt32.self)
+        guard let type = ValueType(rawValue: raw) else { throw reader.fail("unknown metadata value type \(raw)") }
+        return type
+    }
+
+    static func readArray(of elementType: ValueType, from reader: inout ByteReader, depth: Int) throws(QuantaError) -> Value {
+        guard depth < 4 else { throw reader.fail("arrays nested too deeply") }
+        let count = try reader.readCount(minimumBytesEach: 1, what: "array")
+        var values = [Value]()
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(try readValue(type: elementType, from: &reader, depth: depth + 1)) }
+        return .array(values)
+    }
+
+    static func readValue(type: ValueType, from reader: inout ByteReader, depth: Int) throws(QuantaError) -> Value {
         switch type {
-        case 0: return .uint(UInt64(try reader.read(UInt8.self)))
-        case 1: return .int(Int64(try reader.read(Int8.self)))
-        case 2: return .uint(UInt64(try reader.read(UInt16.self)))
-        case 3: return .int(Int64(try reader.read(Int16.self)))
-        case 4: return .uint(UInt64(try reader.read(UInt32.self)))
-        case 5: return .int(Int64(try reader.read(Int32.self)))
-        case 6: return .float(Double(Float(bitPattern: try reader.read(UInt32.self))))
-        case 7:
+        case .uint8: return .uint(UInt64(try reader.read(UInt8.self)))
+        case .int8: return .int(Int64(try reader.read(Int8.self)))
+        case .uint16: return .uint(UInt64(try reader.read(UInt16.self)))
+        case .int16: return .int(Int64(try reader.read(Int16.self)))
+        case .uint32: return .uint(UInt64(try reader.read(UInt32.self)))
+        case .int32: return .int(Int64(try reader.read(Int32.self)))
+        case .float32: return .float(Double(Float(bitPattern: try reader.read(UInt32.self))))
+        case .bool:
             let byte = try reader.read(UInt8.self)
             guard byte <= 1 else { throw reader.fail("bool value \(byte)") }
             return .bool(byte == 1)
-        case 8: return .string(try readString(&reader))
-        case 9:
-            guard depth < 4 else { throw reader.fail("arrays nested too deeply") }
-            let elementType = try reader.read(UInt32.self)
-            let count = try reader.readCount(minimumBytesEach: 1, what: "array")
-            var values = [Value]()
-            values.reserveCapacity(count)
-            for _ in 0..<count { values.append(try readValue(type: elementType, from: &reader, depth: depth + 1)) }
-            return .array(values)
-        case 10: return .uint(try reader.read(UInt64.self))
-        case 11: return .int(try reader.read(Int64.self))
-        case 12: return .float(Double(bitPattern: try reader.read(UInt64.self)))
-        default: throw reader.fail("unknown metadata value type \(type)")
+        case .string: return .string(try readString(&reader))
+        case .array: return try readArray(of: readType(&reader), from: &reader, depth: depth)
+        case .uint64: return .uint(try reader.read(UInt64.self))
+        case .int64: return .int(try reader.read(Int64.self))
+        case .float64: return .float(Double(bitPattern: try reader.read(UInt64.self)))
         }
     }
 
@@ -168,8 +209,13 @@ public struct GGUFFile: @unchecked Sendable {
         if let expectedDimensions, expectedDimensions != info.dimensions {
             throw .file(path: path, reason: "tensor '\(name)' has dims \(info.dimensions), expected \(expectedDimensions)")
         }
-        let bytes = data.subdata(in: dataStart + info.byteRange.lowerBound..<dataStart + info.byteRange.upperBound)
-        return bytes.withUnsafeBytes { info.type.dequantize($0, count: info.elementCount) }
+        return try bytes(name).withUnsafeBytes { info.type.dequantize($0, count: info.elementCount) }
+    }
+
+    /// Tensor `name`'s stored bytes, in its ggml type's layout.
+    public func bytes(_ name: String) throws(QuantaError) -> Data {
+        let range = try info(name).byteRange
+        return data.subdata(in: dataStart + range.lowerBound..<dataStart + range.upperBound)
     }
 
     /// Metadata value `key`, or an error naming it.

@@ -6,7 +6,7 @@ import Foundation
 ///     h = embed[ids]
 ///     per block: h += O(attention(rope(Q n), rope(K n), V n)),  n = RMSNorm(h)
 ///                h += Down(silu(Gate m) * Up m),                m = RMSNorm(h)
-///     logits = Head(RMSNorm(h))                                       (Head: the Linear "output", W = E as shipped)
+///     logits = Head(RMSNorm(h))                     (Head: the Linear "output": output.weight if the file has one, else E)
 ///
 /// GGUF stores Q and K permuted so that RoPE rotates adjacent pairs (x[2i], x[2i+1]) by
 /// position * base^(-2i/d) (llama.cpp's "normal" RoPE); the angles are accumulated in Float as ggml does.
@@ -89,7 +89,9 @@ public struct LlamaModel: Sendable {
         }
         self.config = config
         tokenEmbeddings = try matrix("token_embd.weight", rows: vocabulary, columns: hidden)
-        head = try FloatLinear(name: Self.headName, weight: tokenEmbeddings)
+        // Tied (no output.weight, as SmolLM2 ships) or a separate head (a rotated export, say).
+        let untied = gguf.tensors.contains { $0.name == Self.headName + ".weight" }
+        head = try FloatLinear(name: Self.headName, weight: untied ? matrix(Self.headName + ".weight", rows: vocabulary, columns: hidden) : tokenEmbeddings)
         outputNorm = try norm("output_norm")
         blocks = []
         for i in 0..<config.layers {

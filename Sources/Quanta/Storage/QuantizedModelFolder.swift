@@ -82,7 +82,7 @@ public enum QuantizedModelFolder {
             switch (model, base) {
             case let (.llama(m, _), .llama(b, _)):
                 architecture = "llama"
-                tensors += QuantizedModelFolder.decoderTensors(m, base: b)
+                tensors += try QuantizedModelFolder.decoderTensors(m, base: b)
             case (.bert, .bert): architecture = "bert"
             default: throw .invalidArgument("the quantized model and its base are different architectures")
             }
@@ -209,18 +209,10 @@ public enum QuantizedModelFolder {
 
     /// Norm weights (SmoothQuant folds into them), and the embeddings where they differ from the base
     /// model's (rotation; the rotated output head is a Linear layer like the others).
-    static func decoderTensors(_ model: LlamaModel, base: LlamaModel) -> [SafeTensorsWriter.Entry] {
-        var entries = [SafeTensorsWriter.Entry]()
-        func vector(_ name: String, _ values: [Float]) { entries.append(.init(name: name, shape: [values.count], floats: values)) }
-        for (i, block) in model.blocks.enumerated() {
-            vector("blk.\(i).attn_norm.weight", block.attentionNorm.weight)
-            vector("blk.\(i).ffn_norm.weight", block.feedForwardNorm.weight)
-        }
-        vector("output_norm.weight", model.outputNorm.weight)
-        if model.tokenEmbeddings.storage != base.tokenEmbeddings.storage {
-            entries.append(.init(name: "token_embd.weight", shape: [model.tokenEmbeddings.rows, model.tokenEmbeddings.columns], floats: model.tokenEmbeddings.storage))
-        }
-        return entries
+    static func decoderTensors(_ model: LlamaModel, base: LlamaModel) throws(QuantaError) -> [SafeTensorsWriter.Entry] {
+        try model.tensors([.norm, .embedding])
+            .filter { $0.role == .norm || $0.values != base.tokenEmbeddings.storage }
+            .map { SafeTensorsWriter.Entry(name: $0.name, shape: $0.shape, floats: $0.values) }
     }
 
     static func loadDecoderTensors(into model: LlamaModel, file: SafeTensorsFile) throws(QuantaError) -> LlamaModel {

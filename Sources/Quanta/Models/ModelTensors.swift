@@ -1,0 +1,62 @@
+/// A tensor of a model under the name its model file gives it (llama.cpp's GGUF names for the decoder),
+/// with its role and its FP32 values: the one description of a model's tensors that the exporters and the
+/// quantized-folder writer read, so no writer spells the tensor names again.
+public struct ModelTensor: Sendable {
+    public enum Role: Sendable, Hashable {
+        /// The token embedding table [vocabulary, hidden].
+        case embedding
+        /// A normalisation weight [hidden].
+        case norm
+        /// A Linear layer's weight [out, in].
+        case linear
+        /// The output head [vocabulary, hidden], present only when it is not the tied embedding.
+        case head
+    }
+
+    public let name: String
+    public let role: Role
+    /// [rows, columns] for matrices, [count] for vectors (row-major: the last dimension varies fastest).
+    public let shape: [Int]
+    public let values: [Float]
+}
+
+extension LlamaModel {
+    /// The head when it is a separate FP32 weight; nil when it is tied to (equal to) the token embeddings.
+    var untiedHead: FloatLinear? {
+        get throws(QuantaError) {
+            let head = try SmoothQuant.float(head)
+            return head.weight.storage == tokenEmbeddings.storage && head.bias == nil && head.inputScale == nil ? nil : head
+        }
+    }
+
+    /// The model's tensors of the given roles in llama.cpp's order (embedding, head, final norm, then per block
+    /// attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down). Linear layers and
+    /// the head must be FP32 without an input scale or bias (a LLaMA file has no place for them).
+    public func tensors(_ roles: Set<ModelTensor.Role> = [.embedding, .head, .norm, .linear]) throws(QuantaError) -> [ModelTensor] {
+        var out = [ModelTensor]()
+        func linear(_ layer: any LinearLayer, role: ModelTensor.Role) throws(QuantaError) {
+            guard let float = layer as? FloatLinear else {
+                throw .invalidArgument("\(layer.name) is quantized (\(type(of: layer))); this writer takes FP32 layers")
+            }
+            guard float.bias == nil, float.inputScale == nil else {
+                throw .invalidArgument("\(layer.name) has a bias or an input scale, which a LLaMA model file cannot hold")
+            }
+            out.append(ModelTensor(name: layer.name + ".weight", role: role, shape: [float.outFeatures, float.inFeatures], values: float.weight.storage))
+        }
+        func norm(_ name: String, _ weight: [Float]) {
+            if roles.contains(.norm) { out.append(ModelTensor(name: name, role: .norm, shape: [weight.count], values: weight)) }
+        }
+        if roles.contains(.embedding) {
+            out.append(ModelTensor(name: "token_embd.weight", role: .embedding, shape: [tokenEmbeddings.rows, tokenEmbeddings.columns], values: tokenEmbeddings.storage))
+        }
+        if roles.contains(.head), let head = try untiedHead { try linear(head, role: .head) }
+        norm("output_norm.weight", outputNorm.weight)
+        for (i, block) in blocks.enumerated() {
+            norm("blk.\(i).attn_norm.weight", block.attentionNorm.weight)
+            if roles.contains(.linear) { for layer in [block.query, block.key, block.value, block.output] { try linear(layer, role: .linear) } }
+            norm("blk.\(i).ffn_norm.weight", block.feedForwardNorm.weight)
+            if roles.contains(.linear) { for layer in [block.gate, block.up, block.down] { try linear(layer, role: .linear) } }
+        }
+        return out
+    }
+}
