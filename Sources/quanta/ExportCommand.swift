@@ -21,8 +21,9 @@ struct ExportCommand: ParsableCommand {
     @OptionGroup var model: ModelOption
     @Option(name: .long, help: "gguf") var format: String
     @Option(name: .long, help: "The Linear weights' type: \(GGUFExport.types.keys.sorted().joined(separator: ", ")).") var type: String
-    @Option(name: .customLong("embedding-type"), help: "The token embedding's (and untied head's) type (default: --type).") var embeddingType: String?
+    @Option(name: .customLong("embedding-type"), help: "The token embedding's (and untied head's) type (default: --type; q8_0 for the 4-bit types, as llama.cpp keeps SmolLM2's tied head).") var embeddingType: String?
     @Flag(help: "Fold a randomised Hadamard rotation of the residual stream into the weights first.") var rotate = false
+    @Flag(name: .customLong("search-clipping"), help: "Choose each block's clipping by MSE (still plain ggml blocks) instead of ggml's reference quantizer.") var searchClipping = false
     @Option(name: .long, help: "Seed of the rotation.") var seed: UInt64 = 1
     @Option(name: .long, help: "The file to write.") var out: String
 
@@ -37,7 +38,7 @@ struct ExportCommand: ParsableCommand {
             }
             return type
         }
-        let export = GGUFExport(type: try ggmlType(type), embeddingType: try embeddingType.map(ggmlType))
+        let export = GGUFExport(type: try ggmlType(type), embeddingType: try embeddingType.map(ggmlType), searchesClipping: searchClipping)
         let summary = try reportingErrors { () throws(QuantaError) -> String in
             guard case let .llama(path) = try ModelReference(model.model) else {
                 throw .invalidArgument("GGUF export takes a LLaMA-class GGUF model (smollm2 or a .gguf file), not \(model.model)")
@@ -47,7 +48,7 @@ struct ExportCommand: ParsableCommand {
             if rotate { llama = try Rotation.fold(into: llama, seed: seed) }
             try export.write(llama, source: source, to: out)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-            return "wrote \(out): \(export.type.name) Linear weights, \(export.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
+            return "wrote \(out): \(export.type.name) Linear weights, \(export.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
         }
         printLines([summary])
     }

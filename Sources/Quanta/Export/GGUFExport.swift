@@ -5,23 +5,29 @@ import Foundation
 /// written, and the model's tensors (`LlamaModel.tensors()`) in ggml's block layouts:
 ///
 ///     Linear weights              `type`            (f32, f16, bf16, q8_0, q4_0, q4_1, mxfp4)
-///     token_embd, output (untied) `embeddingType`
+///     token_embd, output (untied) `embeddingType`   (default: `type`, but Q8_0 for the 4-bit types, as
+///                                                     llama.cpp's quantizer keeps a tied head whose rows are
+///                                                     not a multiple of 256 long, SmolLM2's 576)
 ///     norm weights                F32
 ///
+/// By default each block type is ggml's reference quantizer byte for byte; `searchesClipping` picks each
+/// block's clipping by MSE instead (`GGMLType.quantize(_:tensor:searchingClipping:)`), still plain blocks.
 /// Whatever transform the model carries (a rotation folded into its weights, say) is baked into plain
 /// weights, so nothing beyond llama.cpp's own graph is needed to run it.
 public struct GGUFExport: Sendable {
     public var type: GGMLType
     public var embeddingType: GGMLType
+    public var searchesClipping: Bool
 
     /// The types `quanta export --type` accepts, by their llama.cpp names.
     public static let types: [String: GGMLType] = [
         "f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1, "mxfp4": .mxfp4,
     ]
 
-    public init(type: GGMLType, embeddingType: GGMLType? = nil) {
+    public init(type: GGMLType, embeddingType: GGMLType? = nil, searchesClipping: Bool = false) {
         self.type = type
-        self.embeddingType = embeddingType ?? type
+        self.embeddingType = embeddingType ?? ([.q4_0, .q4_1, .mxfp4].contains(type) ? .q8_0 : type)
+        self.searchesClipping = searchesClipping
     }
 
     /// llama.cpp's `llama_ftype` for a file whose Linear weights are `type` (`general.file_type`).
@@ -46,7 +52,7 @@ public struct GGUFExport: Sendable {
             case .embedding, .head: embeddingType
             }
             return GGUFWriter.Tensor(name: tensor.name, dimensions: tensor.shape.reversed(), type: type,
-                                     bytes: try type.quantize(tensor.values, tensor: tensor.name))
+                                     bytes: try type.quantize(tensor.values, tensor: tensor.name, searchingClipping: searchesClipping))
         }
     }
 

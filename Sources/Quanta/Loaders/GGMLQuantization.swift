@@ -11,10 +11,19 @@ import Foundation
 /// with 1/d taken as 0 when d is 0; d and m are stored as IEEE half (round to nearest even), but the codes
 /// use the float32 d. F16 rounds to nearest even (overflow to infinity, as NumPy's astype); BF16 rounds to
 /// nearest even and quiets NaN (ggml_compute_fp32_to_bf16). Nibbles: element j < 16 low, j + 16 high.
+///
+/// With `searchingClipping`, each block's range is scaled by the factor s in {1, 0.98, ..., 0.60, 1.25, 1.5} that
+/// minimises the block's squared error after dequantization (with the half-precision d and m as stored):
+/// max|x| s for Q8_0 and MXFP4, m s for Q4_0, and for Q4_1 the range [min, max] shrunk by s about its
+/// centre. s = 1 is the reference, so the error never grows; the bytes are plain blocks any reader takes.
 extension GGMLType {
+    /// The range factors the clipping search tries, the reference's first (above 1: MXFP4's next scale up,
+    /// which stops clipping a block maximum past 1.5 2^floor(log2 max)).
+    static let clippingFactors: [Float] = (0...20).map { 1 - Float($0) * 0.02 } + [1.25, 1.5]
+
     /// `values` (a multiple of `blockSize`, all finite for the block types) in this type's layout.
     /// `tensor` names the values in errors.
-    public func quantize(_ values: [Float], tensor: String) throws(QuantaError) -> Data {
+    public func quantize(_ values: [Float], tensor: String, searchingClipping: Bool = false) throws(QuantaError) -> Data {
         guard values.count % blockSize == 0 else {
             throw .shapeMismatch("tensor '\(tensor)': \(values.count) values are not whole \(name) blocks of \(blockSize)")
         }
@@ -32,10 +41,20 @@ extension GGMLType {
                 case .bf16:
                     for i in x.indices { y.storeBytes(of: Self.brain(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
                 default:
+                    var candidate = [UInt8](repeating: 0, count: bytesPerBlock), decoded = [Float](repeating: 0, count: 32)
                     for b in 0..<x.count / 32 {
                         let block = UnsafeBufferPointer(rebasing: x[b * 32..<b * 32 + 32])
                         let bytes = UnsafeMutableRawBufferPointer(rebasing: y[b * bytesPerBlock..<(b + 1) * bytesPerBlock])
-                        quantizeBlock(block, into: bytes)
+                        quantizeBlock(block, into: bytes, shrink: 1)
+                        guard searchingClipping else { continue }
+                        var best = squaredError(block, UnsafeRawBufferPointer(bytes), &decoded)
+                        for s in Self.clippingFactors.dropFirst() {
+                            candidate.withUnsafeMutableBytes { c in
+                                quantizeBlock(block, into: c, shrink: s)
+                                let error = squaredError(block, UnsafeRawBufferPointer(c), &decoded)
+                                if error < best { best = error; bytes.copyMemory(from: UnsafeRawBufferPointer(c)) }
+                            }
+                        }
                     }
                 }
             }
@@ -43,30 +62,43 @@ extension GGMLType {
         return Data(out)
     }
 
-    private func quantizeBlock(_ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableRawBufferPointer) {
+    /// sum (x - dequantized)^2 over one block.
+    private func squaredError(_ x: UnsafeBufferPointer<Float>, _ bytes: UnsafeRawBufferPointer, _ decoded: inout [Float]) -> Double {
+        decoded.withUnsafeMutableBufferPointer { dequantizeBlock(bytes, into: $0.baseAddress!) }
+        var sum = 0.0
+        for j in 0..<32 { let e = Double(x[j]) - Double(decoded[j]); sum += e * e }
+        return sum
+    }
+
+    /// One block with its range shrunk by `shrink` (1: the reference quantizer exactly).
+    private func quantizeBlock(_ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableRawBufferPointer, shrink: Float) {
         func inverse(_ d: Float) -> Float { d == 0 ? 0 : 1 / d }
         func packNibbles(at offset: Int, _ code: (Float) -> UInt8) {
             for j in 0..<16 { y[offset + j] = code(x[j]) | code(x[j + 16]) << 4 }
         }
         switch self {
         case .q8_0:
-            let d = x.reduce(Float(0)) { max($0, abs($1)) } / 127, id = inverse(d)
+            let d = x.reduce(Float(0)) { max($0, abs($1)) } * shrink / 127, id = inverse(d)
             y.storeBytes(of: Self.half(d), as: UInt16.self)
             for j in 0..<32 { y[2 + j] = UInt8(bitPattern: Int8(Self.clamped((x[j] * id).rounded(.toNearestOrAwayFromZero), -128, 127))) }
         case .q4_0:
             var m = x[0]
             for v in x where abs(v) > abs(m) { m = v }
-            let d = m / -8, id = inverse(d)
+            let d = m * shrink / -8, id = inverse(d)
             y.storeBytes(of: Self.half(d), as: UInt16.self)
             packNibbles(at: 2) { v in UInt8(Self.clamped((v * id + 8.5).rounded(.towardZero), 0, 15)) }
         case .q4_1:
-            let low = x.min()!, high = x.max()!
+            var low = x.min()!, high = x.max()!
+            if shrink != 1 {
+                let cut = (high - low) * (1 - shrink) / 2
+                (low, high) = (low + cut, high - cut)
+            }
             let d = (high - low) / 15, id = inverse(d)
             y.storeBytes(of: Self.half(d), as: UInt16.self)
             y.storeBytes(of: Self.half(low), toByteOffset: 2, as: UInt16.self)
             packNibbles(at: 4) { v in UInt8(Self.clamped(((v - low) * id + 0.5).rounded(.towardZero), 0, 15)) }
         case .mxfp4:
-            let amax = x.reduce(Float(0)) { max($0, abs($1)) }
+            let amax = x.reduce(Float(0)) { max($0, abs($1)) } * shrink
             // log2f as ggml and NumPy call it; scales below 2^-127 (amax < 2^-125) clamp to e = 0.
             let e = amax > 0 ? UInt8(clamping: Int(log2(amax).rounded(.down)) - 2 + 127) : 0
             let d = Self.mxfp4HalfScale(e)

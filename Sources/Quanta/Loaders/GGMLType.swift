@@ -58,40 +58,41 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
             for i in 0..<count { out[i] = half(2 * i) }
         case .bf16:
             for i in 0..<count { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
-        case .q8_0:
-            for b in 0..<count / 32 {
-                let base = b * 34, d = half(base)
-                for j in 0..<32 { out[b * 32 + j] = d * Float(Int8(bitPattern: bytes[base + 2 + j])) }
-            }
-        case .q4_0:
-            for b in 0..<count / 32 {
-                let base = b * 18, d = half(base)
-                for j in 0..<16 {
-                    let byte = bytes[base + 2 + j]
-                    out[b * 32 + j] = d * Float(Int(byte & 0x0F) - 8)
-                    out[b * 32 + j + 16] = d * Float(Int(byte >> 4) - 8)
-                }
-            }
-        case .q4_1:
-            for b in 0..<count / 32 {
-                let base = b * 20, d = half(base), m = half(base + 2)
-                for j in 0..<16 {
-                    let byte = bytes[base + 4 + j]
-                    out[b * 32 + j] = d * Float(byte & 0x0F) + m
-                    out[b * 32 + j + 16] = d * Float(byte >> 4) + m
-                }
-            }
-        case .mxfp4:
-            for b in 0..<count / 32 {
-                let base = b * 17, d = Self.mxfp4HalfScale(bytes[base])
-                for j in 0..<16 {
-                    let byte = bytes[base + 1 + j]
-                    out[b * 32 + j] = d * Self.mxfp4Values[Int(byte & 0x0F)]
-                    out[b * 32 + j + 16] = d * Self.mxfp4Values[Int(byte >> 4)]
+        case .q8_0, .q4_0, .q4_1, .mxfp4:
+            out.withUnsafeMutableBufferPointer { y in
+                for b in 0..<count / 32 {
+                    dequantizeBlock(UnsafeRawBufferPointer(rebasing: bytes[b * bytesPerBlock..<(b + 1) * bytesPerBlock]), into: y.baseAddress! + b * 32)
                 }
             }
         }
         return out
+    }
+
+    /// One block's 32 values.
+    func dequantizeBlock(_ bytes: UnsafeRawBufferPointer, into y: UnsafeMutablePointer<Float>) {
+        func half(_ offset: Int) -> Float { FloatFormat.float16.decode(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))) }
+        func nibbles(at offset: Int, _ value: (UInt8) -> Float) {
+            for j in 0..<16 {
+                y[j] = value(bytes[offset + j] & 0x0F)
+                y[j + 16] = value(bytes[offset + j] >> 4)
+            }
+        }
+        switch self {
+        case .q8_0:
+            let d = half(0)
+            for j in 0..<32 { y[j] = d * Float(Int8(bitPattern: bytes[2 + j])) }
+        case .q4_0:
+            let d = half(0)
+            nibbles(at: 2) { d * Float(Int($0) - 8) }
+        case .q4_1:
+            let d = half(0), m = half(2)
+            nibbles(at: 4) { d * Float($0) + m }
+        case .mxfp4:
+            let d = Self.mxfp4HalfScale(bytes[0])
+            nibbles(at: 1) { d * Self.mxfp4Values[Int($0)] }
+        case .f32, .f16, .bf16:
+            preconditionFailure("plain types have no blocks")
+        }
     }
 
     /// ggml's `kvalues_mxfp4`: the E2M1 code points, doubled.
