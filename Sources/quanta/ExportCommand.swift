@@ -14,11 +14,18 @@ struct ExportCommand: ParsableCommand {
         --rotate first folds a randomised Hadamard rotation of the residual stream into the weights (the RMSNorm \
         weights into the Linears that read them; the tied embedding becomes a separate output.weight): the FP32 \
         function is unchanged, the weights lose their outlier channels, and stock llama.cpp runs the file. \
-        The file is written atomically; quanta itself reads it back (--model FILE.gguf).
+        With --recipe (or a quantized model folder as --model), the recipe's model is exported: weight-only \
+        integer layers in groups of 32 are written with their own codes (GPTQ's, say) when they are a ggml \
+        block type's (INT8 symmetric: q8_0; INT4 symmetric: q4_0; 4-bit asymmetric: q4_1); the other tensors \
+        are quantized as without a recipe. The file is written atomically; quanta itself reads it back \
+        (--model FILE.gguf).
         """
     )
 
     @OptionGroup var model: ModelOption
+    @Option(name: .long, help: "A weight-only recipe whose layers use groups of 32 (built-in or a JSON file), applied first.") var recipe: String?
+    @OptionGroup var head: HeadOption
+    @Option(name: .long, parsing: .upToNextOption, help: "Calibration text files for the recipe (default: Mansfield Park).") var calib: [String] = []
     @Option(name: .long, help: "gguf") var format: String
     @Option(name: .long, help: "The Linear weights' type: \(GGUFExport.types.keys.sorted().joined(separator: ", ")).") var type: String
     @Option(name: .customLong("embedding-type"), help: "The token embedding's (and untied head's) type (default: --type; q8_0 for the 4-bit types, as llama.cpp keeps SmolLM2's tied head).") var embeddingType: String?
@@ -40,12 +47,28 @@ struct ExportCommand: ParsableCommand {
         }
         let export = GGUFExport(type: try ggmlType(type), embeddingType: try embeddingType.map(ggmlType), searchesClipping: searchClipping)
         let summary = try reportingErrors { () throws(QuantaError) -> String in
-            guard case let .llama(path) = try ModelReference(model.model) else {
-                throw .invalidArgument("GGUF export takes a LLaMA-class GGUF model (smollm2 or a .gguf file), not \(model.model)")
+            var reference = try ModelReference(model.model)
+            var loaded: LoadedModel?
+            if case let .quantized(folder) = reference {
+                guard recipe == nil else { throw .invalidArgument("\(model.model) is already quantized; give its base model with --recipe") }
+                loaded = try LoadedModel(reference)
+                reference = try ModelReference(QuantizedModelFolder.description(of: folder).baseModel)
+            }
+            guard case let .llama(path) = reference else {
+                throw .invalidArgument("GGUF export takes a LLaMA-class model (smollm2, a .gguf file or its quantized folder), not \(model.model)")
+            }
+            if let recipe {
+                let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
+                loaded = try QuantizationPipeline().quantize(LoadedModel(reference), recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
+                                                            calibrationFiles: calib, progress: progress)
             }
             let source = try GGUFFile(path: path)
             var llama = try LlamaModel(gguf: source)
-            if rotate { llama = try Rotation.fold(into: llama, seed: seed) }
+            if case let .llama(quantized, _)? = loaded { llama = quantized }
+            if rotate {
+                guard loaded == nil else { throw .invalidArgument("--rotate folds into FP32 weights; it does not combine with a recipe here") }
+                llama = try Rotation.fold(into: llama, seed: seed)
+            }
             try export.write(llama, source: source, to: out)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
             return "wrote \(out): \(export.type.name) Linear weights, \(export.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"

@@ -125,6 +125,48 @@ import Testing
         }
     }
 
+    /// GPTQ with half-precision scales on random Hessians, then the layers' own codes written as blocks: Q4_0
+    /// and Q8_0 hold the model exactly (the reloaded weights are the fake-quantized ones, bit for bit), Q4_1
+    /// up to its half-precision minimum.
+    @Test func weightOnlyQuantizedLayersAreWrittenWithTheirOwnCodes() throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source)
+        let cases: [(GGMLType, TensorQuantizer)] = [(.q4_0, .integer(.int4, .symmetric, .perGroup(size: 32))),
+                                                    (.q8_0, .integer(.int8, .symmetric, .perGroup(size: 32))),
+                                                    (.q4_1, .integer(.int4, .asymmetric, .perGroup(size: 32)))]
+        for (ggml, quantizer) in cases {
+            let gptq = GPTQ(searchesClipping: true, halfPrecisionScales: true)
+            let quantized = try model.mapLinearLayers { layer throws(QuantaError) in
+                guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName else { return layer }
+                let n = float.inFeatures, x = TestData.gaussian(rows: 4 * n, columns: n, seed: 3)
+                var hessian = [Float](repeating: 0, count: n * n)   // X^T X
+                for t in 0..<x.rows { for i in 0..<n { for j in 0..<n { hessian[i * n + j] += x[t, i] * x[t, j] } } }
+                return try gptq.quantize(float, weight: quantizer, activation: nil, hessian: hessian)
+            }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("quanta-gptq-\(UUID().uuidString).gguf").path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try GGUFExport(type: ggml).write(quantized, source: source, to: path)
+            let file = try GGUFFile(path: path)
+            for layer in quantized.allLinearLayers {
+                guard let fake = layer as? FakeQuantizedLinear else { continue }
+                let stored = try file.floats(layer.name + ".weight")
+                let expected = fake.quantized.weight.storage
+                if ggml == .q4_1 {
+                    let step = fake.weightParameters!.scales.max()!
+                    #expect(zip(stored, expected).allSatisfy { abs($0 - $1) <= 0.01 * step }, "\(ggml.name) \(layer.name)")
+                } else {
+                    #expect(stored == expected, "\(ggml.name) \(layer.name): the file holds other weights than GPTQ's")
+                }
+            }
+        }
+        // A layer whose input is quantized, or whose groups are not 32 wide, is refused by name.
+        let w8a8 = try FakeQuantizedLinear(model.blocks[0].query as! FloatLinear, weight: .integer(.int8, .symmetric, .perGroup(size: 32)),
+                                           activation: .integer(.int8, .symmetric, .perToken))
+        #expect(throws: QuantaError.self) { try GGUFExport.blocks(of: w8a8, as: .q8_0) }
+        let g64 = try FakeQuantizedLinear(model.blocks[0].query as! FloatLinear, weight: .integer(.int4, .symmetric, .perGroup(size: 64)), activation: nil)
+        #expect(throws: QuantaError.self) { try GGUFExport.blocks(of: g64, as: .q4_0) }
+    }
+
     @Test func badInputIsAClearError() throws {
         var values = [Float](repeating: 0.5, count: 64)
         values[37] = .nan

@@ -27,12 +27,17 @@ public struct GPTQ: Sendable, Equatable {
     /// Shrink each scale to the clipping range that minimises its weights' H-weighted rounding error
     /// (`clippedParameters`) before the columns are rounded.
     public var searchesClipping: Bool
+    /// Round each scale to IEEE half precision before the columns are rounded, so that a file storing
+    /// half-precision scales (ggml's blocks) holds exactly the model GPTQ optimised.
+    public var halfPrecisionScales: Bool
 
-    public init(actOrder: Bool = true, blockSize: Int = 128, dampening: Double = 0.01, searchesClipping: Bool = false) {
+    public init(actOrder: Bool = true, blockSize: Int = 128, dampening: Double = 0.01, searchesClipping: Bool = false,
+                halfPrecisionScales: Bool = false) {
         self.actOrder = actOrder
         self.blockSize = blockSize
         self.dampening = dampening
         self.searchesClipping = searchesClipping
+        self.halfPrecisionScales = halfPrecisionScales
     }
 
     /// `layer` with its weight quantized by `weight` (an integer quantizer) with GPTQ's error compensation,
@@ -103,11 +108,16 @@ public struct GPTQ: Sendable, Equatable {
                                    weight: weight, activation: activation, weightParameters: parameters)
     }
 
-    /// The min/max parameters of `w`, or with `searchesClipping` their `clippedParameters`.
+    /// The min/max parameters of `w`, or with `searchesClipping` their `clippedParameters`; with
+    /// `halfPrecisionScales` each scale rounded to the nearest half (at least the smallest positive one).
     func chooseParameters(for w: Matrix<Float>, format: IntegerFormat, scheme: QuantizationScheme, granularity: Granularity,
                           importance: [Float], tensor: String) throws(QuantaError) -> QuantizationParameters {
-        let parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: tensor)
-        return searchesClipping ? try Self.clippedParameters(parameters, for: w, importance: importance) : parameters
+        var parameters = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: tensor)
+        if searchesClipping { parameters = try Self.clippedParameters(parameters, for: w, importance: importance) }
+        guard halfPrecisionScales else { return parameters }
+        let half = FloatFormat.float16
+        return try QuantizationParameters(scales: parameters.scales.map { max(half.decode(half.encode($0)), half.decode(1)) },
+                                          zeroPoints: parameters.zeroPoints, format: format, scheme: scheme, granularity: granularity)
     }
 
     /// `parameters` with each scale S shrunk to a S, a in {1, 0.99, ..., 0.5} (zero points kept, so the range

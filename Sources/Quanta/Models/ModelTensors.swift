@@ -17,31 +17,34 @@ public struct ModelTensor: Sendable {
     public let role: Role
     /// [rows, columns] for matrices, [count] for vectors (row-major: the last dimension varies fastest).
     public let shape: [Int]
+    /// FP32 values (a quantized layer's dequantized weight).
     public let values: [Float]
+    /// The Linear layer a `.linear` or `.head` weight belongs to (a writer may store its codes as they are).
+    public var layer: (any LinearLayer)? = nil
 }
 
 extension LlamaModel {
-    /// The head when it is a separate FP32 weight; nil when it is tied to (equal to) the token embeddings.
-    var untiedHead: FloatLinear? {
-        get throws(QuantaError) {
-            let head = try SmoothQuant.float(head)
-            return head.weight.storage == tokenEmbeddings.storage && head.bias == nil && head.inputScale == nil ? nil : head
-        }
+    /// The head unless it is the tied token embedding (an FP32 layer with the same weight).
+    var untiedHead: (any LinearLayer)? {
+        guard let float = head as? FloatLinear else { return head }
+        return float.weight.storage == tokenEmbeddings.storage && float.bias == nil && float.inputScale == nil ? nil : head
     }
 
     /// The model's tensors of the given roles in llama.cpp's order (embedding, head, final norm, then per block
     /// attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down). Linear layers and
-    /// the head must be FP32 without an input scale or bias (a LLaMA file has no place for them).
+    /// the head must be FP32 or fake-quantized (their dequantized weights), without an input scale or bias (a
+    /// LLaMA file has no place for them).
     public func tensors(_ roles: Set<ModelTensor.Role> = [.embedding, .head, .norm, .linear]) throws(QuantaError) -> [ModelTensor] {
         var out = [ModelTensor]()
         func linear(_ layer: any LinearLayer, role: ModelTensor.Role) throws(QuantaError) {
-            guard let float = layer as? FloatLinear else {
-                throw .invalidArgument("\(layer.name) is quantized (\(type(of: layer))); this writer takes FP32 layers")
+            guard let float = (layer as? FloatLinear) ?? (layer as? FakeQuantizedLinear)?.quantized else {
+                throw .invalidArgument("\(layer.name) runs on \(type(of: layer)); this writer takes FP32 or fake-quantized layers")
             }
             guard float.bias == nil, float.inputScale == nil else {
                 throw .invalidArgument("\(layer.name) has a bias or an input scale, which a LLaMA model file cannot hold")
             }
-            out.append(ModelTensor(name: layer.name + ".weight", role: role, shape: [float.outFeatures, float.inFeatures], values: float.weight.storage))
+            out.append(ModelTensor(name: layer.name + ".weight", role: role, shape: [float.outFeatures, float.inFeatures],
+                                   values: float.weight.storage, layer: layer))
         }
         func norm(_ name: String, _ weight: [Float]) {
             if roles.contains(.norm) { out.append(ModelTensor(name: name, role: .norm, shape: [weight.count], values: weight)) }
@@ -49,7 +52,7 @@ extension LlamaModel {
         if roles.contains(.embedding) {
             out.append(ModelTensor(name: "token_embd.weight", role: .embedding, shape: [tokenEmbeddings.rows, tokenEmbeddings.columns], values: tokenEmbeddings.storage))
         }
-        if roles.contains(.head), let head = try untiedHead { try linear(head, role: .head) }
+        if roles.contains(.head), let head = untiedHead { try linear(head, role: .head) }
         norm("output_norm.weight", outputNorm.weight)
         for (i, block) in blocks.enumerated() {
             norm("blk.\(i).attn_norm.weight", block.attentionNorm.weight)

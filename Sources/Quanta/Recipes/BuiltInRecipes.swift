@@ -2,7 +2,7 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "q4_0-gptq", "q4_1-gptq", "q8_0-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
@@ -81,6 +81,17 @@ extension Recipe {
             var spec = try builtIn(String(name.dropLast("-gptq".count)), alpha: alpha).rules[0].spec!
             spec.gptq = GPTQ(searchesClipping: name == "w4a16-g128-gptq")
             return Recipe(name: name, everyLayer: spec)
+        case "q4_0-gptq", "q4_1-gptq", "q8_0-gptq":
+            // The grids of ggml's block types (groups of 32; half-precision scales) rounded by GPTQ with the
+            // clipping search, for `quanta export --format gguf --type q4_0|q4_1|q8_0`: Q4_0 holds INT4 symmetric
+            // codes, Q4_1 4-bit asymmetric ones, Q8_0 INT8 symmetric ones, exactly.
+            let weight: TensorQuantizer = switch name {
+            case "q4_0-gptq": .integer(.int4, .symmetric, .perGroup(size: 32))
+            case "q4_1-gptq": .integer(.int4, .asymmetric, .perGroup(size: 32))
+            default: .integer(.int8, .symmetric, .perGroup(size: 32))
+            }
+            return Recipe(name: name, everyLayer: .init(weight: weight, activation: nil,
+                                                        gptq: GPTQ(searchesClipping: true, halfPrecisionScales: true)))
         case "w2a16-g64-seq", "ternary-g64-seq", "binary-g64":
             // ParetoQ's quantizers (meant for quantization-aware training: as PTQ they collapse), ranges per group of 64.
             let lowBit: LowBitWeight = name.hasPrefix("w2") ? .twoBit : name.hasPrefix("ternary") ? .ternary : .binary
