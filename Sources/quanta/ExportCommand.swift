@@ -5,7 +5,7 @@ import Quanta
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a model in a format other engines run: GGUF for llama.cpp.",
+        abstract: "Write a model in a format other engines run: GGUF for llama.cpp, a Hugging Face folder for transformers.",
         discussion: """
         --format gguf (LLaMA-class models such as smollm2): the source file's metadata and tokenizer are copied, \
         the Linear weights are written in --type with ggml's reference quantizer (the bytes llama.cpp's own \
@@ -26,17 +26,17 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: "A weight-only recipe whose layers use groups of 32 (built-in or a JSON file), applied first.") var recipe: String?
     @OptionGroup var head: HeadOption
     @Option(name: .long, parsing: .upToNextOption, help: "Calibration text files for the recipe (default: Mansfield Park).") var calib: [String] = []
-    @Option(name: .long, help: "gguf") var format: String
-    @Option(name: .long, help: "The Linear weights' type: \(GGUFExport.types.keys.sorted().joined(separator: ", ")).") var type: String
+    @Option(name: .long, help: "gguf (a file for llama.cpp) or compressed-tensors (a Hugging Face folder; FP32 without a recipe).") var format: String
+    @Option(name: .long, help: "GGUF: the Linear weights' type: \(GGUFExport.types.keys.sorted().joined(separator: ", ")) (default f32).") var type: String?
     @Option(name: .customLong("embedding-type"), help: "The token embedding's (and untied head's) type (default: --type; q8_0 for the 4-bit types, as llama.cpp keeps SmolLM2's tied head).") var embeddingType: String?
     @Flag(help: "Fold a randomised Hadamard rotation of the residual stream into the weights first.") var rotate = false
     @Flag(name: .customLong("search-clipping"), help: "Choose each block's clipping by MSE (still plain ggml blocks) instead of ggml's reference quantizer.") var searchClipping = false
     @Option(name: .long, help: "Seed of the rotation.") var seed: UInt64 = 1
-    @Option(name: .long, help: "The file to write.") var out: String
+    @Option(name: .long, help: "The file (gguf) or folder (compressed-tensors) to write.") var out: String
 
     func run() throws {
-        guard format == "gguf" else {
-            throw fail(.invalidArgument("unknown export format '\(format)' (supported: gguf)"), status: ExitStatus.unknownName)
+        guard ["gguf", "compressed-tensors"].contains(format) else {
+            throw fail(.invalidArgument("unknown export format '\(format)' (supported: gguf, compressed-tensors)"), status: ExitStatus.unknownName)
         }
         func ggmlType(_ name: String) throws -> GGMLType {
             guard let type = GGUFExport.types[name.lowercased()] else {
@@ -45,34 +45,48 @@ struct ExportCommand: ParsableCommand {
             }
             return type
         }
-        let export = GGUFExport(type: try ggmlType(type), embeddingType: try embeddingType.map(ggmlType), searchesClipping: searchClipping)
+        let gguf = format == "gguf" ? GGUFExport(type: try ggmlType(type ?? "f32"), embeddingType: try embeddingType.map(ggmlType), searchesClipping: searchClipping) : nil
         let summary = try reportingErrors { () throws(QuantaError) -> String in
-            var reference = try ModelReference(model.model)
-            var loaded: LoadedModel?
-            if case let .quantized(folder) = reference {
-                guard recipe == nil else { throw .invalidArgument("\(model.model) is already quantized; give its base model with --recipe") }
-                loaded = try LoadedModel(reference)
-                reference = try ModelReference(QuantizedModelFolder.description(of: folder).baseModel)
+            let (llama, tokenizer, source) = try exportedModel()
+            if let gguf {
+                try gguf.write(llama, source: source, to: out)
+                let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+                return "wrote \(out): \(gguf.type.name) Linear weights, \(gguf.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
             }
-            guard case let .llama(path) = reference else {
-                throw .invalidArgument("GGUF export takes a LLaMA-class model (smollm2, a .gguf file or its quantized folder), not \(model.model)")
+            guard recipe == nil, !(try ModelReference(model.model)).isQuantized else {
+                throw .invalidArgument("compressed-tensors export of a quantized model is not built yet: without --recipe it writes the FP32 model")
             }
-            if let recipe {
-                let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
-                loaded = try QuantizationPipeline().quantize(LoadedModel(reference), recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
-                                                            calibrationFiles: calib, progress: progress)
-            }
-            let source = try GGUFFile(path: path)
-            var llama = try LlamaModel(gguf: source)
-            if case let .llama(quantized, _)? = loaded { llama = quantized }
-            if rotate {
-                guard loaded == nil else { throw .invalidArgument("--rotate folds into FP32 weights; it does not combine with a recipe here") }
-                llama = try Rotation.fold(into: llama, seed: seed)
-            }
-            try export.write(llama, source: source, to: out)
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-            return "wrote \(out): \(export.type.name) Linear weights, \(export.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
+            try HuggingFaceExport.write(llama, tokenizer: tokenizer, source: source, to: out)
+            return "wrote \(out): Hugging Face LlamaForCausalLM folder, FP32\(rotate ? ", rotated (seed \(seed))" : "")"
         }
         printLines([summary])
+    }
+
+    /// The model to export (the recipe's, the quantized folder's, or FP32, rotated with --rotate), its tokenizer,
+    /// and the GGUF file whose metadata it copies.
+    func exportedModel() throws(QuantaError) -> (LlamaModel, ByteLevelBPETokenizer, GGUFFile) {
+        var reference = try ModelReference(model.model)
+        var loaded: LoadedModel?
+        if case let .quantized(folder) = reference {
+            guard recipe == nil else { throw .invalidArgument("\(model.model) is already quantized; give its base model with --recipe") }
+            loaded = try LoadedModel(reference)
+            reference = try ModelReference(QuantizedModelFolder.description(of: folder).baseModel)
+        }
+        guard case let .llama(path) = reference else {
+            throw .invalidArgument("export takes a LLaMA-class GGUF model (smollm2, a .gguf file or its quantized folder), not \(model.model)")
+        }
+        if let recipe {
+            let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
+            loaded = try QuantizationPipeline().quantize(LoadedModel(reference), recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
+                                                        calibrationFiles: calib, progress: progress)
+        }
+        let source = try GGUFFile(path: path)
+        var llama = try LlamaModel(gguf: source), tokenizer = try ByteLevelBPETokenizer(gguf: source)
+        if case let .llama(quantized, quantizedTokenizer)? = loaded { (llama, tokenizer) = (quantized, quantizedTokenizer) }
+        if rotate {
+            guard loaded == nil else { throw .invalidArgument("--rotate folds into FP32 weights; it does not combine with a recipe here") }
+            llama = try Rotation.fold(into: llama, seed: seed)
+        }
+        return (llama, tokenizer, source)
     }
 }

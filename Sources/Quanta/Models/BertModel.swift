@@ -27,10 +27,7 @@ public struct BertModel: Sendable {
     /// Loads `model.safetensors` and `config.json` from a sentence-transformers / HF BERT folder.
     public init(folder: String) throws(QuantaError) {
         let configPath = folder + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath),
-              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .file(path: configPath, reason: "missing or not a JSON object")
-        }
+        let json = try JSONFile.object(at: configPath)
         func integer(_ key: String) throws(QuantaError) -> Int {
             guard let value = json[key] as? Int, value > 0 else { throw .file(path: configPath, reason: "'\(key)' is missing or not a positive integer") }
             return value

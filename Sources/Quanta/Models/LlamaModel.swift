@@ -77,30 +77,39 @@ public struct LlamaModel: Sendable {
                             contextLength: try integer("llama.context_length"),
                             ropeBase: gguf.metadata["llama.rope.freq_base"]?.number.map(Float.init) ?? 10_000,
                             rmsEpsilon: try number("llama.attention.layer_norm_rms_epsilon"))
+        try self.init(config: config, untiedHead: gguf.tensors.contains { $0.name == Self.headName + ".weight" }) { name, shape throws(QuantaError) in
+            try gguf.floats(name, expectedDimensions: shape.reversed())
+        }
+    }
+
+    /// A model of `config` whose tensors `tensor` gives by GGUF name and shape ([rows, columns] row-major, or
+    /// [count]), in GGUF's layout (Q and K rows permuted for adjacent-pair RoPE). The head is the token
+    /// embedding unless `untiedHead` (then `output.weight`).
+    public init(config: Config, untiedHead: Bool, tensor: (String, [Int]) throws(QuantaError) -> [Float]) throws(QuantaError) {
+        let hidden = config.hiddenSize, vocabulary = config.vocabularySize
         let kv = config.kvHeads * config.headDimension
         func matrix(_ name: String, rows: Int, columns: Int) throws(QuantaError) -> Matrix<Float> {
-            try Matrix(rows: rows, columns: columns, storage: gguf.floats(name, expectedDimensions: [columns, rows]))
+            try Matrix(rows: rows, columns: columns, storage: tensor(name, [rows, columns]))
         }
         func linear(_ name: String, out: Int, in inFeatures: Int) throws(QuantaError) -> FloatLinear {
             try FloatLinear(name: name, weight: matrix(name + ".weight", rows: out, columns: inFeatures))
         }
         func norm(_ name: String) throws(QuantaError) -> RMSNorm {
-            RMSNorm(weight: try gguf.floats(name + ".weight", expectedDimensions: [hidden]), epsilon: config.rmsEpsilon)
+            RMSNorm(weight: try tensor(name + ".weight", [hidden]), epsilon: config.rmsEpsilon)
         }
         self.config = config
         tokenEmbeddings = try matrix("token_embd.weight", rows: vocabulary, columns: hidden)
         // Tied (no output.weight, as SmolLM2 ships) or a separate head (a rotated export, say).
-        let untied = gguf.tensors.contains { $0.name == Self.headName + ".weight" }
-        head = try FloatLinear(name: Self.headName, weight: untied ? matrix(Self.headName + ".weight", rows: vocabulary, columns: hidden) : tokenEmbeddings)
+        head = try FloatLinear(name: Self.headName, weight: untiedHead ? matrix(Self.headName + ".weight", rows: vocabulary, columns: hidden) : tokenEmbeddings)
         outputNorm = try norm("output_norm")
         blocks = []
         for i in 0..<config.layers {
             let p = "blk.\(i)."
             blocks.append(Block(attentionNorm: try norm(p + "attn_norm"),
-                                query: try linear(p + "attn_q", out: hidden, in: hidden),
+                                query: try linear(p + "attn_q", out: config.heads * config.headDimension, in: hidden),
                                 key: try linear(p + "attn_k", out: kv, in: hidden),
                                 value: try linear(p + "attn_v", out: kv, in: hidden),
-                                output: try linear(p + "attn_output", out: hidden, in: hidden),
+                                output: try linear(p + "attn_output", out: hidden, in: config.heads * config.headDimension),
                                 feedForwardNorm: try norm(p + "ffn_norm"),
                                 gate: try linear(p + "ffn_gate", out: config.feedForwardSize, in: hidden),
                                 up: try linear(p + "ffn_up", out: config.feedForwardSize, in: hidden),

@@ -14,6 +14,9 @@ public enum LoadedModel: Sendable {
         case let .llama(path):
             let gguf = try GGUFFile(path: path)
             self = .llama(try LlamaModel(gguf: gguf), try ByteLevelBPETokenizer(gguf: gguf))
+        case let .huggingFaceLlama(folder):
+            let (model, tokenizer) = try HuggingFaceFolder(folder).llama()
+            self = .llama(model, tokenizer)
         case let .quantized(folder):
             self = try QuantizedModelFolder.load(folder)
         }
@@ -45,6 +48,10 @@ public enum TokenizerLoader {
             return { tokenizer.encode($0) }
         case let .llama(path):
             let tokenizer = try ByteLevelBPETokenizer(gguf: GGUFFile(path: path))
+            return { tokenizer.encode($0) }
+        case let .huggingFaceLlama(folder):
+            let path = folder + "/tokenizer.json"
+            let tokenizer = try HuggingFaceLlama.tokenizer(json: JSONFile.object(at: path), path: path)
             return { tokenizer.encode($0) }
         case let .quantized(folder):
             return try encoder(for: ModelReference(QuantizedModelFolder.description(of: folder).baseModel))

@@ -5,6 +5,8 @@ import Foundation
 public enum ModelReference: Sendable {
     case bert(folder: String)
     case llama(gguf: String)
+    /// A Hugging Face LlamaForCausalLM folder (config.json, safetensors, tokenizer.json).
+    case huggingFaceLlama(folder: String)
     case quantized(folder: String)
 
     public init(_ name: String, assets: () throws(QuantaError) -> AssetStore = AssetStore.locate) throws(QuantaError) {
@@ -18,10 +20,10 @@ public enum ModelReference: Sendable {
             }
             if isFolder.boolValue {
                 if QuantizedModelFolder.isQuantizedModel(name) { self = .quantized(folder: name); return }
-                guard FileManager.default.fileExists(atPath: name + "/model.safetensors") else {
-                    throw .file(path: name, reason: "folder has no model.safetensors (a BERT model folder needs model.safetensors, config.json and vocab.txt; a quantized model folder needs quanta.json)")
+                guard ["/model.safetensors", "/model.safetensors.index.json"].contains(where: { FileManager.default.fileExists(atPath: name + $0) }) else {
+                    throw .file(path: name, reason: "folder has no model.safetensors (a BERT model folder needs model.safetensors, config.json and vocab.txt; a Hugging Face LLaMA folder config.json, model.safetensors (or its index) and tokenizer.json; a quantized model folder quanta.json)")
                 }
-                self = .bert(folder: name)
+                self = HuggingFaceFolder.modelType(name) == "llama" ? .huggingFaceLlama(folder: name) : .bert(folder: name)
             } else if name.hasSuffix(".gguf") {
                 self = .llama(gguf: name)
             } else {
@@ -29,4 +31,9 @@ public enum ModelReference: Sendable {
             }
         }
     }
+}
+
+extension ModelReference {
+    /// Whether this is a quantized model folder.
+    public var isQuantized: Bool { if case .quantized = self { true } else { false } }
 }

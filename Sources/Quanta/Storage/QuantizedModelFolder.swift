@@ -240,30 +240,9 @@ public enum QuantizedModelFolder {
         ["minilm", "smollm2"].contains(model) ? model : URL(fileURLWithPath: model).standardizedFileURL.path
     }
 
-    /// Runs `fill` on a fresh folder beside `folder`, then renames it to `folder`.
+    /// Runs `fill` on a fresh folder beside `folder`, then renames it to `folder` (an existing one must be
+    /// empty or a quantized model folder).
     static func replaceAtomically(_ folder: String, fill: (String) throws(QuantaError) -> Void) throws(QuantaError) {
-        let manager = FileManager.default
-        let target = URL(fileURLWithPath: folder).standardizedFileURL
-        var isFolder: ObjCBool = false
-        if manager.fileExists(atPath: target.path, isDirectory: &isFolder) {
-            let empty = isFolder.boolValue && ((try? manager.contentsOfDirectory(atPath: target.path))?.isEmpty ?? false)
-            guard empty || isQuantizedModel(target.path) else {
-                throw .file(path: folder, reason: "exists and is not a quantized model folder; refusing to overwrite it")
-            }
-        }
-        let temporary = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        do { try manager.createDirectory(at: temporary, withIntermediateDirectories: true) } catch {
-            throw .file(path: temporary.path, reason: "cannot be created (\(error.localizedDescription))")
-        }
-        do throws(QuantaError) {
-            try fill(temporary.path)
-            if manager.fileExists(atPath: target.path) {
-                do { try manager.removeItem(at: target) } catch { throw .file(path: folder, reason: "cannot be replaced (\(error.localizedDescription))") }
-            }
-            guard rename(temporary.path, target.path) == 0 else { throw .file(path: folder, reason: "cannot be written (rename failed)") }
-        } catch {
-            try? manager.removeItem(at: temporary)
-            throw error
-        }
+        try AtomicFolder.replace(folder, kind: "a quantized model folder", replaceable: isQuantizedModel, fill: fill)
     }
 }

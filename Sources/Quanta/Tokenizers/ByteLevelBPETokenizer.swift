@@ -8,6 +8,8 @@
 /// 4. look each symbol up in the vocabulary.
 public struct ByteLevelBPETokenizer: Sendable {
     public let tokens: [String]
+    /// The merge list, "left right", highest priority first.
+    public let merges: [String]
     let ids: [String: Int32]
     let mergeRanks: [String: Int]     // "left right" -> rank
     /// Special tokens matched verbatim before pre-tokenization (e.g. `<|im_start|>`).
@@ -24,6 +26,7 @@ public struct ByteLevelBPETokenizer: Sendable {
             if ranks[merge] == nil { ranks[merge] = rank }
         }
         self.tokens = tokens
+        self.merges = merges
         self.ids = ids
         self.mergeRanks = ranks
         self.specialTokens = specialTokens.filter { ids[$0] != nil }.sorted { $0.count > $1.count }

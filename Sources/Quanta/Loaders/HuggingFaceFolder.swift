@@ -1,0 +1,55 @@
+import Foundation
+
+/// A Hugging Face model folder: config.json, and the weights in model.safetensors or in shards listed by
+/// model.safetensors.index.json ("weight_map": tensor name -> shard file).
+public struct HuggingFaceFolder {
+    public let folder: String
+    public let config: [String: Any]
+    let shards: [String: SafeTensorsFile]     // tensor name -> the file holding it
+
+    public init(_ folder: String) throws(QuantaError) {
+        self.folder = folder
+        config = try JSONFile.object(at: folder + "/config.json")
+        let index = folder + "/model.safetensors.index.json"
+        var shards = [String: SafeTensorsFile]()
+        if FileManager.default.fileExists(atPath: index) {
+            guard let map = try JSONFile.object(at: index)["weight_map"] as? [String: String] else {
+                throw .file(path: index, reason: "has no weight_map of tensor names to files")
+            }
+            var files = [String: SafeTensorsFile]()
+            for file in Set(map.values) { files[file] = try SafeTensorsFile(path: folder + "/" + file) }
+            for (name, file) in map { shards[name] = files[file] }
+        } else {
+            let file = try SafeTensorsFile(path: folder + "/model.safetensors")
+            for tensor in file.tensors { shards[tensor.name] = file }
+        }
+        self.shards = shards
+    }
+
+    /// The model_type of config.json.
+    public static func modelType(_ folder: String) -> String? {
+        (try? JSONFile.object(at: folder + "/config.json"))?["model_type"] as? String
+    }
+
+    public func contains(_ name: String) -> Bool { shards[name] != nil }
+
+    /// Tensor `name` as Float (F32, F16 or BF16 in the file), of exactly `shape`.
+    public func floats(_ name: String, shape: [Int]) throws(QuantaError) -> [Float] {
+        guard let file = shards[name] else { throw .file(path: folder, reason: "no tensor named '\(name)'") }
+        return try file.floats(name, expectedShape: shape).values
+    }
+
+    /// The LLaMA model (`HuggingFaceLlama` maps the names and undoes nothing but the Q/K row order) and the
+    /// tokenizer of tokenizer.json.
+    public func llama() throws(QuantaError) -> (LlamaModel, ByteLevelBPETokenizer) {
+        let config = try HuggingFaceLlama.configuration(self.config, folder: folder)
+        let untied = contains("lm_head.weight") && self.config["tie_word_embeddings"] as? Bool != true
+        let model = try LlamaModel(config: config, untiedHead: untied) { name, shape throws(QuantaError) in
+            let values = try floats(HuggingFaceLlama.name(name), shape: shape)
+            guard let heads = HuggingFaceLlama.permutedHeads(name, config: config) else { return values }
+            return HuggingFaceLlama.permutingRows(values, heads: heads, columns: shape[1], toGGUF: true)
+        }
+        let tokenizerPath = folder + "/tokenizer.json"
+        return (model, try HuggingFaceLlama.tokenizer(json: JSONFile.object(at: tokenizerPath), path: tokenizerPath))
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Quanta
+import Testing
+
+/// Hugging Face LLaMA folders out and in: a round trip gives the same model bit for bit, and the Q/K rows
+/// follow transformers' rotate_half order.
+@Suite struct HuggingFaceExportTests {
+    static let tinyLlama = GGUFExportTests.tinyLlama
+
+    /// A byte-level BPE for the tiny model: a control token, 93 printable characters and one merge ("ab", id 94).
+    static func tokenizer() throws -> ByteLevelBPETokenizer {
+        let characters = (33..<126).map { String(UnicodeScalar(UInt8($0))) }
+        return try ByteLevelBPETokenizer(tokens: ["<|endoftext|>"] + characters + ["ab"], merges: ["a b"], specialTokens: ["<|endoftext|>"])
+    }
+
+    static func logits(_ model: LlamaModel, _ tokens: [Int32] = [3, 14, 15, 92, 65, 35, 89, 7]) throws -> [Float] {
+        var cache = LlamaModel.KVCache(for: model.config)
+        return try model.forward(tokens, cache: &cache).storage
+    }
+
+    static func temporaryFolder() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("quanta-hf-\(UUID().uuidString)").path
+    }
+
+    @Test(arguments: [false, true]) func roundTripIsBitIdentical(rotated: Bool) throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        var model = try LlamaModel(gguf: source)
+        if rotated { model = try Rotation.fold(into: model, seed: 3) }
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        guard case let .llama(reloaded, tokenizer) = try LoadedModel(ModelReference(folder)) else {
+            Issue.record("the folder did not load as a LLaMA model")
+            return
+        }
+        #expect(try Self.logits(reloaded) == Self.logits(model))
+        #expect(tokenizer.tokens == (try Self.tokenizer()).tokens && tokenizer.merges == ["a b"])
+        #expect(tokenizer.encode("<|endoftext|>ab!") == [0, 94, 1])
+        let config = try JSONFile.object(at: folder + "/config.json")
+        #expect(config["tie_word_embeddings"] as? Bool == !rotated && config["num_key_value_heads"] as? Int == 2)
+        let weights = try SafeTensorsFile(path: folder + "/model.safetensors")
+        #expect(weights.tensors.contains { $0.name == "lm_head.weight" } == rotated)
+        // Hugging Face row h d + j d/2 + i is GGUF row h d + 2 i + j (head dimension d = 16).
+        let gguf = try source.floats("blk.1.attn_k.weight"), hf = try weights.floats("model.layers.1.self_attn.k_proj.weight").values
+        if !rotated {
+            for (h, j, i) in [(0, 0, 0), (0, 1, 0), (1, 0, 7), (1, 1, 3)] {
+                #expect(Array(hf[(h * 16 + j * 8 + i) * 64..<(h * 16 + j * 8 + i + 1) * 64]) == Array(gguf[(h * 16 + 2 * i + j) * 64..<(h * 16 + 2 * i + j + 1) * 64]))
+            }
+        }
+        // Written again over itself (the folder is marked as an export); a folder of other files is refused.
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let other = Self.temporaryFolder()
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: other + "/notes.txt"))
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        #expect(throws: QuantaError.self) { try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: other) }
+        #expect(FileManager.default.fileExists(atPath: other + "/notes.txt"))
+    }
+
+    @Test func unsupportedArchitecturesAreNamed() throws {
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(LlamaModel(gguf: GGUFFile(path: Self.tinyLlama)), tokenizer: Self.tokenizer(),
+                                    source: GGUFFile(path: Self.tinyLlama), to: folder)
+        var config = try JSONFile.object(at: folder + "/config.json")
+        config["rope_scaling"] = ["rope_type": "yarn", "factor": 4.0]
+        try JSONFile.write(config, to: folder + "/config.json")
+        #expect(throws: QuantaError.self) { try HuggingFaceFolder(folder).llama() }
+        config["model_type"] = "mistral"
+        try JSONFile.write(config, to: folder + "/config.json")
+        #expect(throws: QuantaError.self) { try LoadedModel(ModelReference(folder)) }
+    }
+}
