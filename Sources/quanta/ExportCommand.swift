@@ -53,11 +53,9 @@ struct ExportCommand: ParsableCommand {
                 let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
                 return "wrote \(out): \(gguf.type.name) Linear weights, \(gguf.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
             }
-            guard recipe == nil, !(try ModelReference(model.model)).isQuantized else {
-                throw .invalidArgument("compressed-tensors export of a quantized model is not built yet: without --recipe it writes the FP32 model")
-            }
             try HuggingFaceExport.write(llama, tokenizer: tokenizer, source: source, to: out)
-            return "wrote \(out): Hugging Face LlamaForCausalLM folder, FP32\(rotate ? ", rotated (seed \(seed))" : "")"
+            let quantized = llama.allLinearLayers.contains { $0 is FakeQuantizedLinear }
+            return "wrote \(out): Hugging Face LlamaForCausalLM folder, \(quantized ? "weight-only layers pack-quantized (compressed-tensors)" : "FP32")\(rotate ? ", rotated (seed \(seed))" : "")"
         }
         printLines([summary])
     }

@@ -11,8 +11,8 @@ enum ModelFixtures {
         return AssetStore(root: root)
     }
 
-    static func json(_ name: String) throws -> [String: Any] {
-        let data = try Data(contentsOf: repository.appendingPathComponent("Tests/Fixtures/models/\(name)"))
+    static func json(_ name: String, folder: String = "models") throws -> [String: Any] {
+        let data = try Data(contentsOf: repository.appendingPathComponent("Tests/Fixtures/\(folder)/\(name)"))
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 

@@ -17,13 +17,6 @@ import Testing
 
     static func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
 
-    /// FNV-1a, 64 bits.
-    static func fnv1a64(_ data: Data) -> String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in data { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return String(format: "%016lx", h)
-    }
-
     static let typesByName: [String: GGMLType] = ["F32": .f32, "F16": .f16, "BF16": .bf16, "Q8_0": .q8_0, "Q4_0": .q4_0, "Q4_1": .q4_1, "MXFP4": .mxfp4]
 
     @Test func everyBlockTypeMatchesTheReferenceQuantizerByteForByte() throws {
@@ -71,7 +64,7 @@ import Testing
             for (name, hash) in expected as! [String: [String: Any]] {
                 let bytes = try exported.bytes(name)
                 #expect(try exported.info(name).type == type)
-                #expect(bytes.count == hash["bytes"] as! Int && Self.fnv1a64(bytes) == hash["fnv1a64"] as! String, "\(typeName) \(name)")
+                #expect(bytes.count == hash["bytes"] as! Int && bytes.fnv1a64 == hash["fnv1a64"] as! String, "\(typeName) \(name)")
             }
             #expect(exported.tensors.filter { $0.dimensions.count == 1 }.allSatisfy { $0.type == .f32 })
             #expect(exported.tensors.map(\.name).sorted() == source.tensors.map(\.name).sorted())

@@ -57,6 +57,47 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: other + "/notes.txt"))
     }
 
+    /// Weight-only recipes go out as compressed-tensors pack-quantized layers and come back as the same model.
+    @Test(arguments: [TensorQuantizer.integer(.int4, .asymmetric, .perGroup(size: 32)), .integer(.uint8, .asymmetric, .perChannel),
+                      .integer(.int8, .symmetric, .perGroup(size: 16)), .integer(.int4, .symmetric, .perChannel)])
+    func packQuantizedRoundTripIsBitIdentical(weight: TensorQuantizer) throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source).mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName else { return layer }
+            return try FakeQuantizedLinear(float, weight: weight, activation: nil)
+        }
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let quantization = try #require(try JSONFile.object(at: folder + "/config.json")["quantization_config"] as? [String: Any])
+        #expect(quantization["format"] as? String == "pack-quantized" && quantization["ignore"] as? [String] == ["lm_head"])
+        let weights = try SafeTensorsFile(path: folder + "/model.safetensors")
+        #expect(try weights.info("model.layers.0.self_attn.q_proj.weight_packed").type == .i32)
+        #expect(!weights.tensors.contains { $0.name == "model.layers.0.self_attn.q_proj.weight" })
+        let (reloaded, _) = try HuggingFaceFolder(folder).llama()
+        #expect(try Self.logits(reloaded) == Self.logits(model))
+        #expect(reloaded.blocks[1].key is FakeQuantizedLinear && reloaded.head is FloatLinear)
+        // Exported again from the reloaded model: the same tensors (its signed codes are the same numbers).
+        let again = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: again) }
+        try HuggingFaceExport.write(reloaded, tokenizer: Self.tokenizer(), source: source, to: again)
+        #expect(try HuggingFaceFolder(again).llama().0.blocks[0].query.forward(Matrix(rows: 1, columns: 64, repeating: 0.5)).storage
+                == model.blocks[0].query.forward(Matrix(rows: 1, columns: 64, repeating: 0.5)).storage)
+    }
+
+    @Test func packingIsDenseAndInvertible() throws {
+        for bits in 2...8 {
+            var generator = SplitMix64(seed: UInt64(bits))
+            let (rows, columns) = (3, 45)
+            let codes = (0..<rows * columns).map { _ in Int32.random(in: -(1 << (bits - 1))...((1 << (bits - 1)) - 1), using: &generator) }
+            let words = CompressedTensors.pack(codes, bits: bits, rows: rows, columns: columns)
+            #expect(words.count == rows * ((columns * bits + 31) / 32))
+            #expect(CompressedTensors.unpack(words, bits: bits, rows: rows, columns: columns) == codes, "\(bits) bits")
+        }
+        // 4 bits: element e of a row at bits 4e..4e+3 of its word, offset by 8.
+        #expect(CompressedTensors.pack([-8, 7, 0, 1, -1, 2, 3, -3], bits: 4, rows: 1, columns: 8) == [Int32(bitPattern: 0x5BA7_98F0)])
+    }
+
     @Test func unsupportedArchitecturesAreNamed() throws {
         let folder = Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -6,7 +6,8 @@ What it does, with Quanta built (`swift build -c release`) and the assets fetche
   1. `quanta export --type f32`: an F32 copy of SmolLM2 (the FP32 model every figure is quoted against);
   2. llama.cpp's own quantizer (llama_model_quantize, default parameters) of that F32 file to Q8_0 and Q4_0;
   3. Quanta's exports: q8_0 (must be the same bytes as llama.cpp's Q8_0), q4_0, and q4_0 with the rotation
-     (--rotate) and with the per-block clipping search (--search-clipping), and mxfp4;
+     (--rotate), with the per-block clipping search (--search-clipping) and with GPTQ's codes (--recipe
+     q4_0-gptq: 128 calibration windows of Mansfield Park, about 20 minutes on 2 cores), q4_1, and mxfp4;
   4. compares the Q8_0 files tensor by tensor (bytes), and prints each file's perplexity in llama.cpp on Emma
      and BBC tech by DESIGN.md's protocol (first 2048 tokens, no BOS, 4 windows of 512 from an empty cache,
      F32 KV cache, 2 threads), the same code that wrote Tests/Fixtures/models/smollm2-perplexity.json.
@@ -41,6 +42,7 @@ VARIANTS = {
     "quanta q4_0 --search-clipping": (["--type", "q4_0", "--search-clipping"], None),
     "quanta q4_0 --rotate": (["--type", "q4_0", "--rotate"], None),
     "quanta q4_0 --rotate --search-clipping": (["--type", "q4_0", "--rotate", "--search-clipping"], None),
+    "quanta q4_0 --recipe q4_0-gptq": (["--type", "q4_0", "--recipe", "q4_0-gptq"], None),
     "llama.cpp q4_1": (None, 3),
     "quanta q4_1 --rotate --search-clipping": (["--type", "q4_1", "--rotate", "--search-clipping"], None),
     "quanta mxfp4": (["--type", "mxfp4"], None),

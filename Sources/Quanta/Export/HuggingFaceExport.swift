@@ -5,7 +5,9 @@ import Foundation
 ///
 ///     config.json              LlamaConfig of the model (`HuggingFaceLlama.configuration`)
 ///     generation_config.json   BOS / EOS / padding ids
-///     model.safetensors        F32 tensors under Hugging Face names, Q and K rows in rotate_half order
+///     model.safetensors        F32 tensors under Hugging Face names, Q and K rows in rotate_half order; weight-only
+///                              integer layers in compressed-tensors' pack-quantized form (`CompressedTensors`),
+///                              described by config.json's `quantization_config`
 ///     tokenizer.json           the GGUF vocabulary and merges in SmolLM2's tokenizer configuration
 ///     tokenizer_config.json    PreTrainedTokenizerFast, the special tokens, no BOS added
 ///     .quanta-export           marks a folder this writer may replace
@@ -15,14 +17,28 @@ public enum HuggingFaceExport {
     static let marker = ".quanta-export"
 
     public static func write(_ model: LlamaModel, tokenizer: ByteLevelBPETokenizer, source: GGUFFile, to folder: String) throws(QuantaError) {
-        let tensors = try model.tensors().map { tensor throws(QuantaError) -> SafeTensorsWriter.Entry in
-            var values = tensor.values
-            if let heads = HuggingFaceLlama.permutedHeads(tensor.name, config: model.config) {
-                values = HuggingFaceLlama.permutingRows(values, heads: heads, columns: tensor.shape[1])
+        var tensors = [SafeTensorsWriter.Entry](), schemes = [NSDictionary](), ignored = [String]()
+        for tensor in try model.tensors() {
+            let name = try HuggingFaceLlama.name(tensor.name), module = String(name.dropLast(".weight".count))
+            let heads = HuggingFaceLlama.permutedHeads(tensor.name, config: model.config)
+            if var layer = tensor.layer as? FakeQuantizedLinear {
+                if let heads { layer = try HuggingFaceLlama.permutingRows(layer, heads: heads) }
+                tensors += try CompressedTensors.entries(layer, module: module)
+                schemes.append(try CompressedTensors.weightArguments(layer.weightParameters!, layer: layer.name) as NSDictionary)
+                continue
             }
-            return SafeTensorsWriter.Entry(name: try HuggingFaceLlama.name(tensor.name), shape: tensor.shape, floats: values)
+            if tensor.layer != nil { ignored.append(module) }
+            let values = heads.map { HuggingFaceLlama.permutingRows(tensor.values, heads: $0, columns: tensor.shape[1]) } ?? tensor.values
+            tensors.append(SafeTensorsWriter.Entry(name: name, shape: tensor.shape, floats: values))
         }
-        let tied = model.untiedHead == nil
+        var config = HuggingFaceLlama.configuration(model.config, tied: model.untiedHead == nil, source: source)
+        if let scheme = schemes.first {
+            guard schemes.allSatisfy({ $0 == scheme }) else {
+                throw .invalidArgument("the recipe quantizes layers with different schemes; one compressed-tensors group per export is supported")
+            }
+            if !(model.head is FakeQuantizedLinear), !ignored.contains("lm_head") { ignored.append("lm_head") }
+            config["quantization_config"] = CompressedTensors.quantizationConfig(weights: scheme as! [String: Any], ignore: ignored)
+        }
         func token(_ key: String) -> String? {
             source.metadata["tokenizer.ggml.\(key)_token_id"]?.integer.flatMap { $0 < tokenizer.tokens.count ? tokenizer.tokens[$0] : nil }
         }
@@ -39,7 +55,7 @@ public enum HuggingFaceExport {
         try AtomicFolder.replace(folder, kind: "a Hugging Face folder written by quanta export",
                                  replaceable: { FileManager.default.fileExists(atPath: $0 + "/" + marker) }) { (temporary: String) throws(QuantaError) in
             try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: temporary + "/model.safetensors")
-            try JSONFile.write(HuggingFaceLlama.configuration(model.config, tied: tied, source: source), to: temporary + "/config.json")
+            try JSONFile.write(config, to: temporary + "/config.json")
             try JSONFile.write(generation, to: temporary + "/generation_config.json")
             try JSONFile.write(HuggingFaceLlama.tokenizerJSON(tokenizer), to: temporary + "/tokenizer.json")
             try JSONFile.write(tokenizerConfig, to: temporary + "/tokenizer_config.json")

@@ -36,7 +36,7 @@ public enum HuggingFaceLlama {
     }
 
     /// A [heads d, columns] matrix's rows from GGUF's order to Hugging Face's (`toGGUF`: back).
-    static func permutingRows(_ values: [Float], heads: Int, columns: Int, toGGUF: Bool = false) -> [Float] {
+    static func permutingRows<T>(_ values: [T], heads: Int, columns: Int, toGGUF: Bool = false) -> [T] {
         let d = values.count / columns / heads
         var out = values
         for h in 0..<heads {
@@ -49,6 +49,21 @@ public enum HuggingFaceLlama {
             }
         }
         return out
+    }
+
+    /// A weight-only layer with its weight rows, and its scales' and zero points' rows, permuted the same way.
+    static func permutingRows(_ layer: FakeQuantizedLinear, heads: Int, toGGUF: Bool = false) throws(QuantaError) -> FakeQuantizedLinear {
+        let w = layer.quantized.weight
+        let weight = try Matrix(rows: w.rows, columns: w.columns, storage: permutingRows(w.storage, heads: heads, columns: w.columns, toGGUF: toGGUF))
+        var parameters = layer.weightParameters
+        if let p = parameters, p.granularity != .perTensor {
+            let groups = p.scales.count / w.rows
+            parameters = try QuantizationParameters(scales: permutingRows(p.scales, heads: heads, columns: groups, toGGUF: toGGUF),
+                                                    zeroPoints: permutingRows(p.zeroPoints, heads: heads, columns: groups, toGGUF: toGGUF),
+                                                    format: p.format, scheme: p.scheme, granularity: p.granularity)
+        }
+        return FakeQuantizedLinear(quantized: try FloatLinear(name: layer.name, weight: weight, bias: layer.quantized.bias),
+                                   weight: layer.weightQuantizer, activation: layer.activationQuantizer, weightParameters: parameters)
     }
 
     /// config.json of a LlamaForCausalLM with `config`, token ids from `source`'s tokenizer metadata.

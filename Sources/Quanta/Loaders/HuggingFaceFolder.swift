@@ -33,10 +33,19 @@ public struct HuggingFaceFolder {
 
     public func contains(_ name: String) -> Bool { shards[name] != nil }
 
+    func file(_ name: String) throws(QuantaError) -> SafeTensorsFile {
+        guard let file = shards[name] else { throw .file(path: folder, reason: "no tensor named '\(name)'") }
+        return file
+    }
+
     /// Tensor `name` as Float (F32, F16 or BF16 in the file), of exactly `shape`.
     public func floats(_ name: String, shape: [Int]) throws(QuantaError) -> [Float] {
-        guard let file = shards[name] else { throw .file(path: folder, reason: "no tensor named '\(name)'") }
-        return try file.floats(name, expectedShape: shape).values
+        try file(name).floats(name, expectedShape: shape).values
+    }
+
+    /// I32 tensor `name` of exactly `shape`.
+    func integers(_ name: String, shape: [Int]) throws(QuantaError) -> [Int32] {
+        try file(name).integers(name, expectedShape: shape)
     }
 
     /// The LLaMA model (`HuggingFaceLlama` maps the names and undoes nothing but the Q/K row order) and the
@@ -44,11 +53,21 @@ public struct HuggingFaceFolder {
     public func llama() throws(QuantaError) -> (LlamaModel, ByteLevelBPETokenizer) {
         let config = try HuggingFaceLlama.configuration(self.config, folder: folder)
         let untied = contains("lm_head.weight") && self.config["tie_word_embeddings"] as? Bool != true
-        let model = try LlamaModel(config: config, untiedHead: untied) { name, shape throws(QuantaError) in
-            let values = try floats(HuggingFaceLlama.name(name), shape: shape)
-            guard let heads = HuggingFaceLlama.permutedHeads(name, config: config) else { return values }
-            return HuggingFaceLlama.permutingRows(values, heads: heads, columns: shape[1], toGGUF: true)
+        let packed = try CompressedTensors.WeightScheme(config: self.config, path: folder + "/config.json")
+        var quantized = [String: FakeQuantizedLinear]()     // by GGUF layer name, in GGUF's row order
+        var model = try LlamaModel(config: config, untiedHead: untied) { name, shape throws(QuantaError) in
+            let module = String(try HuggingFaceLlama.name(name).dropLast(".weight".count))
+            let heads = HuggingFaceLlama.permutedHeads(name, config: config)
+            if let packed, contains(module + ".weight_packed") {
+                var layer = try packed.layer(module: module, name: String(name.dropLast(".weight".count)), shape: shape, in: self)
+                if let heads { layer = try HuggingFaceLlama.permutingRows(layer, heads: heads, toGGUF: true) }
+                quantized[layer.name] = layer
+                return layer.quantized.weight.storage
+            }
+            let values = try floats(module + ".weight", shape: shape)
+            return heads.map { HuggingFaceLlama.permutingRows(values, heads: $0, columns: shape[1], toGGUF: true) } ?? values
         }
+        if !quantized.isEmpty { model = try model.mapLinearLayers { quantized[$0.name] ?? $0 } }
         let tokenizerPath = folder + "/tokenizer.json"
         return (model, try HuggingFaceLlama.tokenizer(json: JSONFile.object(at: tokenizerPath), path: tokenizerPath))
     }

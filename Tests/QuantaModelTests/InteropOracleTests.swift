@@ -1,0 +1,58 @@
+import Foundation
+import Quanta
+import Testing
+
+/// Quanta's exports of SmolLM2 run in the engines people serve with: transformers on the Hugging Face folder
+/// (scripts/fixtures/make_interop_fixtures.py recorded its tokens and logits), and the Q8_0 GGUF holds the
+/// bytes of llama.cpp's own quantizer.
+@Suite struct InteropOracleTests {
+    static func temporaryPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("quanta-interop-\(UUID().uuidString)-\(name)").path
+    }
+
+    @Test func huggingFaceExportMatchesTransformers() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let fixture = try ModelFixtures.json("smollm2-transformers.json", folder: "interop")
+        let folder = Self.temporaryPath("hf")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: tokenizer, source: GGUFFile(path: ModelFixtures.assets().smolLM2File), to: folder)
+        guard case let .llama(reloaded, hfTokenizer) = try LoadedModel(ModelReference(folder)) else {
+            Issue.record("the exported folder did not load as a LLaMA model")
+            return
+        }
+        for entry in fixture["tokens"] as! [[String: Any]] {
+            let text = entry["text"] as! String, special = entry["special"] as! Bool
+            #expect(hfTokenizer.encode(text, specialTokens: special) == (entry["ids"] as! [Int]).map(Int32.init), "\(text.prefix(40))")
+        }
+        let sample = fixture["sample_ids"] as! [Int]
+        var worst: Float = 0
+        for prompt in fixture["prompts"] as! [[String: Any]] {
+            let ids = (prompt["ids"] as! [Int]).map(Int32.init)
+            #expect(hfTokenizer.encode(prompt["text"] as! String).prefix(ids.count) == ids[...])
+            var cache = LlamaModel.KVCache(for: reloaded.config)
+            let logits = try reloaded.forward(ids, cache: &cache)
+            for (row, expected) in (prompt["sampled"] as! [[Any]]).enumerated() {
+                for (id, value) in zip(sample, ModelFixtures.floatList(expected)) { worst = max(worst, abs(logits[row, id] - value)) }
+                let top = (0..<logits.columns).max { logits[row, $0] < logits[row, $1] }!
+                #expect(top == (prompt["top_ids"] as! [[Int]])[row][0], "position \(row) of \((prompt["text"] as! String).prefix(30))")
+            }
+        }
+        #expect(worst <= 1e-2, "max |logit difference| to transformers \(worst)")
+    }
+
+    @Test func q8_0ExportHasTheBytesOfLlamaCppsQuantizer() throws {
+        let (model, _) = try ModelFixtures.smolLM2.get()
+        let fixture = try ModelFixtures.json("smollm2-llama-cpp-q8_0.json", folder: "interop")["tensors"] as! [String: [String: Any]]
+        let path = Self.temporaryPath("q8_0.gguf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try GGUFExport(type: .q8_0).write(model, source: GGUFFile(path: ModelFixtures.assets().smolLM2File), to: path)
+        let file = try GGUFFile(path: path)
+        #expect(Set(file.tensors.map(\.name)) == Set(fixture.keys))
+        for info in file.tensors {
+            let expected = try #require(fixture[info.name])
+            let bytes = try file.bytes(info.name)
+            #expect(info.type.name == expected["type"] as! String, "\(info.name)")
+            #expect(bytes.count == expected["bytes"] as! Int && bytes.fnv1a64 == expected["fnv1a64"] as! String, "\(info.name)")
+        }
+    }
+}
