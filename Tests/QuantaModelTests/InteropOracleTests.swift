@@ -24,13 +24,19 @@ import Testing
             let text = entry["text"] as! String, special = entry["special"] as! Bool
             #expect(hfTokenizer.encode(text, specialTokens: special) == (entry["ids"] as! [Int]).map(Int32.init), "\(text.prefix(40))")
         }
+        try Self.expectLogits(of: reloaded, tokenizer: hfTokenizer, match: fixture)
+    }
+
+    /// Quanta's forward of `model` on the fixture's prompts: every sampled logit within 1e-2 of transformers',
+    /// and the same top-1 token at every position.
+    static func expectLogits(of model: LlamaModel, tokenizer: ByteLevelBPETokenizer, match fixture: [String: Any]) throws {
         let sample = fixture["sample_ids"] as! [Int]
         var worst: Float = 0
         for prompt in fixture["prompts"] as! [[String: Any]] {
             let ids = (prompt["ids"] as! [Int]).map(Int32.init)
-            #expect(hfTokenizer.encode(prompt["text"] as! String).prefix(ids.count) == ids[...])
-            var cache = LlamaModel.KVCache(for: reloaded.config)
-            let logits = try reloaded.forward(ids, cache: &cache)
+            #expect(tokenizer.encode(prompt["text"] as! String).prefix(ids.count) == ids[...])
+            var cache = LlamaModel.KVCache(for: model.config)
+            let logits = try model.forward(ids, cache: &cache)
             for (row, expected) in (prompt["sampled"] as! [[Any]]).enumerated() {
                 for (id, value) in zip(sample, ModelFixtures.floatList(expected)) { worst = max(worst, abs(logits[row, id] - value)) }
                 let top = (0..<logits.columns).max { logits[row, $0] < logits[row, $1] }!
@@ -38,6 +44,24 @@ import Testing
             }
         }
         #expect(worst <= 1e-2, "max |logit difference| to transformers \(worst)")
+    }
+
+    /// A weight-only INT4 recipe exported as compressed-tensors pack-quantized: transformers (with the
+    /// compressed-tensors package) runs the folder as Quanta runs the recipe, and the folder reads back exactly.
+    @Test func packQuantizedExportMatchesTransformers() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let recipe = try Recipe.named(ModelFixtures.repository.appendingPathComponent("Tests/Fixtures/interop/w4a16-g64-sym.json").path)
+        let quantized = try model.mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName, let spec = recipe.spec(for: layer.name) else { return layer }
+            return try FakeQuantizedLinear(float, weight: spec.weight, activation: nil)
+        }
+        try Self.expectLogits(of: quantized, tokenizer: tokenizer, match: ModelFixtures.json("smollm2-transformers-w4a16-g64-sym.json", folder: "interop"))
+        let folder = Self.temporaryPath("w4a16")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(quantized, tokenizer: tokenizer, source: GGUFFile(path: ModelFixtures.assets().smolLM2File), to: folder)
+        let (reloaded, _) = try HuggingFaceFolder(folder).llama()
+        var a = LlamaModel.KVCache(for: model.config), b = LlamaModel.KVCache(for: model.config)
+        #expect(try reloaded.forward([504, 3458, 282, 4649], cache: &a).storage == quantized.forward([504, 3458, 282, 4649], cache: &b).storage)
     }
 
     @Test func q8_0ExportHasTheBytesOfLlamaCppsQuantizer() throws {

@@ -43,6 +43,9 @@ public enum CompressedTensors {
             throw .invalidArgument("\(layer.name): only weight-only integer layers export as pack-quantized compressed-tensors")
         }
         let (rows, columns) = (layer.outFeatures, layer.inFeatures), offset = codeOffset(p.format)
+        if case let .perGroup(size) = p.granularity, columns % size != 0 {
+            throw .invalidArgument("\(layer.name): groups of \(size) do not divide its \(columns) inputs, which compressed-tensors requires (choose a group size that divides every layer's inputs, e.g. 64 or 32 for SmolLM2)")
+        }
         let groups = p.scales.count / rows
         guard groups * rows == p.scales.count, p.granularity != .perTensor || p.scales.count == 1 else {
             throw .invalidArgument("\(layer.name): \(p.scales.count) scales for \(rows) rows")
