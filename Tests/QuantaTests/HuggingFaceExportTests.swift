@@ -85,6 +85,29 @@ import Testing
                 == model.blocks[0].query.forward(Matrix(rows: 1, columns: 64, repeating: 0.5)).storage)
     }
 
+    /// W8A8 layers (INT8 symmetric per-channel weights; UINT8 per-token dynamic or INT8 per-tensor static
+    /// inputs) go out as int-quantized layers and come back as the same model.
+    @Test(arguments: [false, true]) func intQuantizedRoundTripIsBitIdentical(staticInputs: Bool) throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source).mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName else { return layer }
+            let input: TensorQuantizer = staticInputs
+                ? .staticInteger(try QuantizationParameters(scales: [0.03], zeroPoints: [0], format: .int8, scheme: .symmetric, granularity: .perTensor))
+                : .integer(.uint8, .asymmetric, .perToken)
+            return try FakeQuantizedLinear(float, weight: .integer(.int8, .symmetric, .perChannel), activation: input)
+        }
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let quantization = try #require(try JSONFile.object(at: folder + "/config.json")["quantization_config"] as? [String: Any])
+        #expect(quantization["format"] as? String == "int-quantized")
+        let weights = try SafeTensorsFile(path: folder + "/model.safetensors")
+        #expect(try weights.info("model.layers.0.mlp.up_proj.weight").type == .i8)
+        #expect(weights.tensors.contains { $0.name == "model.layers.0.mlp.up_proj.input_scale" } == staticInputs)
+        let (reloaded, _) = try HuggingFaceFolder(folder).llama()
+        #expect(try Self.logits(reloaded) == Self.logits(model))
+    }
+
     @Test func packingIsDenseAndInvertible() throws {
         for bits in 2...8 {
             var generator = SplitMix64(seed: UInt64(bits))

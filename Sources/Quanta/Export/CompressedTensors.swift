@@ -10,7 +10,17 @@ import Foundation
 ///                                                 the rows
 ///     M.weight_shape       I64 [2]                [out, in]
 ///
-/// with x~ = (c - zp) s. Quanta's x~ = S (Q + Z) with Q in [qmin, qmax] maps to it by c = Q + qmin' - qmin
+/// with x~ = (c - zp) s. W8A8 layers (8-bit symmetric weights and quantized inputs) use "int-quantized":
+///
+///     M.weight             I8 [out, in]           the codes themselves
+///     M.weight_scale       F32 [out, groups]
+///     M.input_scale        F32 [1]                static per-tensor inputs only
+///
+/// with the input scheme in the config group: dynamic per-token asymmetric (compressed-tensors' s =
+/// (max - min) / 255 over [min(x, 0), max(x, 0)], integer zero point: the grid of Quanta's UINT8 per-token
+/// codes), or static per-tensor symmetric.
+///
+/// Quanta's x~ = S (Q + Z) with Q in [qmin, qmax] maps to it by c = Q + qmin' - qmin
 /// (qmin' = -2^(b-1), the signed range compressed-tensors uses), s = S, zp = qmin' - qmin - Z; for signed
 /// formats c = Q and zp = -Z. Both dequantize to the same float32 values.
 public enum CompressedTensors {
@@ -26,21 +36,44 @@ public enum CompressedTensors {
         return arguments
     }
 
-    /// config.json's `quantization_config`: one group of every Linear with `weights`, the modules in `ignore` left out.
-    static func quantizationConfig(weights: [String: Any], ignore: [String]) -> [String: Any] {
-        ["config_groups": ["group_0": ["targets": ["Linear"], "weights": weights, "input_activations": NSNull(),
-                                       "output_activations": NSNull(), "format": "pack-quantized"]],
-         "quant_method": "compressed-tensors", "format": "pack-quantized", "quantization_status": "compressed",
-         "ignore": ignore, "kv_cache_scheme": NSNull(), "global_compression_ratio": NSNull()]
+    /// The config group of a quantized layer: its weight and input arguments and format (targets aside).
+    static func group(of layer: FakeQuantizedLinear) throws(QuantaError) -> [String: Any] {
+        guard let p = layer.weightParameters else {
+            throw .invalidArgument("\(layer.name): only integer weights export as compressed-tensors (this layer: \(layer.weightQuantizer.map { "\($0)" } ?? "FP32 weights"))")
+        }
+        let weights = try weightArguments(p, layer: layer.name)
+        guard let input = layer.activationQuantizer else {
+            return ["weights": weights, "input_activations": NSNull(), "output_activations": NSNull(), "format": "pack-quantized"]
+        }
+        guard p.format == .int8, p.scheme == .symmetric else {
+            throw .invalidArgument("\(layer.name): W8A8 compressed-tensors needs INT8 symmetric weights, not \(p.format) \(p.scheme)")
+        }
+        let arguments: [String: Any] = switch input {
+        case let .integer(format, .asymmetric, .perToken) where format.bits == 8:
+            ["num_bits": 8, "type": "int", "symmetric": false, "strategy": "token", "dynamic": true]
+        case let .staticInteger(q) where q.format.bits == 8 && q.scheme == .symmetric && q.granularity == .perTensor:
+            ["num_bits": 8, "type": "int", "symmetric": true, "strategy": "tensor", "dynamic": false]
+        default:
+            throw .invalidArgument("\(layer.name): inputs quantized as \(input) have no compressed-tensors equivalent here (supported: 8-bit asymmetric per-token dynamic, INT8 symmetric per-tensor static)")
+        }
+        return ["weights": weights, "input_activations": arguments, "output_activations": NSNull(), "format": "int-quantized"]
+    }
+
+    /// config.json's `quantization_config`: `group` over every Linear, the modules in `ignore` left out.
+    static func quantizationConfig(group: [String: Any], ignore: [String]) -> [String: Any] {
+        var group = group
+        group["targets"] = ["Linear"]
+        return ["config_groups": ["group_0": group], "quant_method": "compressed-tensors", "format": group["format"]!,
+                "quantization_status": "compressed", "ignore": ignore, "kv_cache_scheme": NSNull(), "global_compression_ratio": NSNull()]
     }
 
     /// The offset from Quanta's codes to compressed-tensors' signed ones: qmin' - qmin.
     static func codeOffset(_ format: IntegerFormat) -> Int32 { -(1 << Int32(format.bits - 1)) - format.min }
 
-    /// The tensors of weight-only layer `layer`, stored under the module name `module`.
+    /// The tensors of quantized layer `layer` (`group(of:)` accepts it), stored under the module name `module`.
     static func entries(_ layer: FakeQuantizedLinear, module: String) throws(QuantaError) -> [SafeTensorsWriter.Entry] {
-        guard layer.activationQuantizer == nil, let p = layer.weightParameters, p.format.bits <= 8 else {
-            throw .invalidArgument("\(layer.name): only weight-only integer layers export as pack-quantized compressed-tensors")
+        guard let p = layer.weightParameters, let q = layer.weightCodes, p.format.bits <= 8 else {
+            throw .invalidArgument("\(layer.name): only integer weights of 8 bits or fewer export as compressed-tensors")
         }
         let (rows, columns) = (layer.outFeatures, layer.inFeatures), offset = codeOffset(p.format)
         if case let .perGroup(size) = p.granularity, columns % size != 0 {
@@ -54,18 +87,21 @@ public enum CompressedTensors {
         if let bad = p.zeroPoints.first(where: { !signed.contains(offset - $0) }) {
             throw .invalidArgument("\(layer.name): zero point \(bad) has no \(p.format.bits)-bit compressed-tensors zero point (\(signed))")
         }
-        let w = layer.quantized.weight
-        var codes = [Int32](repeating: 0, count: rows * columns), scales = [Float](repeating: 0, count: rows * groups)
-        var zeroPoints = [Int32](repeating: 0, count: rows * groups)
+        let codes = q.storage.map { $0 + offset }
+        var scales = [Float](repeating: 0, count: rows * groups), zeroPoints = [Int32](repeating: 0, count: rows * groups)
         for r in 0..<rows {
-            for c in 0..<columns {
-                let i = p.granularity.parameterIndex(row: r, column: c, columns: columns)
-                codes[r * columns + c] = Int32((w[r, c] / p.scales[i]).rounded(.toNearestOrEven)) - p.zeroPoints[i] + offset
-            }
             for g in 0..<groups {
                 let i = p.granularity == .perTensor ? 0 : r * groups + g
                 (scales[r * groups + g], zeroPoints[r * groups + g]) = (p.scales[i], offset - p.zeroPoints[i])
             }
+        }
+        if let input = layer.activationQuantizer {
+            var out: [SafeTensorsWriter.Entry] = [
+                .init(name: module + ".weight", type: .i8, shape: [rows, columns], bytes: Data(codes.map { UInt8(bitPattern: Int8(clamping: $0)) })),
+                .init(name: module + ".weight_scale", shape: [rows, groups], floats: scales),
+            ]
+            if case let .staticInteger(a) = input { out.append(.init(name: module + ".input_scale", shape: [1], floats: [a.scales[0]])) }
+            return out
         }
         var out: [SafeTensorsWriter.Entry] = [
             .init(name: module + ".weight_packed", type: .i32, shape: [rows, (columns * p.format.bits + 31) / 32],
@@ -117,9 +153,13 @@ public enum CompressedTensors {
 
     static func int32Data(_ values: [Int32]) -> Data { values.withUnsafeBufferPointer { Data(buffer: $0) } }
 
-    /// The weight scheme of a pack-quantized folder's config.json (nil without a quantization_config).
-    struct WeightScheme {
+    /// The scheme of a compressed-tensors folder's config.json (nil without a quantization_config): one config
+    /// group of integer weights, pack-quantized or int-quantized (with its input scheme).
+    struct Scheme {
         let bits: Int, symmetric: Bool, granularity: Granularity
+        let packed: Bool
+        /// int-quantized inputs: dynamic 8-bit asymmetric per token, or static per-tensor symmetric (scale from the file).
+        let dynamicInputs: Bool?
 
         init?(config: [String: Any], path: String) throws(QuantaError) {
             guard let quantization = config["quantization_config"] as? [String: Any] else { return nil }
@@ -128,14 +168,13 @@ public enum CompressedTensors {
                 throw fail("quant_method \(quantization["quant_method"] ?? "none") is not supported (compressed-tensors)")
             }
             guard let groups = quantization["config_groups"] as? [String: [String: Any]], groups.count == 1, let group = groups.values.first,
-                  (group["format"] as? String ?? quantization["format"] as? String) == "pack-quantized",
-                  group["input_activations"] == nil || group["input_activations"] is NSNull,
+                  let format = group["format"] as? String ?? quantization["format"] as? String, ["pack-quantized", "int-quantized"].contains(format),
                   let weights = group["weights"] as? [String: Any], weights["type"] as? String == "int",
                   let bits = weights["num_bits"] as? Int, (2...8).contains(bits) else {
-                throw fail("supported: one config group of pack-quantized integer weights (2 to 8 bits) without activation quantization")
+                throw fail("supported: one config group of integer weights (2 to 8 bits), pack-quantized or int-quantized")
             }
             symmetric = weights["symmetric"] as? Bool ?? true
-            self.bits = bits
+            (self.bits, packed) = (bits, format == "pack-quantized")
             switch weights["strategy"] as? String {
             case "channel": granularity = .perChannel
             case "tensor": granularity = .perTensor
@@ -144,20 +183,38 @@ public enum CompressedTensors {
                 granularity = .perGroup(size: size)
             default: throw fail("weight strategy \(weights["strategy"] ?? "none") is not supported (tensor, channel, group)")
             }
+            if let input = group["input_activations"] as? [String: Any] {
+                guard !packed, input["type"] as? String == "int", input["num_bits"] as? Int == 8 else {
+                    throw fail("quantized inputs are supported as 8-bit integers of int-quantized layers")
+                }
+                switch (input["dynamic"] as? Bool, input["strategy"] as? String, input["symmetric"] as? Bool) {
+                case (true, "token", false): dynamicInputs = true
+                case (false, "tensor", true): dynamicInputs = false
+                default: throw fail("input activations \(input) are not supported (dynamic asymmetric per token, static symmetric per tensor)")
+                }
+            } else {
+                dynamicInputs = nil
+            }
         }
 
-        /// Module `module`'s weight-only layer (named `name`) of `shape` [out, in], in the file's row order.
+        /// Module `module`'s layer (named `name`) of `shape` [out, in], in the file's row order.
         func layer(module: String, name: String, shape: [Int], in folder: HuggingFaceFolder) throws(QuantaError) -> FakeQuantizedLinear {
             let (rows, columns) = (shape[0], shape[1])
-            let groups = switch granularity { case .perTensor: 1; case .perChannel: 1; case let .perGroup(size): (columns + size - 1) / size; default: 1 }
-            let stored = try folder.floats(module + ".weight_shape", shape: [2])
-            guard stored == [Float(rows), Float(columns)] else {
-                throw .file(path: folder.folder, reason: "\(module).weight_shape is \(stored), expected \(shape)")
+            let groups = switch granularity { case let .perGroup(size): (columns + size - 1) / size; default: 1 }
+            let codes: [Int32]
+            if packed {
+                let stored = try folder.floats(module + ".weight_shape", shape: [2])
+                guard stored == [Float(rows), Float(columns)] else {
+                    throw .file(path: folder.folder, reason: "\(module).weight_shape is \(stored), expected \(shape)")
+                }
+                codes = unpack(try folder.integers(module + ".weight_packed", shape: [rows, (columns * bits + 31) / 32]), bits: bits, rows: rows, columns: columns)
+            } else {
+                codes = try folder.floats(module + ".weight", shape: shape).map { Int32($0) }
             }
-            let codes = unpack(try folder.integers(module + ".weight_packed", shape: [rows, (columns * bits + 31) / 32]), bits: bits, rows: rows, columns: columns)
             let scales = try folder.floats(module + ".weight_scale", shape: granularity == .perTensor ? [1] : [rows, groups])
             var zeroPoints = [Int32](repeating: 0, count: scales.count)
             if !symmetric {
+                guard packed else { throw .file(path: folder.folder, reason: "\(module): asymmetric int-quantized weights are not supported") }
                 let packedRows = (rows * bits + 31) / 32
                 let words = try folder.integers(module + ".weight_zero_point", shape: [packedRows, groups])
                 let transposed = (0..<groups * packedRows).map { words[($0 % packedRows) * groups + $0 / packedRows] }   // [groups, packedRows]
@@ -175,9 +232,15 @@ public enum CompressedTensors {
                     weight[r, c] = Float(codes[r * columns + c] - zeroPoints[i]) * scales[i]
                 }
             }
+            var input: TensorQuantizer?
+            if let dynamicInputs {
+                input = dynamicInputs ? .integer(.uint8, .asymmetric, .perToken)
+                    : .staticInteger(try QuantizationParameters(scales: folder.floats(module + ".input_scale", shape: [1]), zeroPoints: [0],
+                                                                format: .int8, scheme: .symmetric, granularity: .perTensor))
+            }
             return FakeQuantizedLinear(quantized: try FloatLinear(name: name, weight: weight),
                                        weight: .integer(format, symmetric ? .symmetric : .asymmetric, granularity),
-                                       activation: nil, weightParameters: parameters)
+                                       activation: input, weightParameters: parameters)
         }
     }
 }

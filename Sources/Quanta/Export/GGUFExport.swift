@@ -75,7 +75,7 @@ public struct GGUFExport: Sendable {
         guard layer.activationQuantizer == nil else {
             throw .invalidArgument("\(layer.name) quantizes its input, which a GGUF file cannot carry: export a weight-only recipe")
         }
-        guard let p = layer.weightParameters, p.granularity == .perGroup(size: 32), layer.inFeatures % 32 == 0 else {
+        guard let p = layer.weightParameters, let codes = layer.weightCodes, p.granularity == .perGroup(size: 32), layer.inFeatures % 32 == 0 else {
             throw .invalidArgument("\(layer.name): only integer weights in groups of 32 along the input map onto ggml blocks (this layer: \(layer.weightQuantizer.map { "\($0)" } ?? "FP32"))")
         }
         let fits = switch type {
@@ -88,14 +88,13 @@ public struct GGUFExport: Sendable {
             throw .invalidArgument("\(layer.name): \(p.format) \(p.scheme) weights do not fit \(type.name) blocks (Q8_0: INT8 symmetric; Q4_0: INT4 symmetric; Q4_1: 4-bit asymmetric)")
         }
         let (rows, columns) = (layer.outFeatures, layer.inFeatures)
-        let w = layer.quantized.weight
         var out = Data(capacity: rows * columns / 32 * type.bytesPerBlock)
         var block = [UInt8](repeating: 0, count: type.bytesPerBlock)
         for r in 0..<rows {
             for g in 0..<columns / 32 {
                 let index = p.granularity.parameterIndex(row: r, column: g * 32, columns: columns)
                 let (s, z) = (p.scales[index], p.zeroPoints[index])
-                func code(_ j: Int) -> Int32 { Int32((w[r, g * 32 + j] / s).rounded(.toNearestOrEven)) - z }
+                func code(_ j: Int) -> Int32 { codes[r, g * 32 + j] }
                 func nibble(_ n: Int32) -> UInt8 { UInt8(clamping: Swift.max(0, Swift.min(15, n))) }
                 withUnsafeBytes(of: GGMLType.half(s)) { block[0] = $0[0]; block[1] = $0[1] }
                 switch type {

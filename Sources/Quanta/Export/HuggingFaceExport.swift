@@ -23,8 +23,8 @@ public enum HuggingFaceExport {
             let heads = HuggingFaceLlama.permutedHeads(tensor.name, config: model.config)
             if var layer = tensor.layer as? FakeQuantizedLinear {
                 if let heads { layer = try HuggingFaceLlama.permutingRows(layer, heads: heads) }
+                schemes.append(try CompressedTensors.group(of: layer) as NSDictionary)
                 tensors += try CompressedTensors.entries(layer, module: module)
-                schemes.append(try CompressedTensors.weightArguments(layer.weightParameters!, layer: layer.name) as NSDictionary)
                 continue
             }
             if tensor.layer != nil { ignored.append(module) }
@@ -37,7 +37,7 @@ public enum HuggingFaceExport {
                 throw .invalidArgument("the recipe quantizes layers with different schemes; one compressed-tensors group per export is supported")
             }
             if !(model.head is FakeQuantizedLinear), !ignored.contains("lm_head") { ignored.append("lm_head") }
-            config["quantization_config"] = CompressedTensors.quantizationConfig(weights: scheme as! [String: Any], ignore: ignored)
+            config["quantization_config"] = CompressedTensors.quantizationConfig(group: scheme as! [String: Any], ignore: ignored)
         }
         func token(_ key: String) -> String? {
             source.metadata["tokenizer.ggml.\(key)_token_id"]?.integer.flatMap { $0 < tokenizer.tokens.count ? tokenizer.tokens[$0] : nil }

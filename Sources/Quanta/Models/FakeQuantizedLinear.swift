@@ -43,3 +43,21 @@ public struct FakeQuantizedLinear: LinearLayer {
         return quantized.multiply(input)
     }
 }
+
+extension FakeQuantizedLinear {
+    /// The integer codes behind the dequantized weight, Q = rne(w~ / S) - Z per element (exact: w~ = S (Q + Z)),
+    /// not clamped to the format's range (a symmetric layer read from a file may use -2^(b-1)); nil without
+    /// integer weight parameters. What a file writer stores.
+    public var weightCodes: Matrix<Int32>? {
+        guard let p = weightParameters else { return nil }
+        let w = quantized.weight
+        var codes = Matrix<Int32>(rows: w.rows, columns: w.columns, repeating: 0)
+        for r in 0..<w.rows {
+            for c in 0..<w.columns {
+                let i = p.granularity.parameterIndex(row: r, column: c, columns: w.columns)
+                codes[r, c] = Int32((w[r, c] / p.scales[i]).rounded(.toNearestOrEven)) - p.zeroPoints[i]
+            }
+        }
+        return codes
+    }
+}
