@@ -44,17 +44,24 @@ import Testing
             }
         }
         #expect(worst <= 1e-2, "max |logit difference| to transformers \(worst)")
+        print("max |logit difference| to transformers: \(worst)")
+    }
+
+    /// `model` with `recipe`'s weight quantizer and dynamic input quantizer on every Linear but the head.
+    static func applying(_ recipe: Recipe, to model: LlamaModel) throws -> LlamaModel {
+        try model.mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName, let spec = recipe.spec(for: layer.name) else { return layer }
+            var input: TensorQuantizer?
+            if case let .dynamic(quantizer)? = spec.activation { input = quantizer }
+            return try FakeQuantizedLinear(float, weight: spec.weight, activation: input)
+        }
     }
 
     /// A weight-only INT4 recipe exported as compressed-tensors pack-quantized: transformers (with the
     /// compressed-tensors package) runs the folder as Quanta runs the recipe, and the folder reads back exactly.
     @Test func packQuantizedExportMatchesTransformers() throws {
         let (model, tokenizer) = try ModelFixtures.smolLM2.get()
-        let recipe = try Recipe.named(ModelFixtures.repository.appendingPathComponent("Tests/Fixtures/interop/w4a16-g64-sym.json").path)
-        let quantized = try model.mapLinearLayers { layer throws(QuantaError) in
-            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName, let spec = recipe.spec(for: layer.name) else { return layer }
-            return try FakeQuantizedLinear(float, weight: spec.weight, activation: nil)
-        }
+        let quantized = try Self.applying(Recipe.named(ModelFixtures.repository.appendingPathComponent("Tests/Fixtures/interop/w4a16-g64-sym.json").path), to: model)
         try Self.expectLogits(of: quantized, tokenizer: tokenizer, match: ModelFixtures.json("smollm2-transformers-w4a16-g64-sym.json", folder: "interop"))
         let folder = Self.temporaryPath("w4a16")
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -62,6 +69,14 @@ import Testing
         let (reloaded, _) = try HuggingFaceFolder(folder).llama()
         var a = LlamaModel.KVCache(for: model.config), b = LlamaModel.KVCache(for: model.config)
         #expect(try reloaded.forward([504, 3458, 282, 4649], cache: &a).storage == quantized.forward([504, 3458, 282, 4649], cache: &b).storage)
+    }
+
+    /// The w8a8 recipe exported as int-quantized: transformers quantizes each Linear's input per token as
+    /// Quanta does (the same grid), so the logits agree.
+    @Test func intQuantizedExportMatchesTransformers() throws {
+        let (model, tokenizer) = try ModelFixtures.smolLM2.get()
+        let quantized = try Self.applying(Recipe.named("w8a8"), to: model)
+        try Self.expectLogits(of: quantized, tokenizer: tokenizer, match: ModelFixtures.json("smollm2-transformers-w8a8.json", folder: "interop"))
     }
 
     @Test func q8_0ExportHasTheBytesOfLlamaCppsQuantizer() throws {

@@ -135,3 +135,36 @@ import Testing
         #expect(throws: QuantaError.self) { try LoadedModel(ModelReference(folder)) }
     }
 }
+
+extension HuggingFaceExportTests {
+    /// A checkpoint sharded by model.safetensors.index.json, in BF16, loads as the same model rounded to BF16.
+    @Test func shardedHalfPrecisionCheckpointsLoad() throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source)
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let single = try SafeTensorsFile(path: folder + "/model.safetensors")
+        var shards: [[SafeTensorsWriter.Entry]] = [[], []], map = [String: String]()
+        for (i, info) in single.tensors.enumerated() {
+            let bf16 = try single.floats(info.name).values.map { UInt16($0.bitPattern >> 16) }   // truncation: exact in BF16
+            shards[i % 2].append(.init(name: info.name, type: .bf16, shape: info.shape, bytes: bf16.withUnsafeBufferPointer { Data(buffer: $0) }))
+            map[info.name] = "model-0000\(i % 2 + 1)-of-00002.safetensors"
+        }
+        try FileManager.default.removeItem(atPath: folder + "/model.safetensors")
+        for (i, entries) in shards.enumerated() { try SafeTensorsWriter.write(entries, to: folder + "/model-0000\(i + 1)-of-00002.safetensors") }
+        try JSONFile.write(["weight_map": map], to: folder + "/model.safetensors.index.json")
+        guard case let .llama(reloaded, _) = try LoadedModel(ModelReference(folder)) else {
+            Issue.record("the sharded folder did not load as a LLaMA model")
+            return
+        }
+        let truncated = try model.mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear else { return layer }
+            return try FloatLinear(name: float.name, weight: Matrix(rows: float.outFeatures, columns: float.inFeatures,
+                                                                   storage: float.weight.storage.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) }))
+        }
+        #expect(reloaded.blocks[1].query.forward(Matrix(rows: 1, columns: 64, repeating: 0.25)).storage
+                == truncated.blocks[1].query.forward(Matrix(rows: 1, columns: 64, repeating: 0.25)).storage)
+        #expect(reloaded.tokenEmbeddings.storage == model.tokenEmbeddings.storage.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) })
+    }
+}
