@@ -54,8 +54,9 @@ struct ExportCommand: ParsableCommand {
                 return "wrote \(out): \(gguf.type.name) Linear weights, \(gguf.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
             }
             try HuggingFaceExport.write(llama, tokenizer: tokenizer, source: source, to: out)
-            let quantized = llama.allLinearLayers.contains { $0 is FakeQuantizedLinear }
-            return "wrote \(out): Hugging Face LlamaForCausalLM folder, \(quantized ? "weight-only layers pack-quantized (compressed-tensors)" : "FP32")\(rotate ? ", rotated (seed \(seed))" : "")"
+            let quantized = llama.allLinearLayers.compactMap { $0 as? FakeQuantizedLinear }
+            let form = quantized.isEmpty ? "FP32" : quantized.contains { $0.activationQuantizer != nil } ? "W8A8 layers int-quantized (compressed-tensors)" : "weight-only layers pack-quantized (compressed-tensors)"
+            return "wrote \(out): Hugging Face LlamaForCausalLM folder, \(form)\(rotate ? ", rotated (seed \(seed))" : "")"
         }
         printLines([summary])
     }
