@@ -37,7 +37,7 @@ import Testing
         #expect(tokenizer.tokens == (try Self.tokenizer()).tokens && tokenizer.merges == ["a b"])
         #expect(tokenizer.encode("<|endoftext|>ab!") == [0, 94, 1])
         let config = try JSONFile.object(at: folder + "/config.json")
-        #expect(config["tie_word_embeddings"] as? Bool == !rotated && config["num_key_value_heads"] as? Int == 2)
+        #expect(config["tie_word_embeddings"] as? Bool == !rotated && config["num_key_value_heads"] as? Int == 2 && config["quantization_config"] == nil)
         let weights = try SafeTensorsFile(path: folder + "/model.safetensors")
         #expect(weights.tensors.contains { $0.name == "lm_head.weight" } == rotated)
         // Hugging Face row h d + j d/2 + i is GGUF row h d + 2 i + j (head dimension d = 16).
