@@ -7,7 +7,8 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a model in a format other engines run: GGUF for llama.cpp, a Hugging Face folder for transformers.",
         discussion: """
-        --format gguf (LLaMA-class models such as smollm2): the source file's metadata and tokenizer are copied, \
+        --format gguf (LLaMA-class models such as smollm2, or a Hugging Face LLaMA folder): the source file's \
+        metadata and tokenizer are copied (from a Hugging Face folder: built from config.json and tokenizer.json), \
         the Linear weights are written in --type with ggml's reference quantizer (the bytes llama.cpp's own \
         quantizer gives for the same FP32 rows), the token embedding (and an untied output head) in \
         --embedding-type, the norm weights in F32. Types: \(GGUFExport.types.keys.sorted().joined(separator: ", ")). \
@@ -71,16 +72,23 @@ struct ExportCommand: ParsableCommand {
             loaded = try LoadedModel(reference)
             reference = try ModelReference(QuantizedModelFolder.description(of: folder).baseModel)
         }
-        guard case let .llama(path) = reference else {
-            throw .invalidArgument("export takes a LLaMA-class GGUF model (smollm2, a .gguf file or its quantized folder), not \(model.model)")
+        var (llama, tokenizer, source): (LlamaModel, ByteLevelBPETokenizer, GGUFFile)
+        switch reference {
+        case let .llama(path):
+            source = try GGUFFile(path: path)
+            (llama, tokenizer) = (try LlamaModel(gguf: source), try ByteLevelBPETokenizer(gguf: source))
+        case let .huggingFaceLlama(folder):
+            let hf = try HuggingFaceFolder(folder)
+            (llama, tokenizer) = try hf.llama()
+            source = hf.ggufMetadata(llama, tokenizer: tokenizer)
+        default:
+            throw .invalidArgument("export takes a LLaMA-class model (smollm2, a .gguf file, a Hugging Face LLaMA folder or a quantized folder of one), not \(model.model)")
         }
         if let recipe {
             let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
-            loaded = try QuantizationPipeline().quantize(LoadedModel(reference), recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
+            loaded = try QuantizationPipeline().quantize(.llama(llama, tokenizer), recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
                                                         calibrationFiles: calib, progress: progress)
         }
-        let source = try GGUFFile(path: path)
-        var llama = try LlamaModel(gguf: source), tokenizer = try ByteLevelBPETokenizer(gguf: source)
         if case let .llama(quantized, quantizedTokenizer)? = loaded { (llama, tokenizer) = (quantized, quantizedTokenizer) }
         if rotate {
             guard loaded == nil else { throw .invalidArgument("--rotate folds into FP32 weights; it does not combine with a recipe here") }

@@ -168,3 +168,24 @@ extension HuggingFaceExportTests {
         #expect(reloaded.tokenEmbeddings.storage == model.tokenEmbeddings.storage.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) })
     }
 }
+
+extension HuggingFaceExportTests {
+    /// A Hugging Face folder goes out as GGUF with metadata built from config.json and tokenizer.json, and the
+    /// GGUF file reads back as the same model and tokenizer.
+    @Test func huggingFaceFolderExportsAsGGUF() throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source)
+        let folder = Self.temporaryFolder(), file = Self.temporaryFolder() + ".gguf"
+        defer { try? FileManager.default.removeItem(atPath: folder); try? FileManager.default.removeItem(atPath: file) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let hf = try HuggingFaceFolder(folder)
+        let (loaded, tokenizer) = try hf.llama()
+        try GGUFExport(type: .f32).write(loaded, source: hf.ggufMetadata(loaded, tokenizer: tokenizer), to: file)
+        let gguf = try GGUFFile(path: file)
+        #expect(try Self.logits(LlamaModel(gguf: gguf)) == Self.logits(model))
+        let back = try ByteLevelBPETokenizer(gguf: gguf)
+        #expect(back.tokens == tokenizer.tokens && back.merges == tokenizer.merges)
+        #expect(back.encode("<|endoftext|>ab!") == [0, 94, 1])
+        #expect(gguf.metadata["llama.attention.head_count_kv"]?.integer == 2 && gguf.metadata["tokenizer.ggml.pre"]?.string == "smollm")
+    }
+}

@@ -151,6 +151,18 @@ public struct GGUFFile: @unchecked Sendable {
         self.dataStart = dataStart
     }
 
+    /// Metadata without tensors: the description a writer copies when the model comes from another format
+    /// (a Hugging Face folder, say). `path` names it in errors.
+    public init(metadata entries: [MetadataEntry], path: String) {
+        self.path = path
+        version = 3
+        metadataEntries = entries
+        metadata = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        tensors = []
+        data = Data()
+        dataStart = 0
+    }
+
     static func readString(_ reader: inout ByteReader) throws(QuantaError) -> String {
         let length = try reader.readCount(minimumBytesEach: 1, what: "string length")
         let bytes = try reader.readBytes(length)

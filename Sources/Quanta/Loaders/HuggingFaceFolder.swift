@@ -71,4 +71,36 @@ public struct HuggingFaceFolder {
         let tokenizerPath = folder + "/tokenizer.json"
         return (model, try HuggingFaceLlama.tokenizer(json: JSONFile.object(at: tokenizerPath), path: tokenizerPath))
     }
+
+    /// The GGUF metadata of a LLaMA model read from this folder (`model`, `tokenizer`), as llama.cpp's converter
+    /// writes it: hyper-parameters, and the tokenizer as gpt2 BPE with SmolLM2's pre-tokenizer ("smollm",
+    /// the one Quanta's tokenizer implements), special tokens typed as control tokens, and the BOS / EOS /
+    /// padding ids of config.json.
+    public func ggufMetadata(_ model: LlamaModel, tokenizer: ByteLevelBPETokenizer) -> GGUFFile {
+        let c = model.config
+        typealias Entry = GGUFFile.MetadataEntry
+        func u32(_ key: String, _ value: Int) -> Entry { Entry(key: key, type: .uint32, value: .uint(UInt64(value))) }
+        func f32(_ key: String, _ value: Float) -> Entry { Entry(key: key, type: .float32, value: .float(Double(value))) }
+        let special = Set(tokenizer.specialTokens)
+        var entries: [Entry] = [
+            Entry(key: "general.architecture", type: .string, value: .string("llama")),
+            Entry(key: "general.name", type: .string, value: .string(URL(fileURLWithPath: folder).lastPathComponent)),
+            u32("llama.block_count", c.layers), u32("llama.context_length", c.contextLength), u32("llama.embedding_length", c.hiddenSize),
+            u32("llama.feed_forward_length", c.feedForwardSize), u32("llama.attention.head_count", c.heads),
+            u32("llama.attention.head_count_kv", c.kvHeads), f32("llama.rope.freq_base", c.ropeBase),
+            f32("llama.attention.layer_norm_rms_epsilon", c.rmsEpsilon), u32("llama.vocab_size", c.vocabularySize),
+            u32("llama.rope.dimension_count", c.headDimension),
+            Entry(key: "tokenizer.ggml.model", type: .string, value: .string("gpt2")),
+            Entry(key: "tokenizer.ggml.pre", type: .string, value: .string("smollm")),
+            Entry(key: "tokenizer.ggml.tokens", type: .array, elementType: .string, value: .array(tokenizer.tokens.map { .string($0) })),
+            Entry(key: "tokenizer.ggml.token_type", type: .array, elementType: .int32,
+                  value: .array(tokenizer.tokens.map { .int(special.contains($0) ? 3 : 1) })),
+            Entry(key: "tokenizer.ggml.merges", type: .array, elementType: .string, value: .array(tokenizer.merges.map { .string($0) })),
+        ]
+        for (key, name) in [("bos_token_id", "bos"), ("eos_token_id", "eos"), ("pad_token_id", "padding")] {
+            if let id = config[key] as? Int, id >= 0 { entries.append(u32("tokenizer.ggml.\(name)_token_id", id)) }
+        }
+        entries.append(Entry(key: "tokenizer.ggml.add_bos_token", type: .bool, value: .bool(false)))
+        return GGUFFile(metadata: entries, path: folder + "/config.json")
+    }
 }
