@@ -59,7 +59,7 @@ import Testing
 
     /// Weight-only recipes go out as compressed-tensors pack-quantized layers and come back as the same model.
     @Test(arguments: [TensorQuantizer.integer(.int4, .asymmetric, .perGroup(size: 32)), .integer(.uint8, .asymmetric, .perChannel),
-                      .integer(.int8, .symmetric, .perGroup(size: 16)), .integer(.int4, .symmetric, .perChannel)])
+                      .integer(.int8, .symmetric, .perGroup(size: 16)), .integer(.int4, .symmetric, .perChannel), .integer(.int8, .symmetric, .perTensor)])
     func packQuantizedRoundTripIsBitIdentical(weight: TensorQuantizer) throws {
         let source = try GGUFFile(path: Self.tinyLlama)
         let model = try LlamaModel(gguf: source).mapLinearLayers { layer throws(QuantaError) in

@@ -79,26 +79,22 @@ public enum CompressedTensors {
         if case let .perGroup(size) = p.granularity, columns % size != 0 {
             throw .invalidArgument("\(layer.name): groups of \(size) do not divide its \(columns) inputs, which compressed-tensors requires (choose a group size that divides every layer's inputs, e.g. 64 or 32 for SmolLM2)")
         }
-        let groups = p.scales.count / rows
-        guard groups * rows == p.scales.count, p.granularity != .perTensor || p.scales.count == 1 else {
-            throw .invalidArgument("\(layer.name): \(p.scales.count) scales for \(rows) rows")
+        // Per tensor: one scale, shape [1] (and no packed zero point: compressed-tensors packs them for channel
+        // and group strategies only).
+        let groups = p.granularity == .perTensor ? 1 : p.scales.count / rows, scaleRows = p.granularity == .perTensor ? 1 : rows
+        guard groups * scaleRows == p.scales.count, p.granularity != .perTensor || p.scheme == .symmetric else {
+            throw .invalidArgument("\(layer.name): \(p.scales.count) \(p.scheme) scales for \(rows) rows have no compressed-tensors layout")
         }
         let signed = -(Int32(1) << Int32(p.format.bits - 1))...(Int32(1) << Int32(p.format.bits - 1)) - 1
         if let bad = p.zeroPoints.first(where: { !signed.contains(offset - $0) }) {
             throw .invalidArgument("\(layer.name): zero point \(bad) has no \(p.format.bits)-bit compressed-tensors zero point (\(signed))")
         }
-        let codes = q.storage.map { $0 + offset }
-        var scales = [Float](repeating: 0, count: rows * groups), zeroPoints = [Int32](repeating: 0, count: rows * groups)
-        for r in 0..<rows {
-            for g in 0..<groups {
-                let i = p.granularity == .perTensor ? 0 : r * groups + g
-                (scales[r * groups + g], zeroPoints[r * groups + g]) = (p.scales[i], offset - p.zeroPoints[i])
-            }
-        }
+        let codes = q.storage.map { $0 + offset }, scales = p.scales, zeroPoints = p.zeroPoints.map { offset - $0 }
+        let scaleShape = p.granularity == .perTensor ? [1] : [rows, groups]
         if let input = layer.activationQuantizer {
             var out: [SafeTensorsWriter.Entry] = [
                 .init(name: module + ".weight", type: .i8, shape: [rows, columns], bytes: Data(codes.map { UInt8(bitPattern: Int8(clamping: $0)) })),
-                .init(name: module + ".weight_scale", shape: [rows, groups], floats: scales),
+                .init(name: module + ".weight_scale", shape: scaleShape, floats: scales),
             ]
             if case let .staticInteger(a) = input { out.append(.init(name: module + ".input_scale", shape: [1], floats: [a.scales[0]])) }
             return out
@@ -106,18 +102,35 @@ public enum CompressedTensors {
         var out: [SafeTensorsWriter.Entry] = [
             .init(name: module + ".weight_packed", type: .i32, shape: [rows, (columns * p.format.bits + 31) / 32],
                   bytes: int32Data(pack(codes, bits: p.format.bits, rows: rows, columns: columns))),
-            .init(name: module + ".weight_scale", shape: [rows, groups], floats: scales),
+            .init(name: module + ".weight_scale", shape: scaleShape, floats: scales),
             .init(name: module + ".weight_shape", type: .i64, shape: [2],
                   bytes: [Int64(rows), Int64(columns)].withUnsafeBufferPointer { Data(buffer: $0) }),
         ]
         if p.scheme == .asymmetric {
-            let transposed = (0..<groups * rows).map { zeroPoints[($0 % rows) * groups + $0 / rows] }   // [groups, rows]
-            let packed = pack(transposed, bits: p.format.bits, rows: groups, columns: rows)           // [groups, rows b / 32]
-            let packedRows = (rows * p.format.bits + 31) / 32
-            let back = (0..<packedRows * groups).map { packed[($0 % groups) * packedRows + $0 / groups] } // [rows b / 32, groups]
-            out.append(.init(name: module + ".weight_zero_point", type: .i32, shape: [packedRows, groups], bytes: int32Data(back)))
+            out.append(.init(name: module + ".weight_zero_point", type: .i32, shape: [(rows * p.format.bits + 31) / 32, groups],
+                             bytes: int32Data(packDown(zeroPoints, bits: p.format.bits, rows: rows, columns: groups))))
         }
         return out
+    }
+
+    /// A [rows, columns] matrix of codes packed down its columns: [rows b / 32, columns] words (`pack` of the
+    /// transpose, transposed back), as compressed-tensors packs zero points.
+    static func packDown(_ codes: [Int32], bits: Int, rows: Int, columns: Int) -> [Int32] {
+        let packedRows = (rows * bits + 31) / 32
+        let packed = pack(transposed(codes, rows: rows, columns: columns), bits: bits, rows: columns, columns: rows)
+        return transposed(packed, rows: columns, columns: packedRows)
+    }
+
+    /// The inverse of `packDown`.
+    static func unpackDown(_ words: [Int32], bits: Int, rows: Int, columns: Int) -> [Int32] {
+        let packedRows = (rows * bits + 31) / 32
+        let unpacked = unpack(transposed(words, rows: packedRows, columns: columns), bits: bits, rows: columns, columns: rows)
+        return transposed(unpacked, rows: columns, columns: rows)
+    }
+
+    /// A row-major [rows, columns] matrix transposed.
+    static func transposed(_ values: [Int32], rows: Int, columns: Int) -> [Int32] {
+        (0..<rows * columns).map { values[($0 % rows) * columns + $0 / rows] }
     }
 
     /// Rows of signed b-bit codes packed densely into int32 words: element e of a row at bit e b of the row's
@@ -215,11 +228,8 @@ public enum CompressedTensors {
             var zeroPoints = [Int32](repeating: 0, count: scales.count)
             if !symmetric {
                 guard packed else { throw .file(path: folder.folder, reason: "\(module): asymmetric int-quantized weights are not supported") }
-                let packedRows = (rows * bits + 31) / 32
-                let words = try folder.integers(module + ".weight_zero_point", shape: [packedRows, groups])
-                let transposed = (0..<groups * packedRows).map { words[($0 % packedRows) * groups + $0 / packedRows] }   // [groups, packedRows]
-                let unpacked = unpack(transposed, bits: bits, rows: groups, columns: rows)                             // [groups, rows]
-                zeroPoints = (0..<rows * groups).map { unpacked[($0 % groups) * rows + $0 / groups] }
+                let words = try folder.integers(module + ".weight_zero_point", shape: [(rows * bits + 31) / 32, groups])
+                zeroPoints = unpackDown(words, bits: bits, rows: rows, columns: groups)
             }
             // x~ = (c - zp) s = S (Q + Z) with Quanta's signed format of the same width: Q = c, Z = -zp.
             let format = IntegerFormat(bits: bits, signed: true)!
