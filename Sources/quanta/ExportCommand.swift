@@ -5,7 +5,7 @@ import Quanta
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a model in a format other engines run: GGUF for llama.cpp, a Hugging Face folder for transformers.",
+        abstract: "Write a model in a format other engines run: GGUF for llama.cpp, a Hugging Face folder for transformers, vLLM and sentence-transformers.",
         discussion: """
         --format gguf (LLaMA-class models such as smollm2, or a Hugging Face LLaMA folder): the source file's \
         metadata and tokenizer are copied (from a Hugging Face folder: built from config.json and tokenizer.json), \
@@ -20,11 +20,13 @@ struct ExportCommand: ParsableCommand {
         block type's (INT8 symmetric: q8_0; INT4 symmetric: q4_0; 4-bit asymmetric: q4_1); the other tensors \
         are quantized as without a recipe. The file is written atomically; quanta itself reads it back \
         (--model FILE.gguf).
+
+        --format compressed-tensors: a Hugging Face folder that transformers (and vLLM, sentence-transformers)         load as it is. A LLaMA-class model becomes a LlamaForCausalLM folder (tokenizer.json built from the GGUF         vocabulary and merges, Q/K rows in transformers' rotate_half order), a BERT model (minilm) a BertModel         folder with its tokenizer and sentence-transformers files copied. FP32 without a recipe; with one, the         quantized Linears in compressed-tensors form, one scheme for all of them: integer weight-only layers         pack-quantized (groups must divide every layer's inputs), W8A8 (INT8 symmetric weights, 8-bit         asymmetric per-token dynamic or INT8 symmetric per-tensor static inputs) int-quantized, FP8 E4M3         weights and inputs (fp8-e4m3, fp8-e4m3-dynamic) float-quantized. quanta reads the folder back.
         """
     )
 
     @OptionGroup var model: ModelOption
-    @Option(name: .long, help: "A weight-only recipe whose layers use groups of 32 (built-in or a JSON file), applied first.") var recipe: String?
+    @Option(name: .long, help: "A recipe (built-in or a JSON file) applied first; for GGUF, weight-only with groups of 32.") var recipe: String?
     @OptionGroup var head: HeadOption
     @Option(name: .long, parsing: .upToNextOption, help: "Calibration text files for the recipe (default: Mansfield Park).") var calib: [String] = []
     @Option(name: .long, help: "gguf (a file for llama.cpp) or compressed-tensors (a Hugging Face folder; FP32 without a recipe).") var format: String
@@ -48,23 +50,41 @@ struct ExportCommand: ParsableCommand {
         }
         let gguf = format == "gguf" ? GGUFExport(type: try ggmlType(type ?? "f32"), embeddingType: try embeddingType.map(ggmlType), searchesClipping: searchClipping) : nil
         let summary = try reportingErrors { () throws(QuantaError) -> String in
-            let (llama, tokenizer, source) = try exportedModel()
-            if let gguf {
-                try gguf.write(llama, source: source, to: out)
+            let (model, source) = try exportedModel()
+            let rotation = rotate ? ", rotated (seed \(seed))" : ""
+            switch (model, source) {
+            case let (.llama(llama, _), .gguf(file)) where gguf != nil:
+                try gguf!.write(llama, source: file, to: out)
                 let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-                return "wrote \(out): \(gguf.type.name) Linear weights, \(gguf.embeddingType.name) embeddings\(rotate ? ", rotated (seed \(seed))" : "")\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
+                return "wrote \(out): \(gguf!.type.name) Linear weights, \(gguf!.embeddingType.name) embeddings\(rotation)\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
+            case let (.llama(llama, tokenizer), .gguf(file)):
+                try HuggingFaceExport.write(llama, tokenizer: tokenizer, source: file, to: out)
+                return "wrote \(out): Hugging Face LlamaForCausalLM folder, \(Self.form(of: model))\(rotation)"
+            case let (.bert(bert, _), .folder(folder)) where gguf == nil:
+                try HuggingFaceExport.write(bert, source: folder, to: out)
+                return "wrote \(out): Hugging Face BertModel folder (sentence-transformers), \(Self.form(of: model))"
+            default:
+                throw .invalidArgument("--format gguf takes a LLaMA-class model; export a BERT model with --format compressed-tensors")
             }
-            try HuggingFaceExport.write(llama, tokenizer: tokenizer, source: source, to: out)
-            let quantized = llama.allLinearLayers.compactMap { $0 as? FakeQuantizedLinear }
-            let form = quantized.isEmpty ? "FP32" : quantized.contains { $0.activationQuantizer != nil } ? "W8A8 layers int-quantized (compressed-tensors)" : "weight-only layers pack-quantized (compressed-tensors)"
-            return "wrote \(out): Hugging Face LlamaForCausalLM folder, \(form)\(rotate ? ", rotated (seed \(seed))" : "")"
         }
         printLines([summary])
     }
 
-    /// The model to export (the recipe's, the quantized folder's, or FP32, rotated with --rotate), its tokenizer,
-    /// and the GGUF file whose metadata it copies.
-    func exportedModel() throws(QuantaError) -> (LlamaModel, ByteLevelBPETokenizer, GGUFFile) {
+    /// How the layers of an exported Hugging Face folder are stored.
+    static func form(of model: LoadedModel) -> String {
+        let quantized = model.allLinearLayers.compactMap { $0 as? FakeQuantizedLinear }
+        guard let layer = quantized.first else { return "FP32" }
+        if case .float? = layer.weightQuantizer { return "FP8 layers float-quantized (compressed-tensors)" }
+        return layer.activationQuantizer != nil ? "W8A8 layers int-quantized (compressed-tensors)" : "weight-only layers pack-quantized (compressed-tensors)"
+    }
+
+    /// Where an exported model's metadata comes from: the GGUF file whose metadata (or, for a Hugging Face LLaMA
+    /// folder, the metadata built from it) a LLaMA export copies; the folder whose tokenizer and
+    /// sentence-transformers files a BERT export copies.
+    enum Source { case gguf(GGUFFile), folder(String) }
+
+    /// The model to export (the recipe's, the quantized folder's, or FP32, rotated with --rotate) and its source.
+    func exportedModel() throws(QuantaError) -> (LoadedModel, Source) {
         var reference = try ModelReference(model.model)
         var loaded: LoadedModel?
         if case let .quantized(folder) = reference {
@@ -72,28 +92,29 @@ struct ExportCommand: ParsableCommand {
             loaded = try LoadedModel(reference)
             reference = try ModelReference(QuantizedModelFolder.description(of: folder).baseModel)
         }
-        var (llama, tokenizer, source): (LlamaModel, ByteLevelBPETokenizer, GGUFFile)
+        let base: LoadedModel, source: Source
         switch reference {
         case let .llama(path):
-            source = try GGUFFile(path: path)
-            (llama, tokenizer) = (try LlamaModel(gguf: source), try ByteLevelBPETokenizer(gguf: source))
+            let file = try GGUFFile(path: path)
+            (base, source) = (.llama(try LlamaModel(gguf: file), try ByteLevelBPETokenizer(gguf: file)), .gguf(file))
         case let .huggingFaceLlama(folder):
             let hf = try HuggingFaceFolder(folder)
-            (llama, tokenizer) = try hf.llama()
-            source = hf.ggufMetadata(llama, tokenizer: tokenizer)
-        default:
-            throw .invalidArgument("export takes a LLaMA-class model (smollm2, a .gguf file, a Hugging Face LLaMA folder or a quantized folder of one), not \(model.model)")
+            let (llama, tokenizer) = try hf.llama()
+            (base, source) = (.llama(llama, tokenizer), .gguf(hf.ggufMetadata(llama, tokenizer: tokenizer)))
+        case let .bert(folder):
+            (base, source) = (try LoadedModel(reference), .folder(folder))
+        case .quantized:
+            throw .invalidArgument("\(model.model) is based on another quantized folder; export from its base model")
         }
         if let recipe {
             let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
-            loaded = try QuantizationPipeline().quantize(.llama(llama, tokenizer), recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
+            loaded = try QuantizationPipeline().quantize(base, recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
                                                         calibrationFiles: calib, progress: progress)
         }
-        if case let .llama(quantized, quantizedTokenizer)? = loaded { (llama, tokenizer) = (quantized, quantizedTokenizer) }
-        if rotate {
-            guard loaded == nil else { throw .invalidArgument("--rotate folds into FP32 weights; it does not combine with a recipe here") }
-            llama = try Rotation.fold(into: llama, seed: seed)
+        guard rotate else { return (loaded ?? base, source) }
+        guard loaded == nil, case let .llama(llama, tokenizer) = base else {
+            throw .invalidArgument("--rotate folds into the FP32 weights of a LLaMA-class model; it does not combine with a recipe or a quantized folder here")
         }
-        return (llama, tokenizer, source)
+        return (.llama(try Rotation.fold(into: llama, seed: seed), tokenizer), source)
     }
 }

@@ -48,11 +48,37 @@ import Testing
 
     /// `model` with `recipe`'s weight quantizer and dynamic input quantizer on every Linear but the head.
     static func applying(_ recipe: Recipe, to model: LlamaModel) throws -> LlamaModel {
-        try model.mapLinearLayers { layer throws(QuantaError) in
+        try model.mapLinearLayers(quantizing(recipe))
+    }
+
+    /// A Linear's transform to `recipe`'s weight quantizer and input quantizer: dynamic ones as they are, static
+    /// FP8 with the scale `staticScales` gives the layer (what the fixture recorded), no head.
+    static func quantizing(_ recipe: Recipe, staticScales: [String: Float] = [:]) -> (any LinearLayer) throws(QuantaError) -> any LinearLayer {
+        { layer throws(QuantaError) in
             guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName, let spec = recipe.spec(for: layer.name) else { return layer }
             var input: TensorQuantizer?
-            if case let .dynamic(quantizer)? = spec.activation { input = quantizer }
+            switch spec.activation {
+            case let .dynamic(quantizer)?: input = quantizer
+            case let .staticFloat(format, _)?:
+                guard let scale = staticScales[layer.name] else { throw .invalidArgument("no static input scale for \(layer.name)") }
+                input = .staticFloat(format, scale: scale)
+            case nil: input = nil
+            default: throw .invalidArgument("\(spec.activation!) is not supported here")
+            }
             return try FakeQuantizedLinear(float, weight: spec.weight, activation: input)
+        }
+    }
+
+    /// Each of the fixture's `layers` (a module, inputs and outputs) run by the Linear of `layers` with that name:
+    /// the same outputs within 1e-4 of their largest.
+    static func expectLayers(_ layers: [any LinearLayer], match entries: [[String: Any]], name: (String) throws -> String = { $0 }) throws {
+        for entry in entries {
+            let module = entry["module"] as! String
+            let layer = try #require(layers.first { (try? name($0.name)) == module })
+            let input = (entry["input"] as! [[Any]]).map(ModelFixtures.floatList), expected = (entry["output"] as! [[Any]]).flatMap(ModelFixtures.floatList)
+            let output = layer.forward(try Matrix(rows: input.count, columns: input[0].count, storage: input.flatMap { $0 })).storage
+            let scale = expected.map(abs).max()!, error = zip(output, expected).map { abs($0 - $1) }.max()!
+            #expect(error <= 1e-4 * scale, "\(module): max |difference| \(error) of outputs up to \(scale)")
         }
     }
 
@@ -70,24 +96,18 @@ import Testing
         #expect(try reloaded.forward([504, 3458, 282, 4649], cache: &a).storage == quantized.forward([504, 3458, 282, 4649], cache: &b).storage)
     }
 
-    /// The w8a8 recipe exported as int-quantized, run by transformers (compressed-tensors quantizes every
-    /// Linear's input per token): layer by layer the same function as Quanta's (the fixture's two layers, fed
-    /// the same input); over the whole model the two drift apart by more than 1e-2 (see the fixture script:
-    /// outlier tokens have activation steps of several units, so last-bit differences of summation order move
-    /// codes), so the model-level check is statistical: the logits stay far closer to each other than either
-    /// is to FP32, and the top-1 tokens mostly agree.
-    @Test func intQuantizedExportMatchesTransformers() throws {
+    /// The w8a8 recipe exported as int-quantized and fp8-e4m3-dynamic as float-quantized, run by transformers
+    /// (compressed-tensors quantizes every Linear's input per token): layer by layer the same function as
+    /// Quanta's (the fixture's two layers, fed the same input); over the whole model the two drift apart by more
+    /// than 1e-2 (see the fixture script: outlier tokens have activation steps of several units, so last-bit
+    /// differences of summation order move codes), so the model-level check is statistical: the logits stay
+    /// closer to each other than either is to FP32, and the top-1 tokens mostly agree.
+    @Test(arguments: [("w8a8", "smollm2-transformers-w8a8.json"), ("fp8-e4m3-dynamic", "smollm2-transformers-fp8-e4m3-dynamic.json")])
+    func quantizedInputExportMatchesTransformers(recipe: String, fixtureName: String) throws {
         let (model, _) = try ModelFixtures.smolLM2.get()
-        let quantized = try Self.applying(Recipe.named("w8a8"), to: model)
-        let fixture = try ModelFixtures.json("smollm2-transformers-w8a8.json", folder: "interop")
-        for entry in fixture["layers"] as! [[String: Any]] {
-            let module = entry["module"] as! String
-            let layer = try #require(quantized.allLinearLayers.first { (try? HuggingFaceLlama.name($0.name + ".weight")) == module + ".weight" })
-            let input = (entry["input"] as! [[Any]]).map(ModelFixtures.floatList), expected = (entry["output"] as! [[Any]]).flatMap(ModelFixtures.floatList)
-            let output = layer.forward(try Matrix(rows: input.count, columns: input[0].count, storage: input.flatMap { $0 })).storage
-            let scale = expected.map(abs).max()!, error = zip(output, expected).map { abs($0 - $1) }.max()!
-            #expect(error <= 1e-4 * scale, "\(module): max |difference| \(error) of outputs up to \(scale)")
-        }
+        let quantized = try Self.applying(Recipe.named(recipe), to: model)
+        let fixture = try ModelFixtures.json(fixtureName, folder: "interop")
+        try Self.expectLayers(quantized.allLinearLayers, match: fixture["layers"] as! [[String: Any]]) { String(try HuggingFaceLlama.name($0 + ".weight").dropLast(7)) }
         let fp32 = try ModelFixtures.json("smollm2-transformers.json", folder: "interop")["prompts"] as! [[String: Any]]
         var (toTransformers, transformersToFP32, count, agreeing, positions) = (0.0, 0.0, 0, 0, 0)
         let sample = fixture["sample_ids"] as! [Int]
@@ -108,8 +128,8 @@ import Testing
         }
         // Measured: 0.43 against 0.56, top-1 73 of 81 positions (a PyTorch re-implementation of the same
         // scheme drifts from compressed-tensors' by as much: max 2.3 over the first prompt).
-        #expect(toTransformers < transformersToFP32, "mean |Quanta - transformers| \(toTransformers / Double(count)) vs mean |transformers W8A8 - FP32| \(transformersToFP32 / Double(count))")
-        #expect(Double(agreeing) >= 0.85 * Double(positions), "top-1 agreement \(agreeing) of \(positions)")
+        #expect(toTransformers < transformersToFP32, "\(recipe): mean |Quanta - transformers| \(toTransformers / Double(count)) vs mean |transformers W8A8 - FP32| \(transformersToFP32 / Double(count))")
+        #expect(Double(agreeing) >= 0.85 * Double(positions), "\(recipe): top-1 agreement \(agreeing) of \(positions)")
     }
 
     @Test func q8_0ExportHasTheBytesOfLlamaCppsQuantizer() throws {

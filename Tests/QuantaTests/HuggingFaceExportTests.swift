@@ -108,6 +108,34 @@ import Testing
         #expect(try Self.logits(reloaded) == Self.logits(model))
     }
 
+    /// FP8 E4M3 layers (weights per channel or per tensor; inputs per token at run time or per tensor static)
+    /// go out as float-quantized layers, F8_E4M3 weights with F32 scales, and come back as the same model.
+    @Test(arguments: [(true, false), (false, true)]) func floatQuantizedRoundTripIsBitIdentical(perRow: Bool, staticInputs: Bool) throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source).mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName else { return layer }
+            return try FakeQuantizedLinear(float, weight: .float(.e4m3, perRow: perRow),
+                                           activation: staticInputs ? .staticFloat(.e4m3, scale: 0.01) : .float(.e4m3, perRow: true))
+        }
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let quantization = try #require(try JSONFile.object(at: folder + "/config.json")["quantization_config"] as? [String: Any])
+        #expect(quantization["format"] as? String == "float-quantized")
+        let weights = try SafeTensorsFile(path: folder + "/model.safetensors")
+        #expect(try weights.info("model.layers.0.mlp.up_proj.weight").type == .f8e4m3)
+        #expect(try weights.info("model.layers.0.mlp.up_proj.weight_scale").shape == (perRow ? [128, 1] : [1]))
+        #expect(weights.tensors.contains { $0.name == "model.layers.0.mlp.up_proj.input_scale" } == staticInputs)
+        let (reloaded, _) = try HuggingFaceFolder(folder).llama()
+        #expect(try Self.logits(reloaded) == Self.logits(model))
+        // E5M2 has no compressed-tensors format: refused, naming the layer.
+        let e5m2 = try LlamaModel(gguf: source).mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName else { return layer }
+            return try FakeQuantizedLinear(float, weight: .float(.e5m2, perRow: true), activation: nil)
+        }
+        #expect(throws: QuantaError.self) { try HuggingFaceExport.write(e5m2, tokenizer: Self.tokenizer(), source: source, to: Self.temporaryFolder()) }
+    }
+
     @Test func packingIsDenseAndInvertible() throws {
         for bits in 2...8 {
             var generator = SplitMix64(seed: UInt64(bits))

@@ -67,7 +67,7 @@ import Quanta
         var notJSON = data
         notJSON[10] = 0x00
         #expect(reason(notJSON)?.contains("JSON") == true)
-        #expect(reason(try set("layer.bias", "dtype", "F8_E4M3"))?.contains("'layer.bias': unsupported dtype") == true)
+        #expect(reason(try set("layer.bias", "dtype", "F8_E5M2"))?.contains("'layer.bias': unsupported dtype") == true)
         #expect(reason(try set("layer.bias", "shape", [4]))?.contains("'layer.bias': shape [4]") == true)
         #expect(reason(try set("layer.bias", "shape", [-3]))?.contains("'layer.bias'") == true)
         #expect(reason(try set("layer.bias", "data_offsets", [0, 1_000_000]))?.contains("outside") == true)

@@ -1,7 +1,7 @@
 import Foundation
 
-/// The compressed-tensors "pack-quantized" format (llm-compressor's, read by transformers and vLLM) for
-/// weight-only integer layers, both ways. A Linear named M stores:
+/// The compressed-tensors formats (llm-compressor's, read by transformers and vLLM), written here and read
+/// by `CompressedTensors.Scheme`. "pack-quantized" holds weight-only integer layers. A Linear named M stores:
 ///
 ///     M.weight_packed      I32 [out, in b / 32]   codes c (signed b-bit, + 2^(b-1)), element e of a row at bit
 ///                                                 e b of the row's little-endian bit string
@@ -18,7 +18,13 @@ import Foundation
 ///
 /// with the input scheme in the config group: dynamic per-token asymmetric (compressed-tensors' s =
 /// (max - min) / 255 over [min(x, 0), max(x, 0)], integer zero point: the grid of Quanta's UINT8 per-token
-/// codes), or static per-tensor symmetric.
+/// codes), or static per-tensor symmetric. FP8 E4M3 layers use "float-quantized":
+///
+///     M.weight             F8_E4M3 [out, in]      v, with w~ = v s
+///     M.weight_scale       F32 [out, 1] or [1]    s = max |w| / 448 per channel or per tensor
+///     M.input_scale        F32 [1]                static per-tensor inputs only
+///
+/// with FP8 E4M3 inputs, per token (dynamic) or per tensor (dynamic or static): x~ = s fp8(x / s).
 ///
 /// Quanta's x~ = S (Q + Z) with Q in [qmin, qmax] maps to it by c = Q + qmin' - qmin
 /// (qmin' = -2^(b-1), the signed range compressed-tensors uses), s = S, zp = qmin' - qmin - Z; for signed
@@ -38,25 +44,39 @@ public enum CompressedTensors {
 
     /// The config group of a quantized layer: its weight and input arguments and format (targets aside).
     static func group(of layer: FakeQuantizedLinear) throws(QuantaError) -> [String: Any] {
-        guard let p = layer.weightParameters else {
-            throw .invalidArgument("\(layer.name): only integer weights export as compressed-tensors (this layer: \(layer.weightQuantizer.map { "\($0)" } ?? "FP32 weights"))")
+        let weights: [String: Any], format: String
+        if case let .float(f, perRow)? = layer.weightQuantizer {
+            guard f == .e4m3 else { throw .invalidArgument("\(layer.name): \(f.name) weights have no compressed-tensors format (FP8 is E4M3 there)") }
+            weights = ["num_bits": 8, "type": "float", "symmetric": true, "dynamic": false, "strategy": perRow ? "channel" : "tensor"]
+            format = "float-quantized"
+        } else if let p = layer.weightParameters {
+            weights = try weightArguments(p, layer: layer.name)
+            format = layer.activationQuantizer == nil ? "pack-quantized" : "int-quantized"
+            guard layer.activationQuantizer == nil || (p.format == .int8 && p.scheme == .symmetric) else {
+                throw .invalidArgument("\(layer.name): W8A8 compressed-tensors needs INT8 symmetric weights, not \(p.format) \(p.scheme)")
+            }
+        } else {
+            throw .invalidArgument("\(layer.name): only integer and FP8 E4M3 weights export as compressed-tensors (this layer: \(layer.weightQuantizer.map { "\($0)" } ?? "FP32 weights"))")
         }
-        let weights = try weightArguments(p, layer: layer.name)
-        guard let input = layer.activationQuantizer else {
-            return ["weights": weights, "input_activations": NSNull(), "output_activations": NSNull(), "format": "pack-quantized"]
-        }
-        guard p.format == .int8, p.scheme == .symmetric else {
-            throw .invalidArgument("\(layer.name): W8A8 compressed-tensors needs INT8 symmetric weights, not \(p.format) \(p.scheme)")
-        }
-        let arguments: [String: Any] = switch input {
-        case let .integer(format, .asymmetric, .perToken) where format.bits == 8:
-            ["num_bits": 8, "type": "int", "symmetric": false, "strategy": "token", "dynamic": true]
-        case let .staticInteger(q) where q.format.bits == 8 && q.scheme == .symmetric && q.granularity == .perTensor:
-            ["num_bits": 8, "type": "int", "symmetric": true, "strategy": "tensor", "dynamic": false]
+        let inputs = try layer.activationQuantizer.map { q throws(QuantaError) in try inputArguments(q, weights: format, layer: layer.name) }
+        return ["weights": weights, "input_activations": inputs ?? NSNull(), "output_activations": NSNull(), "format": format]
+    }
+
+    /// The input arguments of a layer whose weights have `format`: integer inputs for int-quantized weights,
+    /// FP8 E4M3 ones for float-quantized weights.
+    static func inputArguments(_ q: TensorQuantizer, weights format: String, layer: String) throws(QuantaError) -> [String: Any] {
+        switch (q, format) {
+        case let (.integer(f, .asymmetric, .perToken), "int-quantized") where f.bits == 8:
+            return ["num_bits": 8, "type": "int", "symmetric": false, "strategy": "token", "dynamic": true]
+        case let (.staticInteger(p), "int-quantized") where p.format.bits == 8 && p.scheme == .symmetric && p.granularity == .perTensor:
+            return ["num_bits": 8, "type": "int", "symmetric": true, "strategy": "tensor", "dynamic": false]
+        case let (.float(f, perRow), "float-quantized") where f == .e4m3:
+            return ["num_bits": 8, "type": "float", "symmetric": true, "strategy": perRow ? "token" : "tensor", "dynamic": true]
+        case let (.staticFloat(f, _), "float-quantized") where f == .e4m3:
+            return ["num_bits": 8, "type": "float", "symmetric": true, "strategy": "tensor", "dynamic": false]
         default:
-            throw .invalidArgument("\(layer.name): inputs quantized as \(input) have no compressed-tensors equivalent here (supported: 8-bit asymmetric per-token dynamic, INT8 symmetric per-tensor static)")
+            throw .invalidArgument("\(layer): inputs quantized as \(q) have no compressed-tensors equivalent with \(format) weights (supported: INT8 weights with 8-bit asymmetric per-token dynamic or INT8 symmetric per-tensor static inputs; FP8 E4M3 weights with FP8 E4M3 per-token or per-tensor inputs, dynamic or static)")
         }
-        return ["weights": weights, "input_activations": arguments, "output_activations": NSNull(), "format": "int-quantized"]
     }
 
     /// config.json's `quantization_config`: `group` over every Linear, the modules in `ignore` left out.
@@ -72,6 +92,17 @@ public enum CompressedTensors {
 
     /// The tensors of quantized layer `layer` (`group(of:)` accepts it), stored under the module name `module`.
     static func entries(_ layer: FakeQuantizedLinear, module: String) throws(QuantaError) -> [SafeTensorsWriter.Entry] {
+        var inputScale = [SafeTensorsWriter.Entry]()
+        switch layer.activationQuantizer {
+        case let .staticInteger(a)?: inputScale = [.init(name: module + ".input_scale", shape: [1], floats: [a.scales[0]])]
+        case let .staticFloat(_, scale)?: inputScale = [.init(name: module + ".input_scale", shape: [1], floats: [scale])]
+        default: break
+        }
+        if case let .float(format, perRow)? = layer.weightQuantizer {
+            let (codes, scales) = try floatCodes(layer, format: format, perRow: perRow)
+            return [.init(name: module + ".weight", type: .f8e4m3, shape: [layer.outFeatures, layer.inFeatures], bytes: Data(codes)),
+                    .init(name: module + ".weight_scale", shape: perRow ? [layer.outFeatures, 1] : [1], floats: scales)] + inputScale
+        }
         guard let p = layer.weightParameters, let q = layer.weightCodes, p.format.bits <= 8 else {
             throw .invalidArgument("\(layer.name): only integer weights of 8 bits or fewer export as compressed-tensors")
         }
@@ -91,13 +122,9 @@ public enum CompressedTensors {
         }
         let codes = q.storage.map { $0 + offset }, scales = p.scales, zeroPoints = p.zeroPoints.map { offset - $0 }
         let scaleShape = p.granularity == .perTensor ? [1] : [rows, groups]
-        if let input = layer.activationQuantizer {
-            var out: [SafeTensorsWriter.Entry] = [
-                .init(name: module + ".weight", type: .i8, shape: [rows, columns], bytes: Data(codes.map { UInt8(bitPattern: Int8(clamping: $0)) })),
-                .init(name: module + ".weight_scale", shape: scaleShape, floats: scales),
-            ]
-            if case let .staticInteger(a) = input { out.append(.init(name: module + ".input_scale", shape: [1], floats: [a.scales[0]])) }
-            return out
+        if layer.activationQuantizer != nil {
+            return [.init(name: module + ".weight", type: .i8, shape: [rows, columns], bytes: Data(codes.map { UInt8(bitPattern: Int8(clamping: $0)) })),
+                    .init(name: module + ".weight_scale", shape: scaleShape, floats: scales)] + inputScale
         }
         var out: [SafeTensorsWriter.Entry] = [
             .init(name: module + ".weight_packed", type: .i32, shape: [rows, (columns * p.format.bits + 31) / 32],
@@ -111,6 +138,25 @@ public enum CompressedTensors {
                              bytes: int32Data(packDown(zeroPoints, bits: p.format.bits, rows: rows, columns: groups))))
         }
         return out
+    }
+
+    /// The FP8 codes and scales behind a layer's dequantized `.float(format, perRow)` weight w~ = s decode(c):
+    /// s = max |w~| / maxNormal per row (or tensor), as the quantizer chose it (its largest element is maxNormal
+    /// s exactly), c = encode(w~ / s); checked to give w~ back element for element.
+    static func floatCodes(_ layer: FakeQuantizedLinear, format: FloatFormat, perRow: Bool) throws(QuantaError) -> ([UInt8], [Float]) {
+        let w = layer.quantized.weight, codec = ElementCodec(format, saturating: true)
+        let scales = TensorQuantizer.floatScales(w, format: format, perRow: perRow), width = w.count / scales.count
+        var codes = [UInt8]()
+        codes.reserveCapacity(w.count)
+        for (r, scale) in scales.enumerated() {
+            let values = w.storage[r * width..<(r + 1) * width]
+            let rowCodes = codec.encode(values.map { $0 / scale })
+            guard zip(rowCodes, values).allSatisfy({ codec.decodeTable[Int($0)] * scale == $1 }) else {
+                throw .invalidArgument("\(layer.name): the weight is not \(format.name) values times one scale per \(perRow ? "row" : "tensor") (row \(r))")
+            }
+            codes += rowCodes
+        }
+        return (codes, scales)
     }
 
     /// A [rows, columns] matrix of codes packed down its columns: [rows b / 32, columns] words (`pack` of the
@@ -165,92 +211,4 @@ public enum CompressedTensors {
     }
 
     static func int32Data(_ values: [Int32]) -> Data { values.withUnsafeBufferPointer { Data(buffer: $0) } }
-
-    /// The scheme of a compressed-tensors folder's config.json (nil without a quantization_config): one config
-    /// group of integer weights, pack-quantized or int-quantized (with its input scheme).
-    struct Scheme {
-        let bits: Int, symmetric: Bool, granularity: Granularity
-        let packed: Bool
-        /// int-quantized inputs: dynamic 8-bit asymmetric per token, or static per-tensor symmetric (scale from the file).
-        let dynamicInputs: Bool?
-
-        init?(config: [String: Any], path: String) throws(QuantaError) {
-            guard let quantization = config["quantization_config"] as? [String: Any] else { return nil }
-            func fail(_ reason: String) -> QuantaError { .file(path: path, reason: "quantization_config: \(reason)") }
-            guard quantization["quant_method"] as? String == "compressed-tensors" else {
-                throw fail("quant_method \(quantization["quant_method"] ?? "none") is not supported (compressed-tensors)")
-            }
-            guard let groups = quantization["config_groups"] as? [String: [String: Any]], groups.count == 1, let group = groups.values.first,
-                  let format = group["format"] as? String ?? quantization["format"] as? String, ["pack-quantized", "int-quantized"].contains(format),
-                  let weights = group["weights"] as? [String: Any], weights["type"] as? String == "int",
-                  let bits = weights["num_bits"] as? Int, (2...8).contains(bits) else {
-                throw fail("supported: one config group of integer weights (2 to 8 bits), pack-quantized or int-quantized")
-            }
-            symmetric = weights["symmetric"] as? Bool ?? true
-            (self.bits, packed) = (bits, format == "pack-quantized")
-            switch weights["strategy"] as? String {
-            case "channel": granularity = .perChannel
-            case "tensor": granularity = .perTensor
-            case "group":
-                guard let size = weights["group_size"] as? Int, size > 0 else { throw fail("a group strategy needs a positive group_size") }
-                granularity = .perGroup(size: size)
-            default: throw fail("weight strategy \(weights["strategy"] ?? "none") is not supported (tensor, channel, group)")
-            }
-            if let input = group["input_activations"] as? [String: Any] {
-                guard !packed, input["type"] as? String == "int", input["num_bits"] as? Int == 8 else {
-                    throw fail("quantized inputs are supported as 8-bit integers of int-quantized layers")
-                }
-                switch (input["dynamic"] as? Bool, input["strategy"] as? String, input["symmetric"] as? Bool) {
-                case (true, "token", false): dynamicInputs = true
-                case (false, "tensor", true): dynamicInputs = false
-                default: throw fail("input activations \(input) are not supported (dynamic asymmetric per token, static symmetric per tensor)")
-                }
-            } else {
-                dynamicInputs = nil
-            }
-        }
-
-        /// Module `module`'s layer (named `name`) of `shape` [out, in], in the file's row order.
-        func layer(module: String, name: String, shape: [Int], in folder: HuggingFaceFolder) throws(QuantaError) -> FakeQuantizedLinear {
-            let (rows, columns) = (shape[0], shape[1])
-            let groups = switch granularity { case let .perGroup(size): (columns + size - 1) / size; default: 1 }
-            let codes: [Int32]
-            if packed {
-                let stored = try folder.floats(module + ".weight_shape", shape: [2])
-                guard stored == [Float(rows), Float(columns)] else {
-                    throw .file(path: folder.folder, reason: "\(module).weight_shape is \(stored), expected \(shape)")
-                }
-                codes = unpack(try folder.integers(module + ".weight_packed", shape: [rows, (columns * bits + 31) / 32]), bits: bits, rows: rows, columns: columns)
-            } else {
-                codes = try folder.floats(module + ".weight", shape: shape).map { Int32($0) }
-            }
-            let scales = try folder.floats(module + ".weight_scale", shape: granularity == .perTensor ? [1] : [rows, groups])
-            var zeroPoints = [Int32](repeating: 0, count: scales.count)
-            if !symmetric {
-                guard packed else { throw .file(path: folder.folder, reason: "\(module): asymmetric int-quantized weights are not supported") }
-                let words = try folder.integers(module + ".weight_zero_point", shape: [(rows * bits + 31) / 32, groups])
-                zeroPoints = unpackDown(words, bits: bits, rows: rows, columns: groups)
-            }
-            // x~ = (c - zp) s = S (Q + Z) with Quanta's signed format of the same width: Q = c, Z = -zp.
-            let format = IntegerFormat(bits: bits, signed: true)!
-            let parameters = try QuantizationParameters(scales: scales, zeroPoints: zeroPoints.map { -$0 }, format: format,
-                                                        scheme: symmetric ? .symmetric : .asymmetric, granularity: granularity)
-            var weight = Matrix<Float>(rows: rows, columns: columns, repeating: 0)
-            for r in 0..<rows {
-                for c in 0..<columns {
-                    let i = granularity.parameterIndex(row: r, column: c, columns: columns)
-                    weight[r, c] = Float(codes[r * columns + c] - zeroPoints[i]) * scales[i]
-                }
-            }
-            var input: TensorQuantizer?
-            if let dynamicInputs {
-                input = dynamicInputs ? .integer(.uint8, .asymmetric, .perToken)
-                    : .staticInteger(try QuantizationParameters(scales: folder.floats(module + ".input_scale", shape: [1]), zeroPoints: [0],
-                                                                format: .int8, scheme: .symmetric, granularity: .perTensor))
-            }
-            return FakeQuantizedLinear(quantized: try FloatLinear(name: name, weight: weight),
-                                       weight: .integer(format, symmetric ? .symmetric : .asymmetric, granularity),
-                                       activation: input, weightParameters: parameters)
-        }
-    }
 }

@@ -49,7 +49,7 @@ public struct GGUFExport: Sendable {
     public func tensors(of model: LlamaModel) throws(QuantaError) -> [GGUFWriter.Tensor] {
         try model.tensors().map { tensor throws(QuantaError) in
             let type: GGMLType = switch tensor.role {
-            case .norm: .f32
+            case .norm, .bias: .f32
             case .linear: self.type
             case .embedding, .head: embeddingType
             }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Writes a LLaMA model as a Hugging Face folder that transformers' `LlamaForCausalLM` and `AutoTokenizer`
-/// load as they are:
+/// Writes a model as a Hugging Face folder that transformers loads as it is: a BERT encoder as a BertModel
+/// folder for sentence-transformers (`write(_:source:to:)`), a LLaMA model as a folder that
+/// `LlamaForCausalLM` and `AutoTokenizer` load:
 ///
 ///     config.json              LlamaConfig of the model (`HuggingFaceLlama.configuration`)
 ///     generation_config.json   BOS / EOS / padding ids
@@ -36,29 +37,88 @@ public enum HuggingFaceExport {
         }
     }
 
+    /// The files of a sentence-transformers BERT folder that an export copies as they are: the tokenizer's and
+    /// the sentence-transformers pipeline's (plus the JSON files of the module folders modules.json lists).
+    static let bertFolderFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                  "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"]
+
+    /// Writes a BERT encoder as a Hugging Face BertModel folder that transformers and sentence-transformers load
+    /// as they are: config.json of `source` (the model's own folder) with the quantization_config of the
+    /// quantized layers, model.safetensors (the model's tensors, quantized layers in compressed-tensors form, and
+    /// `source`'s pooler, which Quanta does not run but BertModel has), and `bertFolderFiles` copied from
+    /// `source`. Written beside the target and renamed into place.
+    public static func write(_ model: BertModel, source: String, to folder: String) throws(QuantaError) {
+        let original = try HuggingFaceFolder(source)
+        let prefix = original.tensorNames.contains { $0.hasPrefix("bert.") } ? "bert." : ""
+        var pooler = [SafeTensorsWriter.Entry]()
+        for name in original.tensorNames.sorted() where name.hasPrefix(prefix + "pooler.") {
+            let shape = try original.shape(name)
+            pooler.append(.init(name: String(name.dropFirst(prefix.count)), shape: shape, floats: try original.floats(name, shape: shape)))
+        }
+        // The pooler's Linear stays FP32: listed in `ignore`, or compressed-tensors would expect it quantized.
+        let poolerLinears = pooler.filter { $0.shape.count == 2 && $0.name.hasSuffix(".weight") }.map { String($0.name.dropLast(".weight".count)) }
+        let (tensors, quantization) = try weights(try model.tensors(), ignored: poolerLinears)
+        var config = original.config
+        config["torch_dtype"] = "float32"
+        config["quantization_config"] = quantization
+        let manager = FileManager.default
+        let moduleList = manager.contents(atPath: source + "/modules.json").flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [[String: Any]]
+        let modules = (moduleList ?? []).compactMap { $0["path"] as? String }.filter { !$0.isEmpty && !$0.contains("..") }
+        try AtomicFolder.replace(folder, kind: "a Hugging Face folder written by quanta export",
+                                 replaceable: { manager.fileExists(atPath: $0 + "/" + marker) }) { (temporary: String) throws(QuantaError) in
+            try SafeTensorsWriter.write(tensors + pooler, metadata: ["format": "pt"], to: temporary + "/model.safetensors")
+            try JSONFile.write(config, to: temporary + "/config.json")
+            var files = bertFolderFiles.filter { manager.fileExists(atPath: source + "/" + $0) }
+            for module in modules {
+                let jsons = ((try? manager.contentsOfDirectory(atPath: source + "/" + module)) ?? []).filter { $0.hasSuffix(".json") }
+                if !jsons.isEmpty { try createFolder(temporary + "/" + module) }
+                files += jsons.sorted().map { module + "/" + $0 }
+            }
+            for file in files {
+                guard let data = manager.contents(atPath: source + "/" + file) else { throw .file(path: source + "/" + file, reason: "cannot be read") }
+                try AtomicFile.write(data, to: temporary + "/" + file)
+            }
+            try AtomicFile.write(Data(), to: temporary + "/" + marker)
+        }
+    }
+
+    static func createFolder(_ path: String) throws(QuantaError) {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw .file(path: path, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+    }
+
     /// model.safetensors' tensors, and config.json's quantization_config when layers are quantized (one
-    /// compressed-tensors group; the FP32 Linears, the head among them, ignored).
+    /// compressed-tensors group; the FP32 Linears and the modules in `ignored` left out of it).
     static func weights(of model: LlamaModel) throws(QuantaError) -> ([SafeTensorsWriter.Entry], [String: Any]?) {
-        var tensors = [SafeTensorsWriter.Entry](), groups = [NSDictionary](), ignored = [String]()
-        for tensor in try model.tensors() {
-            let name = try HuggingFaceLlama.name(tensor.name), module = String(name.dropLast(".weight".count))
-            let heads = HuggingFaceLlama.permutedHeads(tensor.name, config: model.config)
+        try weights(try model.tensors(), renamed: HuggingFaceLlama.name, permutedHeads: { HuggingFaceLlama.permutedHeads($0, config: model.config) },
+                    ignored: model.head is FakeQuantizedLinear ? [] : ["lm_head"])
+    }
+
+    /// `tensors` under the names `renamed` gives them (Q and K rows, `permutedHeads` heads of them, in
+    /// rotate_half order), quantized layers in compressed-tensors form, and the quantization_config of the
+    /// layers (one group; the FP32 Linears and the modules in `ignored` left out of it).
+    static func weights(_ tensors: [ModelTensor], renamed: (String) throws(QuantaError) -> String = { $0 },
+                        permutedHeads: (String) -> Int? = { _ in nil }, ignored: [String] = []) throws(QuantaError) -> ([SafeTensorsWriter.Entry], [String: Any]?) {
+        var entries = [SafeTensorsWriter.Entry](), groups = [NSDictionary](), ignored = ignored
+        for tensor in tensors {
+            let name = try renamed(tensor.name), module = String(name.dropLast(".weight".count))
+            let heads = permutedHeads(tensor.name)
             if var layer = tensor.layer as? FakeQuantizedLinear {
                 if let heads { layer = try HuggingFaceLlama.permutingRows(layer, heads: heads) }
                 groups.append(try CompressedTensors.group(of: layer) as NSDictionary)
-                tensors += try CompressedTensors.entries(layer, module: module)
+                entries += try CompressedTensors.entries(layer, module: module)
                 continue
             }
-            if tensor.layer != nil { ignored.append(module) }
+            if tensor.layer != nil, !ignored.contains(module) { ignored.append(module) }
             let values = heads.map { HuggingFaceLlama.permutingRows(tensor.values, heads: $0, columns: tensor.shape[1]) } ?? tensor.values
-            tensors.append(SafeTensorsWriter.Entry(name: name, shape: tensor.shape, floats: values))
+            entries.append(SafeTensorsWriter.Entry(name: name, shape: tensor.shape, floats: values))
         }
-        guard let group = groups.first else { return (tensors, nil) }
+        guard let group = groups.first else { return (entries, nil) }
         guard groups.allSatisfy({ $0 == group }) else {
             throw .invalidArgument("the recipe quantizes layers with different schemes; one compressed-tensors group per export is supported")
         }
-        if !(model.head is FakeQuantizedLinear), !ignored.contains("lm_head") { ignored.append("lm_head") }
-        return (tensors, CompressedTensors.quantizationConfig(group: group as! [String: Any], ignore: ignored))
+        return (entries, CompressedTensors.quantizationConfig(group: group as! [String: Any], ignore: ignored))
     }
 
     /// tokenizer_config.json: PreTrainedTokenizerFast with the GGUF file's special tokens and chat template.

@@ -6,12 +6,15 @@ public struct HuggingFaceFolder {
     public let folder: String
     public let config: [String: Any]
     let shards: [String: SafeTensorsFile]     // tensor name -> the file holding it
+    /// model.safetensors, or the index of the shards: what an error about a missing tensor names.
+    let weightsPath: String
 
     public init(_ folder: String) throws(QuantaError) {
         self.folder = folder
         config = try JSONFile.object(at: folder + "/config.json")
         let index = folder + "/model.safetensors.index.json"
         var shards = [String: SafeTensorsFile]()
+        weightsPath = FileManager.default.fileExists(atPath: index) ? index : folder + "/model.safetensors"
         if FileManager.default.fileExists(atPath: index) {
             guard let map = try JSONFile.object(at: index)["weight_map"] as? [String: String] else {
                 throw .file(path: index, reason: "has no weight_map of tensor names to files")
@@ -33,12 +36,18 @@ public struct HuggingFaceFolder {
 
     public func contains(_ name: String) -> Bool { shards[name] != nil }
 
+    /// The names of every tensor in the folder.
+    public var tensorNames: Dictionary<String, SafeTensorsFile>.Keys { shards.keys }
+
     func file(_ name: String) throws(QuantaError) -> SafeTensorsFile {
-        guard let file = shards[name] else { throw .file(path: folder, reason: "no tensor named '\(name)'") }
+        guard let file = shards[name] else { throw .file(path: weightsPath, reason: "no tensor named '\(name)'") }
         return file
     }
 
-    /// Tensor `name` as Float (F32, F16 or BF16 in the file), of exactly `shape`.
+    /// The shape of tensor `name`.
+    public func shape(_ name: String) throws(QuantaError) -> [Int] { try file(name).info(name).shape }
+
+    /// Tensor `name` as Float (any type `SafeTensorsFile.floats` reads), of exactly `shape`.
     public func floats(_ name: String, shape: [Int]) throws(QuantaError) -> [Float] {
         try file(name).floats(name, expectedShape: shape).values
     }

@@ -103,7 +103,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
         return data.subdata(in: dataStart + info.byteRange.lowerBound..<dataStart + info.byteRange.upperBound)
     }
 
-    /// Tensor `name` converted to Float (F32, F16, BF16, I8, U8, I32 and I64 are all accepted), with its shape.
+    /// Tensor `name` converted to Float (F32, F16, BF16, F8_E4M3, I8, U8, I32 and I64 are all accepted), with its shape.
     /// `expectedShape`, when given, must match exactly.
     public func floats(_ name: String, expectedShape: [Int]? = nil) throws(QuantaError) -> (shape: [Int], values: [Float]) {
         let info = try info(name)
@@ -119,6 +119,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
             case .bf16: return (0..<count).map { Float(bitPattern: UInt32(UInt16(littleEndian: buffer.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16) }
             case .i8: return (0..<count).map { Float(Int8(bitPattern: buffer[$0])) }
             case .u8: return (0..<count).map { Float(buffer[$0]) }
+            case .f8e4m3: return (0..<count).map { FloatFormat.e4m3.decode(UInt16(buffer[$0])) }
             case .i32: return (0..<count).map { Float(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
             case .i64: return (0..<count).map { Float(Int64(littleEndian: buffer.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
             }

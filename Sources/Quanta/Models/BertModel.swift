@@ -24,10 +24,12 @@ public struct BertModel: Sendable {
     public var layers: [Layer]
     let attention: Attention
 
-    /// Loads `model.safetensors` and `config.json` from a sentence-transformers / HF BERT folder.
+    /// Loads `config.json` and the weights (model.safetensors, or shards listed by its index) of a
+    /// sentence-transformers / Hugging Face BERT folder; Linear layers of a compressed-tensors
+    /// `quantization_config` are read quantized (`CompressedTensors.Scheme`).
     public init(folder: String) throws(QuantaError) {
         let configPath = folder + "/config.json"
-        let json = try JSONFile.object(at: configPath)
+        let file = try HuggingFaceFolder(folder), json = file.config
         func integer(_ key: String) throws(QuantaError) -> Int {
             guard let value = json[key] as? Int, value > 0 else { throw .file(path: configPath, reason: "'\(key)' is missing or not a positive integer") }
             return value
@@ -38,16 +40,20 @@ public struct BertModel: Sendable {
                             typeVocabularySize: try integer("type_vocab_size"),
                             layerNormEpsilon: Float(json["layer_norm_eps"] as? Double ?? 1e-12))
         guard config.hiddenSize % config.heads == 0 else { throw .file(path: configPath, reason: "hidden_size is not a multiple of num_attention_heads") }
-        let file = try SafeTensorsFile(path: folder + "/model.safetensors")
-        let prefix = file.tensors.contains { $0.name.hasPrefix("bert.") } ? "bert." : ""
+        let compressed = try CompressedTensors.Scheme(config: json, path: configPath)
+        let prefix = file.tensorNames.contains { $0.hasPrefix("bert.") } ? "bert." : ""
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws(QuantaError) -> Matrix<Float> {
-            try Matrix(rows: rows, columns: columns, storage: file.floats(prefix + name, expectedShape: [rows, columns]).values)
+            try Matrix(rows: rows, columns: columns, storage: file.floats(prefix + name, shape: [rows, columns]))
         }
         func vector(_ name: String, _ count: Int) throws(QuantaError) -> [Float] {
-            try file.floats(prefix + name, expectedShape: [count]).values
+            try file.floats(prefix + name, shape: [count])
         }
-        func linear(_ name: String, out: Int, in inFeatures: Int) throws(QuantaError) -> FloatLinear {
-            try FloatLinear(name: name, weight: matrix(name + ".weight", out, inFeatures), bias: vector(name + ".bias", out))
+        func linear(_ name: String, out: Int, in inFeatures: Int) throws(QuantaError) -> any LinearLayer {
+            let bias = try vector(name + ".bias", out)
+            if let compressed, file.contains(prefix + name + ".weight_scale") {
+                return try compressed.layer(module: prefix + name, name: name, shape: [out, inFeatures], bias: bias, in: file)
+            }
+            return try FloatLinear(name: name, weight: matrix(name + ".weight", out, inFeatures), bias: bias)
         }
         func norm(_ name: String) throws(QuantaError) -> LayerNorm {
             try LayerNorm(weight: vector(name + ".weight", config.hiddenSize), bias: vector(name + ".bias", config.hiddenSize),
