@@ -14,7 +14,12 @@ struct ExportCommand: ParsableCommand {
         --embedding-type, the norm weights in F32. Types: \(GGUFExport.types.keys.sorted().joined(separator: ", ")). \
         --rotate first folds a randomised Hadamard rotation of the residual stream into the weights (the RMSNorm \
         weights into the Linears that read them; the tied embedding becomes a separate output.weight): the FP32 \
-        function is unchanged, the weights lose their outlier channels, and stock llama.cpp runs the file. \
+        function is unchanged, the weights lose their outlier channels, and stock llama.cpp runs the file; with \
+        --recipe, the recipe quantizes the rotated weights (q4_0-gptq: GPTQ calibrated on the rotated model). \
+        --equalize (after the rotation, before the recipe) scales each Linear's input channels by AWQ's \
+        activation-aware factors, chosen per group of Linears sharing an input to minimise the --type \
+        quantization's output error on 1024 calibration tokens, and folds the inverse into the RMSNorm weights \
+        and up's rows: exact in FP32, plain ggml blocks in the file. \
         With --recipe (or a quantized model folder as --model), the recipe's model is exported: weight-only \
         integer layers in groups of 32 are written with their own codes (GPTQ's, say) when they are a ggml \
         block type's (INT8 symmetric: q8_0; INT4 symmetric: q4_0; 4-bit asymmetric: q4_1); the other tensors \
@@ -34,6 +39,7 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("embedding-type"), help: "The token embedding's (and untied head's) type (default: --type; q8_0 for the 4-bit types, as llama.cpp keeps SmolLM2's tied head).") var embeddingType: String?
     @Flag(help: "Fold a randomised Hadamard rotation of the residual stream into the weights first.") var rotate = false
     @Flag(name: .customLong("search-clipping"), help: "Choose each block's clipping by MSE (still plain ggml blocks) instead of ggml's reference quantizer.") var searchClipping = false
+    @Flag(help: "Scale each Linear's input channels by AWQ's activation-aware factors for --type (chosen on the calibration text), folded into the RMSNorm weights and up's rows.") var equalize = false
     @Option(name: .long, help: "Seed of the rotation.") var seed: UInt64 = 1
     @Option(name: .long, help: "The file (gguf) or folder (compressed-tensors) to write.") var out: String
 
@@ -50,8 +56,8 @@ struct ExportCommand: ParsableCommand {
         }
         let gguf = format == "gguf" ? GGUFExport(type: try ggmlType(type ?? "f32"), embeddingType: try embeddingType.map(ggmlType), searchesClipping: searchClipping) : nil
         let summary = try reportingErrors { () throws(QuantaError) -> String in
-            let (model, source) = try exportedModel()
-            let rotation = rotate ? ", rotated (seed \(seed))" : ""
+            let (model, source) = try exportedModel(gguf: gguf)
+            let rotation = (rotate ? ", rotated (seed \(seed))" : "") + (equalize ? ", equalized (AWQ)" : "")
             switch (model, source) {
             case let (.llama(llama, _), .gguf(file)) where gguf != nil:
                 try gguf!.write(llama, source: file, to: out)
@@ -83,8 +89,10 @@ struct ExportCommand: ParsableCommand {
     /// sentence-transformers files a BERT export copies.
     enum Source { case gguf(GGUFFile), folder(String) }
 
-    /// The model to export (the recipe's, the quantized folder's, or FP32, rotated with --rotate) and its source.
-    func exportedModel() throws(QuantaError) -> (LoadedModel, Source) {
+    /// The model to export (FP32, rotated with --rotate, equalized with --equalize, then quantized by --recipe;
+    /// or the quantized folder's)
+    /// and its source.
+    func exportedModel(gguf: GGUFExport?) throws(QuantaError) -> (LoadedModel, Source) {
         var reference = try ModelReference(model.model)
         var loaded: LoadedModel?
         if case let .quantized(folder) = reference {
@@ -106,15 +114,27 @@ struct ExportCommand: ParsableCommand {
         case .quantized:
             throw .invalidArgument("\(model.model) is based on another quantized folder; export from its base model")
         }
+        var model = base
+        if rotate {
+            guard loaded == nil, case let .llama(llama, tokenizer) = base else {
+                throw .invalidArgument("--rotate folds into the FP32 weights of a LLaMA-class model; give the FP32 model (with --recipe to quantize the rotated weights), not a quantized folder")
+            }
+            model = .llama(try Rotation.fold(into: llama, seed: seed), tokenizer)
+        }
+        if equalize {
+            guard let type = gguf?.type, loaded == nil, case let .llama(llama, tokenizer) = model else {
+                throw .invalidArgument("--equalize scales the FP32 weights of a LLaMA-class model for a GGUF --type; give the FP32 model and --format gguf")
+            }
+            progress("equalizing for \(type.name): calibrating")
+            let tokens = tokenizer.encode(try EvaluationData(assets: AssetStore.locate()).calibrationText(files: calib))
+            let statistics = try CalibrationRun.statistics(llama, tokens: tokens, windows: 2, sampleRows: 1024)
+            model = .llama(try ActivationAwareScaling.fold(into: llama, statistics: statistics, roundTrip: gguf!.roundTrip), tokenizer)
+        }
         if let recipe {
             let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)
-            loaded = try QuantizationPipeline().quantize(base, recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
+            loaded = try QuantizationPipeline().quantize(model, recipe: recipe, data: EvaluationData(assets: AssetStore.locate()),
                                                         calibrationFiles: calib, progress: progress)
         }
-        guard rotate else { return (loaded ?? base, source) }
-        guard loaded == nil, case let .llama(llama, tokenizer) = base else {
-            throw .invalidArgument("--rotate folds into the FP32 weights of a LLaMA-class model; it does not combine with a recipe or a quantized folder here")
-        }
-        return (.llama(try Rotation.fold(into: llama, seed: seed), tokenizer), source)
+        return (loaded ?? model, source)
     }
 }

@@ -87,6 +87,18 @@ public enum SmoothQuant {
 
     /// `model` with SmoothQuant folded in at `strength`.
     public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> LlamaModel {
+        try fold(into: model, statistics: statistics) { stats, activationMax, weights in
+            factors(stats, activationMax: activationMax, weights: weights, strength: strength)
+        }
+    }
+
+    /// The factors of a group of Linears reading one input, from the input's statistics (with a per-channel
+    /// max that replaces the statistics' own where the factors are shared across heads) and the group's weights.
+    public typealias FactorRule = (ActivationStatistics, _ activationMax: [Float]?, _ weights: [Matrix<Float>]) throws(QuantaError) -> [Float]
+
+    /// `model` with per-input-channel factors s folded in where the type's documentation says, `factors`
+    /// choosing each group's s: W[:, j] s_j, the input divided by s_j where it is produced.
+    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], factors: FactorRule) throws(QuantaError) -> LlamaModel {
         var result = model
         let c = model.config, d = c.headDimension, group = c.heads / c.kvHeads
         for i in result.blocks.indices {
@@ -94,7 +106,7 @@ public enum SmoothQuant {
             let (q, k, v, o) = (try float(block.query), try float(block.key), try float(block.value), try float(block.output))
             let (gate, up, down) = (try float(block.gate), try float(block.up), try float(block.down))
             // Attention input: fold into attn_norm.
-            let sAttention = factors(try stats(statistics, q.name), weights: [q.weight, k.weight, v.weight], strength: strength)
+            let sAttention = try factors(try stats(statistics, q.name), nil, [q.weight, k.weight, v.weight])
             block.attentionNorm.weight = zip(block.attentionNorm.weight, sAttention).map { $0 / $1 }
             block.query = try q.scalingColumns(by: sAttention)
             block.key = try k.scalingColumns(by: sAttention)
@@ -102,16 +114,16 @@ public enum SmoothQuant {
             let oMax = try stats(statistics, o.name).channelAbsMax
             let kvMax = (0..<c.kvHeads * d).map { kv in (0..<group).map { oMax[((kv / d) * group + $0) * d + kv % d] }.max()! }
             let oWeights = (0..<group).map { h in o.weight.selectingColumns((0..<c.kvHeads * d).map { (($0 / d) * group + h) * d + $0 % d }) }
-            let sKV = factors(try stats(statistics, o.name), activationMax: kvMax, weights: oWeights, strength: strength)
+            let sKV = try factors(try stats(statistics, o.name), kvMax, oWeights)
             let sO = (0..<c.heads * d).map { sKV[($0 / d / group) * d + $0 % d] }
             block.value = try v.scalingColumns(by: sAttention).scalingRows(by: sKV.map { 1 / $0 })
             block.output = try o.scalingColumns(by: sO)
             // MLP input: fold into ffn_norm.
-            let sMLP = factors(try stats(statistics, gate.name), weights: [gate.weight, up.weight], strength: strength)
+            let sMLP = try factors(try stats(statistics, gate.name), nil, [gate.weight, up.weight])
             block.feedForwardNorm.weight = zip(block.feedForwardNorm.weight, sMLP).map { $0 / $1 }
             block.gate = try gate.scalingColumns(by: sMLP)
             // Down projection: fold into up's rows.
-            let sDown = factors(try stats(statistics, down.name), weights: [down.weight], strength: strength)
+            let sDown = try factors(try stats(statistics, down.name), nil, [down.weight])
             block.up = try up.scalingColumns(by: sMLP).scalingRows(by: sDown.map { 1 / $0 })
             block.down = try down.scalingColumns(by: sDown)
             result.blocks[i] = block

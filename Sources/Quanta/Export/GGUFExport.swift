@@ -45,6 +45,13 @@ public struct GGUFExport: Sendable {
         }
     }
 
+    /// A Linear weight [out, in] quantized to `type` as the file stores it (rows in blocks along the input)
+    /// and dequantized: what llama.cpp multiplies with.
+    public func roundTrip(_ weight: Matrix<Float>) throws(QuantaError) -> Matrix<Float> {
+        let bytes = try type.quantize(weight.storage, tensor: "weight", searchingClipping: searchesClipping)
+        return try Matrix(rows: weight.rows, columns: weight.columns, storage: bytes.withUnsafeBytes { type.dequantize($0, count: weight.count) })
+    }
+
     /// The GGUF tensors of `model`: each in its role's type, dims in GGUF order.
     public func tensors(of model: LlamaModel) throws(QuantaError) -> [GGUFWriter.Tensor] {
         try model.tensors().map { tensor throws(QuantaError) in
