@@ -60,17 +60,22 @@ import Testing
     /// sentence-transformers runs (the fixture's two Linears on the same input, to 1e-4). Over the whole encoder
     /// input quantization amplifies last-bit differences of summation order (a flipped rounding moves an
     /// element by a whole step; Quanta's own embeddings of a text alone and in a batch differ as much), so the
-    /// model-level check is cosine >= 0.999 to sentence-transformers, and closer to it than it is to FP32. The
-    /// folder reads back bit for bit.
+    /// model-level check is statistical: cosine >= 0.998 to sentence-transformers on every text, and on average
+    /// less than half as far from it as it is from FP32. The folder reads back bit for bit.
     @Test(arguments: ["w8a8", "fp8-e4m3-dynamic", "fp8-e4m3"]) func quantizedInputExportMatchesSentenceTransformers(name: String) throws {
         let export = try Self.export(name)
         let model = try Self.model(for: export)
         try InteropOracleTests.expectLayers(model.allLinearLayers, match: export["layers"] as! [[String: Any]])
         let ours = try Self.embeddings(model), fp32 = (try Self.export("fp32")["embeddings"] as! [Any]).map(ModelFixtures.floatList)
+        var (drift, quantizationError) = (0.0, 0.0)
         for (i, (mine, theirs)) in zip(ours, (export["embeddings"] as! [Any]).map(ModelFixtures.floatList)).enumerated() {
-            let toTheirs = Self.cosine(mine, theirs), theirsToFP32 = Self.cosine(theirs, fp32[i])
-            #expect(toTheirs >= 0.999 && toTheirs > theirsToFP32, "\(name), text \(i): cosine \(toTheirs) to sentence-transformers, theirs to FP32 \(theirsToFP32)")
+            let toTheirs = Self.cosine(mine, theirs)
+            #expect(toTheirs >= 0.998, "\(name), text \(i): cosine \(toTheirs) to sentence-transformers")
+            (drift, quantizationError) = (drift + 1 - toTheirs, quantizationError + 1 - Self.cosine(theirs, fp32[i]))
         }
+        // Measured on this machine: 1 - cosine 2.6e-4 (w8a8), 3.8e-4 (FP8 dynamic), 2.6e-4 (FP8 static) on
+        // average against sentence-transformers' 1.1e-3, 2.4e-3, 2.5e-3 from FP32; the worst text 0.99924.
+        #expect(drift < 0.5 * quantizationError, "\(name): mean 1 - cosine \(drift / Double(ours.count)) to sentence-transformers, theirs to FP32 \(quantizationError / Double(ours.count))")
         #expect(try Self.embeddings(Self.roundTrip(model)) == ours, "\(name): the exported folder reads back into another model")
     }
 }

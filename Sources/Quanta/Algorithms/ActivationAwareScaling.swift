@@ -21,10 +21,16 @@ public enum ActivationAwareScaling {
 
     /// `model` with activation-aware factors folded in, chosen on the sample rows of `statistics` (the FP32
     /// model's calibration) for the weight format `roundTrip`.
-    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], roundTrip: WeightRoundTrip) throws(QuantaError) -> LlamaModel {
-        try SmoothQuant.fold(into: model, statistics: statistics) { stats, sharedMax, weights throws(QuantaError) in
-            sharedMax == nil ? try factors(sample: stats.sampleMatrix, weights: weights, roundTrip: roundTrip)
-                             : [Float](repeating: 1, count: weights[0].columns)
+    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], roundTrip: @escaping WeightRoundTrip) throws(QuantaError) -> LlamaModel {
+        try SmoothQuant.fold(into: model, statistics: statistics, factors: rule(roundTrip))
+    }
+
+    /// The factor rule for `SmoothQuant.fold`: `factors` on the statistics' sample rows; 1 where the factors
+    /// would be shared across heads (a per-channel max is given).
+    public static func rule(_ roundTrip: @escaping WeightRoundTrip) -> SmoothQuant.FactorRule {
+        { statistics, sharedMax, weights throws(QuantaError) in
+            sharedMax == nil ? try factors(sample: statistics.sampleMatrix, weights: weights, roundTrip: roundTrip)
+                             : [Float](repeating: 1, count: sharedMax!.count)
         }
     }
 

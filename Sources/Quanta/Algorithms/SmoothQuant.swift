@@ -18,8 +18,11 @@ import Foundation
 /// factor passes through exactly; it gets the same input scale.
 public enum SmoothQuant {
     /// The migration strength: one alpha for every layer, or chosen per group of Linears sharing an input.
-    public enum Strength: Sendable, Hashable, CustomStringConvertible {
+    public enum Strength: Sendable, CustomStringConvertible {
         case alpha(Float)
+        /// Not SmoothQuant's rule: AWQ's activation-aware factors for weight-only recipes
+        /// (`ActivationAwareScaling`), searched for this weight quantizer.
+        case activationAware(TensorQuantizer)
         /// For each group, the alpha in 0.3, 0.4, ..., 0.9 whose smoothed INT8 product (per-channel weights,
         /// per-token inputs) is closest, in squared error, to the FP32 product on the calibration sample
         /// (the first 256 calibration tokens). The attention output's factors, shared per KV channel, use 0.5.
@@ -29,6 +32,7 @@ public enum SmoothQuant {
             switch self {
             case let .alpha(a): return "alpha \(a)"
             case .automatic: return "alpha auto"
+            case let .activationAware(weight): return "activation-aware for \(weight)"
             }
         }
     }
@@ -38,9 +42,11 @@ public enum SmoothQuant {
 
     /// The factors for a group of Linears reading one input, with `strength` resolved on `statistics`' sample.
     static func factors(_ statistics: ActivationStatistics, activationMax: [Float]? = nil, weights: [Matrix<Float>],
-                        strength: Strength) -> [Float] {
+                        strength: Strength) throws(QuantaError) -> [Float] {
         let xMax = activationMax ?? statistics.channelAbsMax
         switch strength {
+        case let .activationAware(weight):
+            return try ActivationAwareScaling.rule { w throws(QuantaError) in try weight.fakeQuantize(w, tensor: "weight") }(statistics, activationMax, weights)
         case let .alpha(alpha):
             return factors(activationMax: xMax, weights: weights, alpha: alpha)
         case .automatic:
@@ -87,8 +93,8 @@ public enum SmoothQuant {
 
     /// `model` with SmoothQuant folded in at `strength`.
     public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> LlamaModel {
-        try fold(into: model, statistics: statistics) { stats, activationMax, weights in
-            factors(stats, activationMax: activationMax, weights: weights, strength: strength)
+        try fold(into: model, statistics: statistics) { stats, activationMax, weights throws(QuantaError) in
+            try factors(stats, activationMax: activationMax, weights: weights, strength: strength)
         }
     }
 
@@ -144,15 +150,15 @@ public enum SmoothQuant {
             var layer = result.layers[i]
             let (q, k, v, o) = (try float(layer.query), try float(layer.key), try float(layer.value), try float(layer.attentionOutput))
             let (up, down) = (try float(layer.intermediate), try float(layer.output))
-            let sAttention = factors(try stats(statistics, q.name), weights: [q.weight, k.weight, v.weight], strength: strength)
-            let sO = factors(try stats(statistics, o.name), weights: [o.weight], strength: strength)
+            let sAttention = try factors(try stats(statistics, q.name), weights: [q.weight, k.weight, v.weight], strength: strength)
+            let sO = try factors(try stats(statistics, o.name), weights: [o.weight], strength: strength)
             layer.query = try q.smoothing(by: sAttention)
             layer.key = try k.smoothing(by: sAttention)
             layer.value = try v.smoothing(by: sAttention).scalingRows(by: sO.map { 1 / $0 })
             layer.attentionOutput = try o.scalingColumns(by: sO)
-            let sUp = factors(try stats(statistics, up.name), weights: [up.weight], strength: strength)
+            let sUp = try factors(try stats(statistics, up.name), weights: [up.weight], strength: strength)
             layer.intermediate = try up.smoothing(by: sUp)
-            let sDown = factors(try stats(statistics, down.name), weights: [down.weight], strength: strength)
+            let sDown = try factors(try stats(statistics, down.name), weights: [down.weight], strength: strength)
             layer.output = try down.smoothing(by: sDown)
             result.layers[i] = layer
         }
