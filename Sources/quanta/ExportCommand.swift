@@ -26,7 +26,14 @@ struct ExportCommand: ParsableCommand {
         are quantized as without a recipe. The file is written atomically; quanta itself reads it back \
         (--model FILE.gguf).
 
-        --format compressed-tensors: a Hugging Face folder that transformers (and vLLM, sentence-transformers)         load as it is. A LLaMA-class model becomes a LlamaForCausalLM folder (tokenizer.json built from the GGUF         vocabulary and merges, Q/K rows in transformers' rotate_half order), a BERT model (minilm) a BertModel         folder with its tokenizer and sentence-transformers files copied. FP32 without a recipe; with one, the         quantized Linears in compressed-tensors form, one scheme for all of them: integer weight-only layers         pack-quantized (groups must divide every layer's inputs), W8A8 (INT8 symmetric weights, 8-bit         asymmetric per-token dynamic or INT8 symmetric per-tensor static inputs) int-quantized, FP8 E4M3         weights and inputs (fp8-e4m3, fp8-e4m3-dynamic) float-quantized. quanta reads the folder back.
+        --format compressed-tensors: a Hugging Face folder that transformers (and vLLM, sentence-transformers) \
+        load as it is. A LLaMA-class model becomes a LlamaForCausalLM folder (tokenizer.json built from the GGUF \
+        vocabulary and merges, Q/K rows in transformers' rotate_half order), a BERT model (minilm) a BertModel \
+        folder with its tokenizer and sentence-transformers files copied. FP32 without a recipe; with one, the \
+        quantized Linears in compressed-tensors form, a config group per scheme: integer weight-only layers \
+        pack-quantized (groups must divide every layer's inputs), W8A8 (INT8 symmetric weights, 8-bit asymmetric \
+        per-token dynamic or INT8 symmetric per-tensor static inputs) int-quantized, FP8 E4M3 weights and inputs \
+        (fp8-e4m3, fp8-e4m3-dynamic) float-quantized. quanta reads the folder back.
         """
     )
 

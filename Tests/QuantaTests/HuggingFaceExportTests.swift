@@ -136,6 +136,30 @@ import Testing
         #expect(throws: QuantaError.self) { try HuggingFaceExport.write(e5m2, tokenizer: Self.tokenizer(), source: source, to: Self.temporaryFolder()) }
     }
 
+    /// A model whose layers use different schemes (attention INT4 weight-only, MLP W8A8, the up projections of
+    /// block 1 FP8) goes out as one config group per scheme, each targeting its modules by name ("mixed-precision"
+    /// where the formats differ), and comes back as the same model.
+    @Test func mixedSchemesGoOutAsOneGroupEach() throws {
+        let source = try GGUFFile(path: Self.tinyLlama)
+        let model = try LlamaModel(gguf: source).mapLinearLayers { layer throws(QuantaError) in
+            guard let float = layer as? FloatLinear, layer.name != LlamaModel.headName else { return layer }
+            if layer.name == "blk.1.ffn_up" { return try FakeQuantizedLinear(float, weight: .float(.e4m3, perRow: true), activation: .float(.e4m3, perRow: true)) }
+            return layer.name.contains("ffn")
+                ? try FakeQuantizedLinear(float, weight: .integer(.int8, .symmetric, .perChannel), activation: .integer(.uint8, .asymmetric, .perToken))
+                : try FakeQuantizedLinear(float, weight: .integer(.int4, .symmetric, .perGroup(size: 32)), activation: nil)
+        }
+        let folder = Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HuggingFaceExport.write(model, tokenizer: Self.tokenizer(), source: source, to: folder)
+        let quantization = try #require(try JSONFile.object(at: folder + "/config.json")["quantization_config"] as? [String: Any])
+        let groups = try #require(quantization["config_groups"] as? [String: [String: Any]])
+        #expect(quantization["format"] as? String == "mixed-precision" && groups.count == 3)
+        #expect(groups.values.contains { ($0["targets"] as? [String]) == ["model.layers.1.mlp.up_proj"] && $0["format"] as? String == "float-quantized" })
+        let (reloaded, _) = try HuggingFaceFolder(folder).llama()
+        #expect(try Self.logits(reloaded) == Self.logits(model))
+        #expect(reloaded.blocks[0].query is FakeQuantizedLinear && reloaded.head is FloatLinear)
+    }
+
     @Test func packingIsDenseAndInvertible() throws {
         for bits in 2...8 {
             var generator = SplitMix64(seed: UInt64(bits))

@@ -79,11 +79,19 @@ public enum CompressedTensors {
         }
     }
 
-    /// config.json's `quantization_config`: `group` over every Linear, the modules in `ignore` left out.
-    static func quantizationConfig(group: [String: Any], ignore: [String]) -> [String: Any] {
-        var group = group
-        group["targets"] = ["Linear"]
-        return ["config_groups": ["group_0": group], "quant_method": "compressed-tensors", "format": group["format"]!,
+    /// config.json's `quantization_config` of quantized layers grouped by scheme (`group(of:)`, with the module
+    /// names of its layers), the modules in `ignore` left out: one group targets every Linear; several (a
+    /// recipe whose rules differ per layer) each target their modules by name, and the top-level format is
+    /// "mixed-precision" where the groups' formats differ.
+    static func quantizationConfig(groups: [(group: [String: Any], modules: [String])], ignore: [String]) -> [String: Any] {
+        var config = [String: Any]()
+        for (i, entry) in groups.enumerated() {
+            var group = entry.group
+            group["targets"] = groups.count == 1 ? ["Linear"] : entry.modules
+            config["group_\(i)"] = group
+        }
+        let formats = Set(groups.map { $0.group["format"] as! String })
+        return ["config_groups": config, "quant_method": "compressed-tensors", "format": formats.count == 1 ? formats.first! : "mixed-precision",
                 "quantization_status": "compressed", "ignore": ignore, "kv_cache_scheme": NSNull(), "global_compression_ratio": NSNull()]
     }
 

@@ -88,8 +88,7 @@ public enum HuggingFaceExport {
         }
     }
 
-    /// model.safetensors' tensors, and config.json's quantization_config when layers are quantized (one
-    /// compressed-tensors group; the FP32 Linears and the modules in `ignored` left out of it).
+    /// model.safetensors' tensors, and config.json's quantization_config when layers are quantized.
     static func weights(of model: LlamaModel) throws(QuantaError) -> ([SafeTensorsWriter.Entry], [String: Any]?) {
         try weights(try model.tensors(), renamed: HuggingFaceLlama.name, permutedHeads: { HuggingFaceLlama.permutedHeads($0, config: model.config) },
                     ignored: model.head is FakeQuantizedLinear ? [] : ["lm_head"])
@@ -97,16 +96,17 @@ public enum HuggingFaceExport {
 
     /// `tensors` under the names `renamed` gives them (Q and K rows, `permutedHeads` heads of them, in
     /// rotate_half order), quantized layers in compressed-tensors form, and the quantization_config of the
-    /// layers (one group; the FP32 Linears and the modules in `ignored` left out of it).
+    /// layers (a group per scheme; the FP32 Linears and the modules in `ignored` left out).
     static func weights(_ tensors: [ModelTensor], renamed: (String) throws(QuantaError) -> String = { $0 },
                         permutedHeads: (String) -> Int? = { _ in nil }, ignored: [String] = []) throws(QuantaError) -> ([SafeTensorsWriter.Entry], [String: Any]?) {
-        var entries = [SafeTensorsWriter.Entry](), groups = [NSDictionary](), ignored = ignored
+        var entries = [SafeTensorsWriter.Entry](), groups = [(group: NSDictionary, modules: [String])](), ignored = ignored
         for tensor in tensors {
             let name = try renamed(tensor.name), module = String(name.dropLast(".weight".count))
             let heads = permutedHeads(tensor.name)
             if var layer = tensor.layer as? FakeQuantizedLinear {
                 if let heads { layer = try HuggingFaceLlama.permutingRows(layer, heads: heads) }
-                groups.append(try CompressedTensors.group(of: layer) as NSDictionary)
+                let group = try CompressedTensors.group(of: layer) as NSDictionary
+                if let i = groups.firstIndex(where: { $0.group == group }) { groups[i].modules.append(module) } else { groups.append((group, [module])) }
                 entries += try CompressedTensors.entries(layer, module: module)
                 continue
             }
@@ -114,11 +114,8 @@ public enum HuggingFaceExport {
             let values = heads.map { HuggingFaceLlama.permutingRows(tensor.values, heads: $0, columns: tensor.shape[1]) } ?? tensor.values
             entries.append(SafeTensorsWriter.Entry(name: name, shape: tensor.shape, floats: values))
         }
-        guard let group = groups.first else { return (entries, nil) }
-        guard groups.allSatisfy({ $0 == group }) else {
-            throw .invalidArgument("the recipe quantizes layers with different schemes; one compressed-tensors group per export is supported")
-        }
-        return (entries, CompressedTensors.quantizationConfig(group: group as! [String: Any], ignore: ignored))
+        guard !groups.isEmpty else { return (entries, nil) }
+        return (entries, CompressedTensors.quantizationConfig(groups: groups.map { ($0.group as! [String: Any], $0.modules) }, ignore: ignored))
     }
 
     /// tokenizer_config.json: PreTrainedTokenizerFast with the GGUF file's special tokens and chat template.

@@ -1,9 +1,50 @@
 import Foundation
 
 extension CompressedTensors {
-    /// The scheme of a compressed-tensors folder's config.json (nil without a quantization_config): one config
-    /// group of integer weights (pack-quantized, or int-quantized with 8-bit inputs) or of FP8 E4M3 weights
-    /// (float-quantized, with FP8 inputs or none), and how each layer of it is read back.
+    /// A compressed-tensors folder's `quantization_config`: each config group's scheme with its targets, and the
+    /// modules it ignores.
+    struct Configuration {
+        let groups: [(scheme: Scheme, targets: [String])]
+        let ignore: [String]
+        let path: String
+
+        /// nil without a quantization_config.
+        init?(config: [String: Any], path: String) throws(QuantaError) {
+            guard let quantization = config["quantization_config"] as? [String: Any] else { return nil }
+            guard quantization["quant_method"] as? String == "compressed-tensors" else {
+                throw .file(path: path, reason: "quantization_config: quant_method \(quantization["quant_method"] ?? "none") is not supported (compressed-tensors)")
+            }
+            guard let groups = quantization["config_groups"] as? [String: [String: Any]], !groups.isEmpty else {
+                throw .file(path: path, reason: "quantization_config has no config_groups")
+            }
+            self.groups = try groups.sorted { $0.key < $1.key }.map { (name, group) throws(QuantaError) in
+                (try Scheme(group: group, format: quantization["format"] as? String, path: path, name: name), group["targets"] as? [String] ?? [])
+            }
+            (ignore, self.path) = (quantization["ignore"] as? [String] ?? [], path)
+        }
+
+        /// The scheme of Linear module `module`: the first group with a target that matches it, nil when none
+        /// does or an `ignore` entry does. A target matches a Linear by the class name "Linear", by the
+        /// module's exact name, or as "re:" and a regular expression matched from the name's start (Python's
+        /// re.match, as compressed-tensors matches).
+        func scheme(for module: String) throws(QuantaError) -> Scheme? {
+            func matches(_ target: String) throws(QuantaError) -> Bool {
+                guard target.hasPrefix("re:") else { return target == module || target == "Linear" }
+                guard let pattern = try? NSRegularExpression(pattern: String(target.dropFirst(3))) else {
+                    throw .file(path: path, reason: "quantization_config: target '\(target)' is not a regular expression")
+                }
+                return pattern.firstMatch(in: module, options: .anchored, range: NSRange(module.startIndex..., in: module)) != nil
+            }
+            for target in ignore where try matches(target) && target != "Linear" { return nil }
+            for group in groups {
+                for target in group.targets where try matches(target) { return group.scheme }
+            }
+            return nil
+        }
+    }
+
+    /// One config group's scheme: integer weights (pack-quantized, or int-quantized with 8-bit inputs) or FP8
+    /// E4M3 weights (float-quantized, with FP8 inputs or none), and how each layer of it is read back.
     struct Scheme {
         enum Weights { case integer(bits: Int, symmetric: Bool, packed: Bool), fp8 }
         enum Inputs {
@@ -17,17 +58,13 @@ extension CompressedTensors {
         let granularity: Granularity
         let inputs: Inputs?
 
-        init?(config: [String: Any], path: String) throws(QuantaError) {
-            guard let quantization = config["quantization_config"] as? [String: Any] else { return nil }
-            func fail(_ reason: String) -> QuantaError { .file(path: path, reason: "quantization_config: \(reason)") }
-            guard quantization["quant_method"] as? String == "compressed-tensors" else {
-                throw fail("quant_method \(quantization["quant_method"] ?? "none") is not supported (compressed-tensors)")
-            }
-            let supported = "one config group of integer weights of 2 to 8 bits (pack-quantized, int-quantized) or of FP8 E4M3 weights (float-quantized)"
-            guard let groups = quantization["config_groups"] as? [String: [String: Any]], groups.count == 1, let group = groups.values.first,
-                  let format = group["format"] as? String ?? quantization["format"] as? String,
-                  let arguments = group["weights"] as? [String: Any], let bits = arguments["num_bits"] as? Int else {
-                throw fail("supported: \(supported)")
+        /// Config group `name`; `format` is the top-level one, for groups that do not name their own.
+        init(group: [String: Any], format topFormat: String?, path: String, name: String) throws(QuantaError) {
+            func fail(_ reason: String) -> QuantaError { .file(path: path, reason: "quantization_config group \(name): \(reason)") }
+            let supported = "integer weights of 2 to 8 bits (pack-quantized, int-quantized) or FP8 E4M3 weights (float-quantized)"
+            guard let format = group["format"] as? String ?? topFormat, let arguments = group["weights"] as? [String: Any],
+                  let bits = arguments["num_bits"] as? Int else {
+                throw fail("supported: \(supported), with a format and weight arguments")
             }
             let symmetric = arguments["symmetric"] as? Bool ?? true
             switch (format, arguments["type"] as? String) {

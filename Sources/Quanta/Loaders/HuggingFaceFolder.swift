@@ -62,13 +62,13 @@ public struct HuggingFaceFolder {
     public func llama() throws(QuantaError) -> (LlamaModel, ByteLevelBPETokenizer) {
         let config = try HuggingFaceLlama.configuration(self.config, folder: folder)
         let untied = contains("lm_head.weight") && self.config["tie_word_embeddings"] as? Bool != true
-        let compressed = try CompressedTensors.Scheme(config: self.config, path: folder + "/config.json")
+        let compressed = try CompressedTensors.Configuration(config: self.config, path: folder + "/config.json")
         var quantized = [String: FakeQuantizedLinear]()     // by GGUF layer name, in GGUF's row order
         var model = try LlamaModel(config: config, untiedHead: untied) { name, shape throws(QuantaError) in
             let module = String(try HuggingFaceLlama.name(name).dropLast(".weight".count))
             let heads = HuggingFaceLlama.permutedHeads(name, config: config)
-            if let compressed, contains(module + ".weight_scale") {
-                var layer = try compressed.layer(module: module, name: String(name.dropLast(".weight".count)), shape: shape, in: self)
+            if contains(module + ".weight_scale"), let scheme = try compressed?.scheme(for: module) {
+                var layer = try scheme.layer(module: module, name: String(name.dropLast(".weight".count)), shape: shape, in: self)
                 if let heads { layer = try HuggingFaceLlama.permutingRows(layer, heads: heads, toGGUF: true) }
                 quantized[layer.name] = layer
                 return layer.quantized.weight.storage

@@ -26,7 +26,7 @@ public struct BertModel: Sendable {
 
     /// Loads `config.json` and the weights (model.safetensors, or shards listed by its index) of a
     /// sentence-transformers / Hugging Face BERT folder; Linear layers of a compressed-tensors
-    /// `quantization_config` are read quantized (`CompressedTensors.Scheme`).
+    /// `quantization_config` are read quantized (`CompressedTensors.Configuration`).
     public init(folder: String) throws(QuantaError) {
         let configPath = folder + "/config.json"
         let file = try HuggingFaceFolder(folder), json = file.config
@@ -40,7 +40,7 @@ public struct BertModel: Sendable {
                             typeVocabularySize: try integer("type_vocab_size"),
                             layerNormEpsilon: Float(json["layer_norm_eps"] as? Double ?? 1e-12))
         guard config.hiddenSize % config.heads == 0 else { throw .file(path: configPath, reason: "hidden_size is not a multiple of num_attention_heads") }
-        let compressed = try CompressedTensors.Scheme(config: json, path: configPath)
+        let compressed = try CompressedTensors.Configuration(config: json, path: configPath)
         let prefix = file.tensorNames.contains { $0.hasPrefix("bert.") } ? "bert." : ""
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws(QuantaError) -> Matrix<Float> {
             try Matrix(rows: rows, columns: columns, storage: file.floats(prefix + name, shape: [rows, columns]))
@@ -50,8 +50,8 @@ public struct BertModel: Sendable {
         }
         func linear(_ name: String, out: Int, in inFeatures: Int) throws(QuantaError) -> any LinearLayer {
             let bias = try vector(name + ".bias", out)
-            if let compressed, file.contains(prefix + name + ".weight_scale") {
-                return try compressed.layer(module: prefix + name, name: name, shape: [out, inFeatures], bias: bias, in: file)
+            if file.contains(prefix + name + ".weight_scale"), let scheme = try compressed?.scheme(for: prefix + name) {
+                return try scheme.layer(module: prefix + name, name: name, shape: [out, inFeatures], bias: bias, in: file)
             }
             return try FloatLinear(name: name, weight: matrix(name + ".weight", out, inFeatures), bias: bias)
         }
