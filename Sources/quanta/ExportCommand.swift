@@ -66,11 +66,12 @@ struct ExportCommand: ParsableCommand {
             let (model, source) = try exportedModel(gguf: gguf)
             let rotation = (rotate ? ", rotated (seed \(seed))" : "") + (equalize ? ", equalized (AWQ)" : "")
             switch (model, source) {
-            case let (.llama(llama, _), .gguf(file)) where gguf != nil:
-                try gguf!.write(llama, source: file, to: out)
-                let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-                return "wrote \(out): \(gguf!.type.name) Linear weights, \(gguf!.embeddingType.name) embeddings\(rotation)\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
             case let (.llama(llama, tokenizer), .gguf(file)):
+                if let gguf {
+                    try gguf.write(llama, source: file, to: out)
+                    let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+                    return "wrote \(out): \(gguf.type.name) Linear weights, \(gguf.embeddingType.name) embeddings\(rotation)\(searchClipping ? ", clipping searched" : ""), \(String(format: "%.1f", Double(bytes) / 1e6)) MB"
+                }
                 try HuggingFaceExport.write(llama, tokenizer: tokenizer, source: file, to: out)
                 return "wrote \(out): Hugging Face LlamaForCausalLM folder, \(Self.form(of: model))\(rotation)"
             case let (.bert(bert, _), .folder(folder)) where gguf == nil:
@@ -123,8 +124,11 @@ struct ExportCommand: ParsableCommand {
         }
         var model = base
         if rotate {
-            guard loaded == nil, case let .llama(llama, tokenizer) = base else {
-                throw .invalidArgument("--rotate folds into the FP32 weights of a LLaMA-class model; give the FP32 model (with --recipe to quantize the rotated weights), not a quantized folder")
+            guard case let .llama(llama, tokenizer) = base else {
+                throw .invalidArgument("--rotate folds into pre-norm decoders (LLaMA-class models); BERT's LayerNorm subtracts the mean and does not commute with a rotation")
+            }
+            guard loaded == nil else {
+                throw .invalidArgument("--rotate folds into FP32 weights; give the FP32 model (with --recipe to quantize the rotated weights), not a quantized folder")
             }
             model = .llama(try Rotation.fold(into: llama, seed: seed), tokenizer)
         }
