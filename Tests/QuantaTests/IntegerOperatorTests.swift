@@ -71,4 +71,27 @@ import Testing
             #expect(worst <= 2 * (0.5 / deviation) + 1e-4, "max |integer LayerNorm - LayerNorm| \(worst) (sigma \(deviation))")
         }
     }
+
+    /// Integer attention of one head against float attention on the dequantized codes: the output within a
+    /// few of its INT8 steps (the UINT8 probabilities' floor costs at most 1/256 each), causal rows too.
+    @Test(arguments: [false, true]) func attentionMatchesFloatAttention(causal: Bool) throws {
+        let (rows, d) = (24, 32), (sq, sk, sv, so) = (0.05, 0.04, 0.03, 0.03)
+        var generator = SplitMix64(seed: causal ? 7 : 8)
+        func codes() -> [Int8] { (0..<rows * d).map { _ in Int8.random(in: -127...127, using: &generator) } }
+        let (q, k, v) = (codes(), codes(), codes())
+        let attention = try IntegerAttention(queryScale: sq, keyScale: sk, valueScale: sv, headDimension: d, outputScale: so)
+        let out = try attention(queries: q, keys: k, values: v, causal: causal)
+        var worst = 0.0
+        for i in 0..<rows {
+            let visible = causal ? i + 1 : rows
+            let scores = (0..<visible).map { j in (0..<d).reduce(0.0) { $0 + Double(q[i * d + $1]) * sq * Double(k[j * d + $1]) * sk } / Double(d).squareRoot() }
+            let top = scores.max()!, weights = scores.map { Foundation.exp($0 - top) }, total = weights.reduce(0, +)
+            for c in 0..<d {
+                let expected = (0..<visible).reduce(0.0) { $0 + weights[$1] / total * Double(v[$1 * d + c]) * sv }
+                worst = max(worst, abs(Double(out[i * d + c]) * so - expected))
+            }
+        }
+        #expect(worst <= 3 * so, "max |integer - float attention| \(worst) (output step \(so))")
+        #expect(throws: QuantaError.self) { try attention(queries: q, keys: k, values: Array(v.dropLast()), causal: causal) }
+    }
 }
