@@ -22,15 +22,15 @@ import Testing
         }
     }
 
-    @Test func geluMatchesTheReferenceAndItsErrorBound() {
+    @Test func geluMatchesTheReferenceAndItsErrorBound() throws {
         for entry in Self.fixture("gelu") as! [[String: Any]] {
-            let gelu = IntegerGELU(inputScale: Double(entry["input_scale"] as! String)!)
+            let gelu = try IntegerGELU(inputScale: Double(entry["input_scale"] as! String)!)
             #expect(gelu.outputScale == Double(entry["output_scale"] as! String)!)
             #expect(Self.integers(entry["q"]).map { gelu($0) } == Self.integers(entry["out"]), "scale \(gelu.inputScale)")
         }
         // I-BERT's bound on [-4, 4]: |i-GELU - GELU| <= 0.018, which is the polynomial's own error (0.01815,
         // NumPy on a fine grid); the integer version at a fine input scale stays within 0.0185.
-        let scale = 1e-3, gelu = IntegerGELU(inputScale: scale)
+        let scale = 1e-3, gelu = try IntegerGELU(inputScale: scale)
         let worst = (-4000...4000).map { q -> Double in
             let x = Double(q) * scale
             return abs(Double(gelu(Int64(q))) * gelu.outputScale - x / 2 * (1 + erf(x / 2.0.squareRoot())))
@@ -40,25 +40,28 @@ import Testing
 
     @Test func softmaxMatchesTheReferenceAndExpItsErrorBound() throws {
         for entry in Self.fixture("softmax") as! [[String: Any]] {
-            let softmax = IntegerSoftmax(inputScale: Double(entry["input_scale"] as! String)!)
+            let softmax = try IntegerSoftmax(inputScale: Double(entry["input_scale"] as! String)!)
             #expect(try softmax(Self.integers(entry["q"])) == Self.integers(entry["out"]), "scale \(softmax.inputScale)")
         }
         // i-exp: |exp(x) - 0.3585 S^2 q_e| for x <= 0 within the polynomial's own error on (-ln 2, 0], 0.00213
         // (the paper's "2e-3"), at a fine input scale.
-        let scale = 1e-3, softmax = IntegerSoftmax(inputScale: scale)
+        let scale = 1e-3, softmax = try IntegerSoftmax(inputScale: scale)
         let worst = (-20000...0).map { d in abs(Foundation.exp(Double(d) * scale) - Double(softmax.exp(Int64(d))) * IntegerSoftmax.a * scale * scale) }.max()!
         #expect(worst <= 2.2e-3, "max |i-exp - exp| \(worst)")
         // Probabilities as UINT8 codes of 1/256: a dominant entry saturates at 255; a row's codes sum to about 256.
         #expect(try IntegerSoftmax(inputScale: 0.05)([0, -400, -400]) == [255, 0, 0])
+        #expect(throws: QuantaError.self) { try IntegerSoftmax(inputScale: 0) }
+        #expect(throws: QuantaError.self) { try IntegerGELU(inputScale: .nan) }
         let codes = try IntegerSoftmax(inputScale: 0.05)([0, -20, -40, -400])
         let expected: Double = 1 / (1 + Foundation.exp(-1.0) + Foundation.exp(-2.0)), total: Int64 = codes.reduce(0, +)
         #expect(abs(total - 256) <= 4 && abs(Double(codes[0]) / 256 - expected) < 0.01, "\(codes)")
     }
 
-    @Test func layerNormMatchesTheReferenceAndNormalises() {
+    @Test func layerNormMatchesTheReferenceAndNormalises() throws {
         for entry in Self.fixture("layer_norm") as! [[String: Any]] {
             let weight = (entry["weight"] as! [NSNumber]).map(\.floatValue), bias = (entry["bias"] as! [NSNumber]).map(\.floatValue)
-            let norm = IntegerLayerNorm(weight: weight, bias: bias)
+            #expect(throws: QuantaError.self) { try IntegerLayerNorm(weight: [0] + weight.dropFirst(), bias: bias) }
+            let norm = try IntegerLayerNorm(weight: weight, bias: bias)
             let q = Self.integers(entry["q"]), out = norm(q)
             #expect(out == Self.integers(entry["out"]))
             // Dequantized, the codes are LayerNorm's output (no epsilon) to within 1e-3 of its scale.

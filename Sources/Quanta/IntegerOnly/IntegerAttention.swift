@@ -18,7 +18,7 @@ public struct IntegerAttention: Sendable {
             throw .invalidArgument("integer attention needs a positive head dimension and scales (got d \(headDimension), scales \(queryScale), \(keyScale), \(valueScale), \(outputScale))")
         }
         self.headDimension = headDimension
-        softmax = IntegerSoftmax(inputScale: queryScale * keyScale / Double(headDimension).squareRoot())
+        softmax = try IntegerSoftmax(inputScale: queryScale * keyScale / Double(headDimension).squareRoot())
         requantization = try FixedPointMultiplier(valueScale / 256 / outputScale)
         self.outputScale = outputScale
     }

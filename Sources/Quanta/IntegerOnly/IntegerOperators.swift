@@ -26,8 +26,17 @@ public enum IntegerOperators {
         return (a % b != 0 && a < 0) ? q - 1 : q
     }
 
-    /// floor(v) of a constant derived from the input scale, as an integer.
-    static func floorConstant(_ v: Double) -> Int64 { Int64(v.rounded(.down)) }
+    /// floor(v) of a constant derived from the input scale, as an integer; `what` names it in the error when
+    /// it is not finite or does not fit in 2^53.
+    static func floorConstant(_ v: Double, _ what: @autoclosure () -> String) throws(QuantaError) -> Int64 {
+        guard v.isFinite, v.magnitude < 0x1p53 else { throw .invalidArgument("\(what()): constant \(v) is not a representable integer") }
+        return Int64(v.rounded(.down))
+    }
+
+    /// Checks an input scale the integer constants can be derived from: finite, in [1e-6, 1e3].
+    static func checkScale(_ scale: Double, _ what: String) throws(QuantaError) {
+        guard scale.isFinite, scale >= 1e-6, scale <= 1e3 else { throw .invalidArgument("\(what): input scale \(scale) is outside [1e-6, 1e3]") }
+    }
 }
 
 /// i-GELU: GELU(x) = x / 2 (1 + erf(x / sqrt 2)) with erf(u) ~ L(u) = sgn(u) [a (min(|u|, -b) + b)^2 + 1],
@@ -47,13 +56,14 @@ public struct IntegerGELU: Sendable {
     public let outputScale: Double
     let qb: Int64, qc: Int64, q1: Int64, shift: Int64
 
-    public init(inputScale: Double) {
+    public init(inputScale: Double) throws(QuantaError) {
+        try IntegerOperators.checkScale(inputScale, "i-GELU")
         let s = inputScale / 2.0.squareRoot()
-        qb = IntegerOperators.floorConstant(Self.b / s)
-        qc = IntegerOperators.floorConstant(1 / Self.a / (s * s))
+        qb = try IntegerOperators.floorConstant(Self.b / s, "i-GELU")
+        qc = try IntegerOperators.floorConstant(1 / Self.a / (s * s), "i-GELU")
         shift = Int64(max(0, 64 - qc.magnitude.leadingZeroBitCount - 22))
         let erfScale = Self.a * s * s * Double(Int64(1) << shift)
-        q1 = IntegerOperators.floorConstant(1 / erfScale)
+        q1 = try IntegerOperators.floorConstant(1 / erfScale, "i-GELU")
         (self.inputScale, outputScale) = (inputScale, inputScale * erfScale / 2)
     }
 
@@ -81,10 +91,12 @@ public struct IntegerSoftmax: Sendable {
     public let outputBits: Int
     let qln2: Int64, qb: Int64, qc: Int64
 
-    public init(inputScale: Double, outputBits: Int = 8) {
-        qln2 = IntegerOperators.floorConstant(-log(2.0) / inputScale)
-        qb = IntegerOperators.floorConstant(Self.b / inputScale)
-        qc = IntegerOperators.floorConstant(Self.c / Self.a / (inputScale * inputScale))
+    public init(inputScale: Double, outputBits: Int = 8) throws(QuantaError) {
+        try IntegerOperators.checkScale(inputScale, "integer softmax")
+        guard (1...16).contains(outputBits) else { throw .invalidArgument("integer softmax: \(outputBits)-bit outputs (1 to 16 supported)") }
+        qln2 = try IntegerOperators.floorConstant(-log(2.0) / inputScale, "integer softmax")
+        qb = try IntegerOperators.floorConstant(Self.b / inputScale, "integer softmax")
+        qc = try IntegerOperators.floorConstant(Self.c / Self.a / (inputScale * inputScale), "integer softmax")
         (self.inputScale, self.outputBits) = (inputScale, outputBits)
     }
 
@@ -117,10 +129,16 @@ public struct IntegerLayerNorm: Sendable {
     /// floor((bias / weight) / (sqrt(n) / 2^30)) per channel.
     let biasCodes: [Int64]
 
-    public init(weight: [Float], bias: [Float]) {
+    public init(weight: [Float], bias: [Float]) throws(QuantaError) {
+        guard !weight.isEmpty, weight.count == bias.count else { throw .shapeMismatch("integer LayerNorm: weight \(weight.count) vs bias \(bias.count)") }
+        if let c = weight.indices.first(where: { weight[$0] == 0 || !weight[$0].isFinite }) {
+            throw .invalidArgument("integer LayerNorm: weight[\(c)] = \(weight[c]); gamma becomes an output scale and must be finite and nonzero")
+        }
         let scale = Double(weight.count).squareRoot() / Double(1 << 30)
         self.weight = weight.map(Double.init)
-        biasCodes = zip(weight, bias).map { IntegerOperators.floorConstant(Double($1) / Double($0) / scale) }
+        var codes = [Int64]()
+        for (w, b) in zip(weight, bias) { codes.append(try IntegerOperators.floorConstant(Double(b) / Double(w) / scale, "integer LayerNorm bias")) }
+        biasCodes = codes
     }
 
     /// The scale of channel c's output codes: sqrt(n) / 2^30 gamma_c.
