@@ -59,6 +59,8 @@ public enum HuggingFaceExport {
         let poolerLinears = pooler.filter { $0.shape.count == 2 && $0.name.hasSuffix(".weight") }.map { String($0.name.dropLast(".weight".count)) }
         let (tensors, quantization) = try weights(try model.tensors(), ignored: poolerLinears)
         var config = original.config
+        // The weights are the encoder's alone (no "bert." prefix, no task head), whatever the source's class.
+        config["architectures"] = ["BertModel"]
         config["torch_dtype"] = "float32"
         config["quantization_config"] = quantization
         let manager = FileManager.default
