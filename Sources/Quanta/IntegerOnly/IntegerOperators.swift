@@ -1,4 +1,5 @@
 import Foundation
+import QuantaKernels
 
 /// I-BERT's integer-only operators (Kim et al. 2021, and its reference code's structure). Each takes the integer
 /// codes q of x = S q and returns integer codes with an output scale. The constants that depend on the input
@@ -67,6 +68,9 @@ public struct IntegerGELU: Sendable {
         (self.inputScale, outputScale) = (inputScale, inputScale * erfScale / 2)
     }
 
+    /// The constants as integer_kernels.c takes them (`qi_gelu_code`, `qi_gelu_rows`).
+    public var kernelConstants: qi_gelu { qi_gelu(qb: qb, qc: qc, q1: q1, shift: Int32(shift)) }
+
     public func callAsFunction(_ q: Int64) -> Int64 {
         let clipped = min(abs(q), -qb) + qb
         let erf = (q.signum() * (clipped * clipped + qc)) >> shift
@@ -84,7 +88,9 @@ public struct IntegerGELU: Sendable {
 /// and the probabilities as `outputBits`-bit unsigned codes of scale 2^-outputBits, through the integer
 /// normaliser f = floor(2^k / sum q_e) with k = bits(sum q_e) + 24 (f has 25 significant bits whatever the
 /// row's length and scale; k <= 62 for sums below 2^38):
-/// out = min(floor(q_e f / 2^(k - outputBits)), 2^outputBits - 1).
+/// out = min(floor((q_e f + 2^(k - outputBits - 1)) / 2^(k - outputBits)), 2^outputBits - 1), rounded to
+/// nearest (I-BERT's code floors: every probability then loses half a code on average, a quarter of the mass
+/// of a 128-token row at 8 bits; MiniLM's integer encoder: mean cosine to FP32 0.985 floored, 0.995 rounded).
 public struct IntegerSoftmax: Sendable {
     public static let a = 0.3585, b = 1.353, c = 0.344, maxShift: Int64 = 30
     public let inputScale: Double
@@ -100,6 +106,9 @@ public struct IntegerSoftmax: Sendable {
         (self.inputScale, self.outputBits) = (inputScale, outputBits)
     }
 
+    /// The constants as integer_kernels.c takes them (`qi_exp`, `qi_softmax_rows`).
+    public var kernelConstants: qi_softmax { qi_softmax(qln2: qln2, qb: qb, qc: qc, out_bits: Int32(outputBits)) }
+
     /// i-exp of d <= 0: codes of exp(S d) with scale 0.3585 S^2.
     public func exp(_ d: Int64) -> Int64 {
         let clamped = max(d, Self.maxShift * qln2)
@@ -114,7 +123,8 @@ public struct IntegerSoftmax: Sendable {
         let sum = max(e.reduce(0, +), 1), k = Int64(64 - sum.leadingZeroBitCount) + 24
         guard k <= 62 else { throw .invalidArgument("integer softmax: the row's exponentials sum to \(sum), past the normaliser's 2^38 (input scale \(inputScale) too fine)") }
         let factor = (Int64(1) << k) / sum, limit = (Int64(1) << Int64(outputBits)) - 1
-        return e.map { min(($0 * factor) >> (k - Int64(outputBits)), limit) }
+        let shift = k - Int64(outputBits)
+        return e.map { min(($0 * factor + (1 << (shift - 1))) >> shift, limit) }
     }
 }
 
@@ -126,8 +136,8 @@ public struct IntegerSoftmax: Sendable {
 /// out_c scale gamma_c (a scale per channel, gamma_c its weight).
 public struct IntegerLayerNorm: Sendable {
     public let weight: [Double]
-    /// floor((bias / weight) / (sqrt(n) / 2^30)) per channel.
-    let biasCodes: [Int64]
+    /// floor((bias / weight) / (sqrt(n) / 2^30)) per channel (`qi_layernorm_codes` adds them).
+    public let biasCodes: [Int64]
 
     public init(weight: [Float], bias: [Float]) throws(QuantaError) {
         guard !weight.isEmpty, weight.count == bias.count else { throw .shapeMismatch("integer LayerNorm: weight \(weight.count) vs bias \(bias.count)") }
@@ -148,7 +158,10 @@ public struct IntegerLayerNorm: Sendable {
         let n = Int64(q.count)
         let mean = IntegerOperators.floorDivide(2 * q.reduce(0, +) + n, 2 * n)
         let y = q.map { $0 - mean }
-        var shift: Int64 = 0, variance: Int64 = 0
+        // Every shift below bits(max |y|) - 16 leaves a term of at least 2^32: start there (the same smallest
+        // shift, and no square overflows).
+        let largest = y.reduce(0) { max($0, $1.magnitude) }
+        var shift = Int64(max(0, 64 - largest.leadingZeroBitCount - 16)), variance: Int64 = 0
         while true {
             variance = y.reduce(0) { $0 + ($1 >> shift) * ($1 >> shift) }
             if variance < 1 << 31 { break }

@@ -23,6 +23,8 @@ public struct BertModel: Sendable {
     public let embeddingNorm: LayerNorm
     public var layers: [Layer]
     let attention: Attention
+    /// The integer-only encoder (I-BERT) that computes `embed` when set: the `int-only` recipe.
+    public var integerEncoder: IntegerEncoder?
 
     /// Loads `config.json` and the weights (model.safetensors, or shards listed by its index) of a
     /// sentence-transformers / Hugging Face BERT folder; Linear layers of a compressed-tensors
@@ -81,10 +83,27 @@ public struct BertModel: Sendable {
     }
 
     /// Sentence embeddings (mean-pooled, L2-normalised) of a batch of token-id sequences. The sequences are
-    /// stacked row-wise so every Linear runs once over the whole batch; attention runs per sequence.
+    /// stacked row-wise so every Linear runs once over the whole batch; attention runs per sequence. With
+    /// `integerEncoder` set (the `int-only` recipe) the integer encoder computes them instead.
     public func embed(_ batch: [[Int32]]) throws(QuantaError) -> [[Float]] {
-        let h = config.hiddenSize
-        let lengths = batch.map(\.count)
+        try validate(batch)
+        if let integerEncoder { return try integerEncoder.embed(batch) }
+        let h = config.hiddenSize, x = hiddenStates(batch)
+        var embeddings = [[Float]]()
+        var start = 0
+        for length in batch.map(\.count) {
+            var mean = [Float](repeating: 0, count: h)
+            for r in start..<start + length { for c in 0..<h { mean[c] += x[r, c] } }
+            for c in 0..<h { mean[c] /= Float(length) }
+            let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            embeddings.append(mean.map { $0 / norm })
+            start += length
+        }
+        return embeddings
+    }
+
+    /// Throws unless every sequence has 1 to maxPositions tokens, each in the vocabulary.
+    public func validate(_ batch: [[Int32]]) throws(QuantaError) {
         for (s, ids) in batch.enumerated() {
             guard !ids.isEmpty, ids.count <= config.maxPositions else {
                 throw .invalidArgument("sequence \(s) has \(ids.count) tokens (1 to \(config.maxPositions) allowed)")
@@ -93,6 +112,13 @@ public struct BertModel: Sendable {
                 throw .invalidArgument("sequence \(s) holds token id \(bad), outside the vocabulary of \(config.vocabularySize)")
             }
         }
+    }
+
+    /// The FP32 encoder's last hidden states [tokens, hidden] of the stacked (validated) sequences;
+    /// `observe(layer, point, values)` sees the values the integer encoder's static scales come from.
+    func hiddenStates(_ batch: [[Int32]], observe: ((Int, IntegerEncoder.Point, Matrix<Float>) -> Void)? = nil) -> Matrix<Float> {
+        let h = config.hiddenSize
+        let lengths = batch.map(\.count)
         var x = Matrix<Float>(rows: lengths.reduce(0, +), columns: h, repeating: 0)
         var row = 0
         for ids in batch {
@@ -104,24 +130,21 @@ public struct BertModel: Sendable {
             }
         }
         x = embeddingNorm(x)
-        for layer in layers {
+        for (index, layer) in layers.enumerated() {
             let q = layer.query.forward(x), k = layer.key.forward(x), v = layer.value.forward(x)
             let context = attention.perSequence(queries: q, keys: k, values: v, lengths: lengths, causal: false)
-            x = layer.attentionNorm(layer.attentionOutput.forward(context, activation: nil, residual: x))
+            let attentionSum = layer.attentionOutput.forward(context, activation: nil, residual: x)
+            x = layer.attentionNorm(attentionSum)
             let inner = layer.intermediate.forward(x, activation: .gelu, residual: nil)
-            x = layer.outputNorm(layer.output.forward(inner, activation: nil, residual: x))
+            let outputSum = layer.output.forward(inner, activation: nil, residual: x)
+            x = layer.outputNorm(outputSum)
+            if let observe {
+                for (point, values) in [(IntegerEncoder.Point.query, q), (.key, k), (.value, v), (.attentionSum, attentionSum), (.gelu, inner), (.outputSum, outputSum)] {
+                    observe(index, point, values)
+                }
+            }
         }
-        var embeddings = [[Float]]()
-        var start = 0
-        for length in lengths {
-            var mean = [Float](repeating: 0, count: h)
-            for r in start..<start + length { for c in 0..<h { mean[c] += x[r, c] } }
-            for c in 0..<h { mean[c] /= Float(length) }
-            let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-            embeddings.append(mean.map { $0 / norm })
-            start += length
-        }
-        return embeddings
+        return x
     }
 
     /// The same model with every Linear layer passed through `transform` (e.g. `Recipe.quantize`).

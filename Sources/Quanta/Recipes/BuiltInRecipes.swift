@@ -3,7 +3,7 @@
 extension Recipe {
     /// Names of the built-in recipes.
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-awq", "w4a16-g128-gptq", "w4a16-g128-awq-gptq", "w8a16-gptq", "w8a8-block32-gptq", "q4_0-gptq", "q4_1-gptq", "q8_0-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
-                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8"]
+                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8", "int-only"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
     /// `quantizingHead` its rules also apply to a decoder's output head, and its name gains `+head`.
@@ -109,6 +109,12 @@ extension Recipe {
             return Recipe(name: name, everyLayer: .init(weight: .float(.e4m3, perRow: true), activation: .dynamic(.float(.e4m3, perRow: true))))
         case "fp8-e5m2-dynamic":
             return Recipe(name: name, everyLayer: .init(weight: .float(.e5m2, perRow: true), activation: .dynamic(.float(.e5m2, perRow: true))))
+        case "int-only":
+            // I-BERT: every operator of a BERT encoder in integer arithmetic (`IntegerEncoder`), INT8 per-channel
+            // weights and per-token UINT8 GEMM inputs with dyadic steps; static INT8 Q, K, V from calibration.
+            var recipe = Recipe(name: name, rules: [])
+            recipe.integerOnly = true
+            return recipe
         case "kv-int8", "kv-fp8":
             // Only the KV cache (per token and head): INT8 symmetric or FP8 E4M3 with a per-row scale.
             let cache: TensorQuantizer = name == "kv-int8" ? .integer(.int8, .symmetric, .perToken) : .float(.e4m3, perRow: true)

@@ -23,6 +23,7 @@ public final class QuantizationPipeline: @unchecked Sendable {
     public func quantize(_ model: LlamaModel, recipe: Recipe, calibrationTokens: [Int32],
                          progress: @escaping (String) -> Void = { _ in },
                          record: LayerRecorder? = nil) throws(QuantaError) -> LlamaModel {
+        guard !recipe.integerOnly else { throw .invalidArgument("\(recipe.name): the integer-only encoder is built for BERT models, not decoders") }
         // A rotated model has statistics of its own: it gets a pipeline (and statistics cache) of its own.
         if let seed = recipe.rotationSeed {
             var rest = recipe
@@ -44,6 +45,12 @@ public final class QuantizationPipeline: @unchecked Sendable {
                          record: LayerRecorder? = nil) throws(QuantaError) -> BertModel {
         guard recipe.rotationSeed == nil else {
             throw .invalidArgument("\(recipe.name): rotation folds into pre-norm decoders only; BERT's LayerNorm subtracts the mean and does not commute with a rotation")
+        }
+        if recipe.integerOnly {
+            progress("calibrating the integer encoder on \(calibrationTexts.count) texts")
+            var integer = model
+            integer.integerEncoder = try IntegerEncoder(model, calibration: calibrationTexts.map(tokenizer.encode))
+            return integer
         }
         return try apply(recipe, to: model, calibrate: { m, gram throws(QuantaError) in
             progress("calibrating on \(calibrationTexts.count) texts")

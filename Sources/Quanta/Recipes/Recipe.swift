@@ -65,6 +65,9 @@ public struct Recipe: Sendable, CustomStringConvertible {
     public var rotationSeed: UInt64?
     /// Whether the rules apply to a decoder's output head too.
     public var quantizesHead = false
+    /// Whether the whole encoder runs in integer arithmetic (`IntegerEncoder`, the `int-only` recipe) instead
+    /// of per-layer rules.
+    public var integerOnly = false
 
     public init(name: String, rules: [Rule], smoothQuant: SmoothQuant.Strength? = nil, kvCache: TensorQuantizer? = nil) {
         self.name = name

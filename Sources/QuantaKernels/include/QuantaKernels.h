@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "integer_kernels.h"
 
 // The inline functions below are exact sequences of IEEE float operations: no fused multiply-adds.
 #pragma STDC FP_CONTRACT OFF

@@ -1,0 +1,184 @@
+import Foundation
+import QuantaKernels
+
+/// A BERT encoder (MiniLM) whose every operator from the token ids to the last LayerNorm is integer arithmetic
+/// (I-BERT), on the kernels of integer_kernels.c and the INT8 GEMM:
+///
+///     x = word_q[id] + position_q[t] + type_q[0]                       int32 tables, quantized once (scale S_e)
+///     h = IntegerLayerNorm(x), requantized per channel to S_h          int32
+///     per layer:
+///       Q, K, V = requant(GEMM(u8(h), W)) to INT8 (static scales from calibration)
+///       context = P V with P = IntegerSoftmax(Q K^T) (UINT8)            int32, scale S_v / 256
+///       h = LN(requant(GEMM(u8(context), W_o)) + requant(h))           the residual add on integers
+///       g = requant(i-GELU(requant(GEMM(u8(h), W_i))))
+///       h = LN(requant(GEMM(u8(g), W_d)) + requant(h))
+///     embedding = normalize(sum over the sequence's tokens of h)       the only float: pooling at the very end
+///
+/// u8(.) quantizes each token's row of int32 codes to UINT8 with a zero point and a dyadic step
+/// (`qi_quantize_rows_u8`: the dynamic per-token scheme of the w8a8 recipe, in integers), so a GEMM's int32
+/// product t is requantized per row and column with integer multipliers only (`qi_requantize`). Weights are INT8
+/// symmetric per channel. The int32 streams between operators (embeddings, LayerNorm outputs, residual sums,
+/// GELU's input and output) keep about 2^22 codes for the largest value the FP32 model reaches on the
+/// calibration texts (2^26 for the LayerNorm outputs' bound |gamma| sqrt(n) + |beta|), with 16x headroom and
+/// saturation past it. Every scale ratio is fixed when the encoder is built (the only float arithmetic, as in
+/// the operators' constants); the forward pass touches integer tensors only.
+public struct IntegerEncoder: Sendable {
+    /// An INT8 Linear on row-quantized inputs whose product is requantized to the output codes:
+    /// y = rne(t step_i M_c) + rne(b_c / S_out), M_c = S_in S_w[c] / S_out (`qi_requantize`).
+    struct Linear: Sendable {
+        let weight: PackedInt8Weight
+        let columns: [qi_multiplier]
+        let bias: [Int32]
+
+        init(_ layer: any LinearLayer, inputScale: Double, outputScale: Double) throws(QuantaError) {
+            guard let float = layer as? FloatLinear, float.inputScale == nil else {
+                throw .invalidArgument("int-only: layer \(layer.name) is not an FP32 Linear (the recipe quantizes the FP32 model)")
+            }
+            let parameters = try AffineQuantizer.chooseParameters(for: float.weight, format: .int8, scheme: .symmetric,
+                                                                  granularity: .perChannel, tensor: float.name + ".weight")
+            weight = try PackedInt8Weight(codes: AffineQuantizer.quantize(float.weight, with: parameters, as: Int8.self),
+                                          scales: parameters.scales)
+            var columns = [qi_multiplier]()
+            for scale in parameters.scales {
+                columns.append(try IntegerEncoder.multiplier(inputScale * Double(scale) / outputScale, bits: 15, float.name))
+            }
+            self.columns = columns
+            bias = (float.bias ?? [Float](repeating: 0, count: float.weight.rows)).map {
+                Int32(clamping: Int64((Double($0) / outputScale).rounded(.toNearestOrEven)))
+            }
+        }
+    }
+
+    /// I-BERT's LayerNorm codes (`IntegerLayerNorm`), requantized per channel to one output scale. A weight
+    /// |gamma_c| below S_out / (4 sqrt(n)) (MiniLM's last LayerNorm has one of 1e-29) is raised to that bound,
+    /// sign kept: its normalised term then moves the output by under a quarter of a code either way, where
+    /// the exact weight would make the multiplier and beta / gamma unrepresentable.
+    struct Norm: Sendable {
+        let biasCodes: [Int64]
+        let channels: [qi_multiplier]
+
+        init(_ norm: LayerNorm, outputScale: Double, name: String) throws(QuantaError) {
+            let smallest = Float(outputScale / (4 * Double(norm.weight.count).squareRoot()))
+            let weight = norm.weight.map { $0.magnitude >= smallest ? $0 : $0 < 0 ? -smallest : smallest }
+            let integer = try IntegerLayerNorm(weight: weight, bias: norm.bias)
+            biasCodes = integer.biasCodes
+            var channels = [qi_multiplier]()
+            for c in weight.indices {
+                channels.append(try IntegerEncoder.multiplier(integer.outputScale(channel: c) / outputScale, bits: 31, name))
+            }
+            self.channels = channels
+        }
+
+        /// The bound of the normalised output, max_c |gamma_c| sqrt(n) + |beta_c|.
+        static func bound(_ norm: LayerNorm) -> Double {
+            zip(norm.weight, norm.bias).map { Double($0.magnitude) * Double(norm.weight.count).squareRoot() + Double($1.magnitude) }.max() ?? 1
+        }
+    }
+
+    struct Layer: Sendable {
+        let query: Linear, key: Linear, value: Linear, attentionOutput: Linear, intermediate: Linear, output: Linear
+        let softmax: qi_softmax
+        let attentionResidual: qi_multiplier, outputResidual: qi_multiplier
+        let attentionNorm: Norm, outputNorm: Norm
+        let gelu: qi_gelu, geluOutput: qi_multiplier
+    }
+
+    /// Where the FP32 model's values are observed for the static scales.
+    enum Point: Int, CaseIterable { case query, key, value, attentionSum, gelu, outputSum }
+
+    public let hiddenSize: Int, heads: Int
+    let word: [Int32], position: [Int32], type: [Int32]
+    let embeddingNorm: Norm
+    let layers: [Layer]
+    public let threads: Int
+    public let path: KernelPath
+
+    /// Bits of the int32 streams' codes for the calibrated maximum times the headroom.
+    static let streamBits = 26.0, headroom = 16.0
+
+    /// The integer encoder of FP32 `model`, its static scales from the FP32 model's values on `calibration`
+    /// (token-id sequences, run in batches of 32).
+    public init(_ model: BertModel, calibration: [[Int32]], threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                path: KernelPath = .best) throws(QuantaError) {
+        guard !calibration.isEmpty else { throw .invalidArgument("int-only: no calibration text") }
+        let config = model.config, n = config.hiddenSize, d = n / config.heads
+        var maxima = [[Double]](repeating: [Double](repeating: 0, count: Point.allCases.count), count: config.layers)
+        for start in stride(from: 0, to: calibration.count, by: 32) {
+            let batch = Array(calibration[start..<min(start + 32, calibration.count)])
+            try model.validate(batch)
+            _ = model.hiddenStates(batch) { layer, point, values in
+                let largest = Double(values.storage.reduce(Float(0)) { max($0, $1.magnitude) })
+                maxima[layer][point.rawValue] = max(maxima[layer][point.rawValue], largest)
+            }
+        }
+        func streamScale(_ maximum: Double) -> Double { max(maximum * Self.headroom / Double(1 << Int(Self.streamBits)), 1e-6) }
+        func int8Scale(_ maximum: Double) -> Double { max(maximum, 1e-6) / 127 }
+
+        // Embedding tables as int32 codes of one scale with the sum of the three tables' largest magnitudes at 2^26.
+        func largest(_ m: Matrix<Float>) -> Double { Double(m.storage.reduce(Float(0)) { max($0, $1.magnitude) }) }
+        let embeddingScale = (largest(model.wordEmbeddings) + largest(model.positionEmbeddings) + largest(model.typeEmbeddings))
+            / Double(1 << Int(Self.streamBits))
+        func codes(_ m: Matrix<Float>) -> [Int32] { m.storage.map { Int32((Double($0) / embeddingScale).rounded(.toNearestOrEven)) } }
+        word = codes(model.wordEmbeddings)
+        position = codes(model.positionEmbeddings)
+        type = codes(model.typeEmbeddings)
+
+        var hiddenScale = Norm.bound(model.embeddingNorm) / Double(1 << Int(Self.streamBits))
+        embeddingNorm = try Norm(model.embeddingNorm, outputScale: hiddenScale, name: "embeddings.LayerNorm")
+        var layers = [Layer]()
+        for (index, layer) in model.layers.enumerated() {
+            let m = maxima[index]
+            let (queryScale, keyScale, valueScale) = (int8Scale(m[Point.query.rawValue]), int8Scale(m[Point.key.rawValue]), int8Scale(m[Point.value.rawValue]))
+            let contextScale = valueScale / 256
+            let attentionSumScale = streamScale(m[Point.attentionSum.rawValue])
+            let attentionNormScale = Norm.bound(layer.attentionNorm) / Double(1 << Int(Self.streamBits))
+            let geluScale = streamScale(m[Point.gelu.rawValue])
+            let outputSumScale = streamScale(m[Point.outputSum.rawValue])
+            let outputNormScale = Norm.bound(layer.outputNorm) / Double(1 << Int(Self.streamBits))
+            let softmax = try IntegerSoftmax(inputScale: queryScale * keyScale / Double(d).squareRoot())
+            // A row of 512 keys (the most positions) must keep its exponentials' sum below the normaliser's 2^38.
+            guard (softmax.qb * softmax.qb + softmax.qc) < Int64(1) << 29 else {
+                throw .invalidArgument("int-only: layer \(index)'s attention score scale \(softmax.inputScale) is too fine for the integer softmax")
+            }
+            let gelu = try IntegerGELU(inputScale: geluScale)
+            let p = "layer \(index)"
+            layers.append(Layer(
+                query: try Linear(layer.query, inputScale: hiddenScale, outputScale: queryScale),
+                key: try Linear(layer.key, inputScale: hiddenScale, outputScale: keyScale),
+                value: try Linear(layer.value, inputScale: hiddenScale, outputScale: valueScale),
+                attentionOutput: try Linear(layer.attentionOutput, inputScale: contextScale, outputScale: attentionSumScale),
+                intermediate: try Linear(layer.intermediate, inputScale: attentionNormScale, outputScale: geluScale),
+                output: try Linear(layer.output, inputScale: geluScale, outputScale: outputSumScale),
+                softmax: softmax.kernelConstants,
+                attentionResidual: try Self.multiplier(hiddenScale / attentionSumScale, bits: 31, p + " attention residual"),
+                outputResidual: try Self.multiplier(attentionNormScale / outputSumScale, bits: 31, p + " output residual"),
+                attentionNorm: try Norm(layer.attentionNorm, outputScale: attentionNormScale, name: p + " attention LayerNorm"),
+                outputNorm: try Norm(layer.outputNorm, outputScale: outputNormScale, name: p + " output LayerNorm"),
+                gelu: gelu.kernelConstants,
+                geluOutput: try Self.multiplier(gelu.outputScale / geluScale, bits: 31, p + " GELU")))
+            hiddenScale = outputNormScale
+        }
+        self.layers = layers
+        (hiddenSize, heads, self.threads, self.path) = (n, config.heads, threads, path)
+    }
+
+    /// real as m 2^-s with a `bits`-bit mantissa |m| in [2^(bits - 1), 2^bits) (sign kept).
+    static func multiplier(_ real: Double, bits: Int, _ what: String) throws(QuantaError) -> qi_multiplier {
+        guard real.isFinite, real != 0, real.magnitude >= 0x1p-60, real.magnitude < 0x1p30 else {
+            throw .invalidArgument("int-only: \(what): scale ratio \(real) cannot be a dyadic multiplier")
+        }
+        var e = real.magnitude.exponent
+        var m = (real.magnitude.significand * Double(1 << (bits - 1))).rounded(.toNearestOrEven)
+        if m == Double(1 << bits) { m /= 2; e += 1 }
+        return qi_multiplier(mantissa: Int32(real < 0 ? -m : m), shift: Int32(bits - 1 - Int(e)))
+    }
+
+    /// Bytes of the INT8 weights with their scales and the int32 biases.
+    public var linearWeightBytes: Int {
+        layers.reduce(0) { total, l in
+            total + [l.query, l.key, l.value, l.attentionOutput, l.intermediate, l.output].reduce(0) {
+                $0 + $1.weight.outFeatures * ($1.weight.inFeatures + 8)
+            }
+        }
+    }
+}
