@@ -45,19 +45,46 @@ import Testing
         }
     }
 
+    /// qi_layernorm_rows (gamma and beta folded into the requantization) against float LayerNorm on the fixture
+    /// rows, both variants identical.
+    @Test func layerNormRowsMatchFloatLayerNorm() throws {
+        for entry in Self.fixture("layer_norm") as! [[String: Any]] {
+            let weight = (entry["weight"] as! [NSNumber]).map(\.doubleValue), bias = (entry["bias"] as! [NSNumber]).map(\.doubleValue)
+            let q = Self.integers(entry["q"]).map { Int32(clamping: $0) }, n = Double(q.count), scale = 1e-6
+            let multipliers = try weight.map { w throws(QuantaError) in try IntegerEncoder.dyadic(w * n.squareRoot() / 0x1p22 / scale, bits: 31) }
+            let (mantissas, shifts) = (multipliers.map(\.mantissa), multipliers.map(\.shift))
+            let biasCodes = bias.map { Int32(($0 / scale).rounded()) }
+            var outputs = [[Int32]]()
+            for simd: Int32 in [1, 0] {
+                var out = [Int32](repeating: 0, count: q.count)
+                qi_layernorm_rows(q, 1, Int32(q.count), mantissas, shifts, biasCodes, &out, simd)
+                outputs.append(out)
+            }
+            #expect(outputs[0] == outputs[1])
+            let x = q.map(Double.init), mean = x.reduce(0, +) / n
+            let deviation = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / n).squareRoot()
+            let worst = x.indices.map { c in abs(Double(outputs[0][c]) * scale - ((x[c] - mean) / deviation * weight[c] + bias[c])) }.max()!
+            // The integer mean moves every y by up to 1/2 (0.5 / sigma normalised, times gamma <= 2); the variance
+            // kept below 2^31 leaves std 15.5 significant bits (relative 2^-15.5 on values up to 3.5, times gamma).
+            #expect(worst <= 2 * (0.5 / deviation) + 2 * 3.5 * pow(2, -15.5) + 1e-5, "max |integer LayerNorm - LayerNorm| \(worst) (sigma \(deviation))")
+        }
+    }
+
     @Test func softmaxRowsMatchTheReference() throws {
         for entry in Self.fixture("softmax") as! [[String: Any]] {
             let softmax = try IntegerSoftmax(inputScale: Double(entry["input_scale"] as! String)!)
             var constants = softmax.kernelConstants
             let q = Self.integers(entry["q"]).map { Int32($0) }
             var p = [UInt8](repeating: 0, count: q.count)
-            #expect(qi_softmax_rows(q, 1, Int32(q.count), Int32(q.count), &constants, &p, Int32(q.count)) == 0)
-            #expect(p.map(Int64.init) == Self.integers(entry["out"]), "scale \(softmax.inputScale)")
+            for simd: Int32 in [1, 0] {
+                #expect(qi_softmax_rows(q, 1, Int32(q.count), Int32(q.count), &constants, &p, Int32(q.count), simd) == 0)
+                #expect(p.map(Int64.init) == Self.integers(entry["out"]), "scale \(softmax.inputScale)")
+            }
         }
         // A row whose exponentials sum past 2^38 is refused, not wrapped.
         var fine = try IntegerSoftmax(inputScale: 1e-5).kernelConstants
         var p = [UInt8](repeating: 0, count: 64)
-        #expect(qi_softmax_rows([Int32](repeating: 0, count: 64), 1, 64, 64, &fine, &p, 64) == -1)
+        #expect(qi_softmax_rows([Int32](repeating: 0, count: 64), 1, 64, 64, &fine, &p, 64, 1) == -1)
     }
 
     @Test func rowQuantizationMatchesTheReference() {
@@ -66,7 +93,8 @@ import Testing
         for entry in cases {
             let x = Self.integers(entry["x"]).map { Int32($0) }
             var codes = [UInt8](repeating: 0, count: x.count), zero: Int32 = 0, step = qi_multiplier()
-            qi_quantize_rows_u8(x, 1, Int32(x.count), Int32(x.count), &codes, Int32(x.count), &zero, &step)
+            for simd: Int32 in [1, 0] {
+                qi_quantize_rows_u8(x, 1, Int32(x.count), Int32(x.count), &codes, Int32(x.count), &zero, &step, simd)
             #expect(codes.map(Int64.init) == Self.integers(entry["codes"]), "row of \(x.max()!)")
             #expect(Int64(zero) == (entry["zero"] as! NSNumber).int64Value)
             #expect(Int64(step.mantissa) == (entry["mantissa"] as! NSNumber).int64Value && Int64(step.shift) == (entry["shift"] as! NSNumber).int64Value)
@@ -74,6 +102,7 @@ import Testing
             let size = Double(step.mantissa) * pow(2, -Double(step.shift))
             let worst = x.indices.map { abs(Double(x[$0]) - size * Double(Int32(codes[$0]) + zero)) }.max()!
             #expect(worst <= 0.5 * size + 1e-9 * Double(x.map(\.magnitude).max()!), "error \(worst), step \(size)")
+            }
         }
     }
 
@@ -86,15 +115,17 @@ import Testing
             var out32: Int32 = 0, out8: Int8 = 0
             let t = (entry["t"] as! NSNumber).int32Value, bias = (entry["bias"] as! NSNumber).int32Value
             let residual = (entry["residual"] as! NSNumber).int32Value, expected = (entry["out"] as! NSNumber).int64Value
-            var rowStep = qi_multiplier(mantissa: row[0], shift: row[1]), columnStep = qi_multiplier(mantissa: column[0], shift: column[1])
+            var rowStep = qi_multiplier(mantissa: row[0], shift: row[1]), (mu, sigma) = (column[0], column[1])
             var b = bias, r = residual, product = t
-            qi_requantize(&product, 1, 1, 1, &rowStep, &columnStep, &b, &r, 1, qi_multiplier(mantissa: scale[0], shift: scale[1]),
-                          range[0], range[1], &out32, nil, 1)
-            #expect(Int64(out32) == expected)
-            if range[1] == 127 {
-                qi_requantize(&product, 1, 1, 1, &rowStep, &columnStep, &b, &r, 1, qi_multiplier(mantissa: scale[0], shift: scale[1]),
-                              range[0], range[1], nil, &out8, 1)
-                #expect(Int64(out8) == expected)
+            for simd: Int32 in [1, 0] {
+                qi_requantize(&product, 1, 1, 1, &rowStep, &mu, &sigma, &b, &r, 1, qi_multiplier(mantissa: scale[0], shift: scale[1]),
+                              range[0], range[1], &out32, nil, 1, simd)
+                #expect(Int64(out32) == expected)
+                if range[1] == 127 {
+                    qi_requantize(&product, 1, 1, 1, &rowStep, &mu, &sigma, &b, &r, 1, qi_multiplier(mantissa: scale[0], shift: scale[1]),
+                                  range[0], range[1], nil, &out8, 1, simd)
+                    #expect(Int64(out8) == expected)
+                }
             }
         }
     }

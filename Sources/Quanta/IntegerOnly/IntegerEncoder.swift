@@ -27,7 +27,7 @@ public struct IntegerEncoder: Sendable {
     /// y = rne(t step_i M_c) + rne(b_c / S_out), M_c = S_in S_w[c] / S_out (`qi_requantize`).
     struct Linear: Sendable {
         let weight: PackedInt8Weight
-        let columns: [qi_multiplier]
+        let columnMantissas: [Int32], columnShifts: [Int32]
         let bias: [Int32]
 
         init(_ layer: any LinearLayer, inputScale: Double, outputScale: Double) throws(QuantaError) {
@@ -42,31 +42,32 @@ public struct IntegerEncoder: Sendable {
             for scale in parameters.scales {
                 columns.append(try IntegerEncoder.multiplier(inputScale * Double(scale) / outputScale, bits: 15, float.name))
             }
-            self.columns = columns
+            (columnMantissas, columnShifts) = (columns.map(\.mantissa), columns.map(\.shift))
             bias = (float.bias ?? [Float](repeating: 0, count: float.weight.rows)).map {
                 Int32(clamping: Int64((Double($0) / outputScale).rounded(.toNearestOrEven)))
             }
         }
     }
 
-    /// I-BERT's LayerNorm codes (`IntegerLayerNorm`), requantized per channel to one output scale. A weight
-    /// |gamma_c| below S_out / (4 sqrt(n)) (MiniLM's last LayerNorm has one of 1e-29) is raised to that bound,
-    /// sign kept: its normalised term then moves the output by under a quarter of a code either way, where
-    /// the exact weight would make the multiplier and beta / gamma unrepresentable.
+    /// Integer LayerNorm (I-BERT's integer mean, variance, i-sqrt and normaliser; `qi_layernorm_rows`) with
+    /// gamma and beta folded into the requantization to one output scale: g_c = gamma_c sqrt(n) / 2^22 / S_out,
+    /// bias rne(beta_c / S_out). A channel whose g_c is below 2^-40 (MiniLM's last LayerNorm has a gamma of
+    /// 1e-29) moves its output by under 2^-18 of a code: its multiplier is zero.
     struct Norm: Sendable {
-        let biasCodes: [Int64]
-        let channels: [qi_multiplier]
+        let mantissas: [Int32], shifts: [Int32]
+        let bias: [Int32]
 
         init(_ norm: LayerNorm, outputScale: Double, name: String) throws(QuantaError) {
-            let smallest = Float(outputScale / (4 * Double(norm.weight.count).squareRoot()))
-            let weight = norm.weight.map { $0.magnitude >= smallest ? $0 : $0 < 0 ? -smallest : smallest }
-            let integer = try IntegerLayerNorm(weight: weight, bias: norm.bias)
-            biasCodes = integer.biasCodes
-            var channels = [qi_multiplier]()
-            for c in weight.indices {
-                channels.append(try IntegerEncoder.multiplier(integer.outputScale(channel: c) / outputScale, bits: 31, name))
+            let n = Double(norm.weight.count)
+            var mantissas = [Int32](), shifts = [Int32]()
+            for gamma in norm.weight {
+                let g = Double(gamma) * n.squareRoot() / Double(1 << 22) / outputScale
+                let m = g.magnitude < 0x1p-40 ? qi_multiplier(mantissa: 0, shift: 1) : try IntegerEncoder.multiplier(g, bits: 31, name)
+                mantissas.append(m.mantissa)
+                shifts.append(m.shift)
             }
-            self.channels = channels
+            (self.mantissas, self.shifts) = (mantissas, shifts)
+            bias = norm.bias.map { Int32(clamping: Int64((Double($0) / outputScale).rounded(.toNearestOrEven))) }
         }
 
         /// The bound of the normalised output, max_c |gamma_c| sqrt(n) + |beta_c|.
@@ -80,7 +81,7 @@ public struct IntegerEncoder: Sendable {
         let softmax: qi_softmax
         let attentionResidual: qi_multiplier, outputResidual: qi_multiplier
         let attentionNorm: Norm, outputNorm: Norm
-        let gelu: qi_gelu, geluOutput: qi_multiplier
+        let gelu: qi_gelu, geluOutput: qi_multiplier, geluNarrowing: Int32
     }
 
     /// Where the FP32 model's values are observed for the static scales.
@@ -141,6 +142,10 @@ public struct IntegerEncoder: Sendable {
                 throw .invalidArgument("int-only: layer \(index)'s attention score scale \(softmax.inputScale) is too fine for the integer softmax")
             }
             let gelu = try IntegerGELU(inputScale: geluScale)
+            // i-GELU's codes reach 2^29 (the stream's bound) times |erf + q_1|: narrowed by `narrowing` bits to 32
+            // bits before the 31-bit multiplier.
+            let geluBound = Double(1 << 29) * (Double(gelu.q1.magnitude) + Double(1 << 23))
+            let narrowing = max(0, Int(geluBound.exponent) + 1 - 32)
             let p = "layer \(index)"
             layers.append(Layer(
                 query: try Linear(layer.query, inputScale: hiddenScale, outputScale: queryScale),
@@ -155,11 +160,19 @@ public struct IntegerEncoder: Sendable {
                 attentionNorm: try Norm(layer.attentionNorm, outputScale: attentionNormScale, name: p + " attention LayerNorm"),
                 outputNorm: try Norm(layer.outputNorm, outputScale: outputNormScale, name: p + " output LayerNorm"),
                 gelu: gelu.kernelConstants,
-                geluOutput: try Self.multiplier(gelu.outputScale / geluScale, bits: 31, p + " GELU")))
+                geluOutput: try Self.multiplier(gelu.outputScale / geluScale * Double(sign: .plus, exponent: narrowing, significand: 1),
+                                                bits: 31, p + " GELU"),
+                geluNarrowing: Int32(narrowing)))
             hiddenScale = outputNormScale
         }
         self.layers = layers
         (hiddenSize, heads, self.threads, self.path) = (n, config.heads, threads, path)
+    }
+
+    /// `real` as the dyadic number m 2^-s the integer kernels take, with a `bits`-bit mantissa |m| in
+    /// [2^(bits - 1), 2^bits) (sign kept); throws unless 2^-60 <= |real| < 2^30.
+    public static func dyadic(_ real: Double, bits: Int) throws(QuantaError) -> qi_multiplier {
+        try multiplier(real, bits: bits, "dyadic multiplier")
     }
 
     /// real as m 2^-s with a `bits`-bit mantissa |m| in [2^(bits - 1), 2^bits) (sign kept).

@@ -4,6 +4,9 @@ import QuantaKernels
 /// The integer encoder's forward pass: int32, UINT8 and INT8 tensors from the token ids to the last
 /// LayerNorm, through integer_kernels.c and the INT8 GEMM in i8i32 mode.
 extension IntegerEncoder {
+    /// Whether the integer kernels take their AVX2 variants (identical results): on every path but `portable`.
+    var simd: Int32 { path == .portable ? 0 : 1 }
+
     /// Sentence embeddings of token-id sequences (checked by `BertModel.validate`): the integer encoder's
     /// last LayerNorm codes summed over each sequence (int64), then L2-normalised, the one float step (the mean
     /// and the stream's scale cancel in the normalisation).
@@ -45,7 +48,8 @@ extension IntegerEncoder {
                 inner.withUnsafeBufferPointer { x in
                     WorkerPool.runChunks(inner.count, work: inner.count) { r in
                         var gelu = layer.gelu
-                        qi_gelu_rows(x.baseAddress! + r.lowerBound, Int64(r.count), &gelu, layer.geluOutput, out.baseAddress! + r.lowerBound)
+                        qi_gelu_rows(x.baseAddress! + r.lowerBound, Int64(r.count), &gelu, layer.geluNarrowing, layer.geluOutput,
+                                     out.baseAddress! + r.lowerBound, simd)
                     }
                 }
                 count = inner.count
@@ -61,12 +65,13 @@ extension IntegerEncoder {
     func normalize(_ x: [Int32], rows: Int, _ norm: Norm) -> [Int32] {
         let n = hiddenSize
         return [Int32](unsafeUninitializedCapacity: x.count) { out, count in
-            x.withUnsafeBufferPointer { xp in norm.biasCodes.withUnsafeBufferPointer { b in norm.channels.withUnsafeBufferPointer { m in
+            x.withUnsafeBufferPointer { xp in norm.mantissas.withUnsafeBufferPointer { m in norm.shifts.withUnsafeBufferPointer { s in
+            norm.bias.withUnsafeBufferPointer { b in
                 WorkerPool.runChunks(rows, work: x.count * 16) { r in
-                    qi_layernorm_rows(xp.baseAddress! + r.lowerBound * n, Int32(r.count), Int32(n), b.baseAddress, m.baseAddress,
-                                      out.baseAddress! + r.lowerBound * n)
+                    qi_layernorm_rows(xp.baseAddress! + r.lowerBound * n, Int32(r.count), Int32(n), m.baseAddress, s.baseAddress, b.baseAddress,
+                                      out.baseAddress! + r.lowerBound * n, simd)
                 }
-            }}}
+            }}}}
             count = x.count
         }
     }
@@ -81,7 +86,7 @@ extension IntegerEncoder {
                 WorkerPool.runChunks(rows, work: x.count * 4) { r in
                     qi_quantize_rows_u8(xp.baseAddress! + r.lowerBound * columns, Int32(r.count), Int32(columns), Int32(columns),
                                         c.baseAddress! + r.lowerBound * stride, Int32(stride), z.baseAddress! + r.lowerBound,
-                                        s.baseAddress! + r.lowerBound)
+                                        s.baseAddress! + r.lowerBound, simd)
                 }
             }
         }}}
@@ -97,16 +102,17 @@ extension IntegerEncoder {
         Int8GEMM.i8i32(input.codes, linear.weight, into: &t, threads: threads, path: path)
         var out32 = [Int32](repeating: 0, count: int8 ? 0 : m * n), out8 = [Int8](repeating: 0, count: int8 ? m * n : 0)
         let bound: Int32 = int8 ? 127 : (1 << 29) - 1
-        t.storage.withUnsafeBufferPointer { tp in input.steps.withUnsafeBufferPointer { s in linear.columns.withUnsafeBufferPointer { cm in
+        t.storage.withUnsafeBufferPointer { tp in input.steps.withUnsafeBufferPointer { s in
+        linear.columnMantissas.withUnsafeBufferPointer { cm in linear.columnShifts.withUnsafeBufferPointer { cs in
         linear.bias.withUnsafeBufferPointer { b in (residual ?? []).withUnsafeBufferPointer { rp in
         out32.withUnsafeMutableBufferPointer { o32 in out8.withUnsafeMutableBufferPointer { o8 in
             WorkerPool.runChunks(m, work: m * n * 4) { r in
                 let offset = r.lowerBound * n
                 qi_requantize(tp.baseAddress! + offset, Int32(r.count), Int32(n), Int32(n), s.baseAddress! + r.lowerBound, cm.baseAddress,
-                              b.baseAddress, residual == nil ? nil : rp.baseAddress! + offset, Int32(n), residualScale, -bound, bound,
-                              int8 ? nil : o32.baseAddress! + offset, int8 ? o8.baseAddress! + offset : nil, Int32(n))
+                              cs.baseAddress, b.baseAddress, residual == nil ? nil : rp.baseAddress! + offset, Int32(n), residualScale,
+                              -bound, bound, int8 ? nil : o32.baseAddress! + offset, int8 ? o8.baseAddress! + offset : nil, Int32(n), simd)
             }
-        }}}}}}}
+        }}}}}}}}
         return (out32, out8)
     }
 
@@ -142,7 +148,7 @@ extension IntegerEncoder {
                     let stride = probabilities.stride
                     var constants = softmax
                     let status = scores.storage.withUnsafeBufferPointer { sp in probabilities.codes.withUnsafeMutableBufferPointer { pp in
-                        qi_softmax_rows(sp.baseAddress, Int32(length), Int32(length), Int32(length), &constants, pp.baseAddress, Int32(stride))
+                        qi_softmax_rows(sp.baseAddress, Int32(length), Int32(length), Int32(length), &constants, pp.baseAddress, Int32(stride), simd)
                     }}
                     if status != 0 { failures[task] = true; continue }
                     var headContext = Matrix<Int32>(rows: length, columns: d, repeating: 0)

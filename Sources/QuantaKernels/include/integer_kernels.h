@@ -28,8 +28,13 @@ typedef struct {
 /// i-GELU of one code: q (sgn(q) ((min(|q|, -q_b) + q_b)^2 + q_c) >> k + q_1).
 int64_t qi_gelu_code(int64_t q, const qi_gelu *g);
 
-/// y[i] = clamp(rne(gelu(x[i]) m / 2^s), int32 range): i-GELU requantized to the output's scale.
-void qi_gelu_rows(const int32_t *x, int64_t count, const qi_gelu *g, qi_multiplier out, int32_t *y);
+/// Whether the kernels' AVX2 variants (`simd` = 1: the same integer operations, auto-vectorised) can run.
+int qi_simd_available(void);
+
+/// y[i] = clamp(rne(rne(gelu(x[i]) / 2^pre) m / 2^s), int32 range): i-GELU requantized to the output's scale,
+/// `pre` >= 0 chosen so that the narrowed code times m stays within 2^63. Needs |q_b| < 2^31 and erf's codes
+/// plus q_1 within int32 (IntegerGELU's scales give both).
+void qi_gelu_rows(const int32_t *x, int64_t count, const qi_gelu *g, int pre, qi_multiplier out, int32_t *y, int simd);
 
 /// The integer softmax's constants (IntegerSoftmax): q_ln2 (< 0), q_b, q_c and the output bits (<= 8 here).
 typedef struct {
@@ -44,30 +49,33 @@ int64_t qi_exp(int64_t d, const qi_softmax *s);
 /// stride ldp): e = i-exp(x - max x), f = floor(2^k / sum e) with k = bits(sum e) + 24,
 /// p = min(floor((e f + 2^(k - out_bits - 1)) / 2^(k - out_bits)), 2^out_bits - 1) (rounded, half up). Returns 0, or -1 when a row's sum reaches 2^38
 /// (k past 62; IntegerSoftmax refuses the same rows).
-int qi_softmax_rows(const int32_t *x, int rows, int cols, int ldx, const qi_softmax *s, uint8_t *p, int ldp);
+int qi_softmax_rows(const int32_t *x, int rows, int cols, int ldx, const qi_softmax *s, uint8_t *p, int ldp, int simd);
 
 /// I-BERT's LayerNorm codes of one row of n codes (IntegerLayerNorm): m = floor((2 sum q + n) / (2 n)),
 /// y = q - m, variance sum (y >> k)^2 < 2^31 with the smallest such k, std = sqrt(variance) << k,
 /// f = floor(2^j / std) with j = min(62, bits(std) + 30), out = floor(y f / 2^(j - 30)) + bias_codes.
 void qi_layernorm_codes(const int32_t *x, int n, const int64_t *bias_codes, int64_t *out);
 
-/// qi_layernorm_codes on each of `rows` rows of n, each code then requantized per channel to one scale:
-/// out[r][c] = clamp(rne(code m_c / 2^s_c), +-(2^29 - 1)).
-void qi_layernorm_rows(const int32_t *x, int rows, int n, const int64_t *bias_codes, const qi_multiplier *channel, int32_t *out);
+/// Integer LayerNorm of each of `rows` rows of n with the affine part folded into the requantization to one
+/// output scale: with qi_layernorm_codes' mean m and normaliser f, j,
+///     out[r][c] = clamp(rne(floor((x - m) f / 2^(j - 22)) g_c / 2^s_c) + bias[c], +-(2^29 - 1))
+/// where g_c 2^-s_c = gamma_c sqrt(n) / 2^22 / S_out (31-bit mantissas) and bias[c] = rne(beta_c / S_out).
+void qi_layernorm_rows(const int32_t *x, int rows, int n, const int32_t *channel_mantissa, const int32_t *channel_shift,
+                       const int32_t *bias, int32_t *out, int simd);
 
 /// Dynamic per-row asymmetric UINT8 quantization of int32 codes x [m, k] (row stride ldx), in integers only:
 /// lo = min(0, min x), hi = max(0, max x), the step D = ceil((hi - lo) 2^15 / 255) 2^-15 rounded up to a
-/// 15-bit mantissa (step[i] = rho 2^-s), inv = floor(2^45 / rho), code(v) = rne(v inv / 2^(45 - s)) (within 2^62),
+/// 15-bit mantissa (step[i] = rho 2^-s), inv = floor(2^44 / rho), code(v) = rne(v inv / 2^(44 - s)) (within 2^62),
 /// Z = code(lo), Q = clamp(code(x), Z, Z + 255) - Z: x ~ step (Q + Z). codes [m, ldq], zero[m], step[m].
-void qi_quantize_rows_u8(const int32_t *x, int m, int k, int ldx, uint8_t *codes, int ldq, int32_t *zero, qi_multiplier *step);
+void qi_quantize_rows_u8(const int32_t *x, int m, int k, int ldx, uint8_t *codes, int ldq, int32_t *zero, qi_multiplier *step, int simd);
 
 /// The requantization after an i8i32 product t [m, n] (row stride ldt) of row-quantized inputs:
 ///     y = rne(t rho_i mu_c / 2^(s_i + s_c)) + bias[c] + rne(residual[i][c] m_r / 2^s_r)
-/// with row_step[i] = rho_i 2^-s_i and column[c] = mu_c 2^-s_c (15-bit mantissas, so t rho mu stays in 64
-/// bits for |t| < 2^33), bias and residual optional (NULL); y clamped to [lo, hi] and stored as int32 (out32)
-/// or int8 (out8), row stride ldo.
-void qi_requantize(const int32_t *t, int m, int n, int ldt, const qi_multiplier *row_step, const qi_multiplier *column,
-                   const int32_t *bias, const int32_t *residual, int ldr, qi_multiplier residual_scale, int32_t lo, int32_t hi,
-                   int32_t *out32, int8_t *out8, int ldo);
+/// with row_step[i] = rho_i 2^-s_i and column c's mu_c 2^-s_c (mantissas below 2^15, so rho mu is an int32 and
+/// t rho mu stays in 64 bits for |t| < 2^33), bias[n] (zeros for none), residual optional (NULL); y clamped to
+/// [lo, hi] and stored as int32 (out32) or int8 (out8), row stride ldo.
+void qi_requantize(const int32_t *t, int m, int n, int ldt, const qi_multiplier *row_step, const int32_t *column_mantissa,
+                   const int32_t *column_shift, const int32_t *bias, const int32_t *residual, int ldr, qi_multiplier residual_scale,
+                   int32_t lo, int32_t hi, int32_t *out32, int8_t *out8, int ldo, int simd);
 
 #endif
