@@ -346,7 +346,7 @@ __attribute__((always_inline)) static inline void requantize_body(const int32_t 
         smallest = column_shift[c] < smallest ? column_shift[c] : smallest;
         largest = column_shift[c] > largest ? column_shift[c] : largest;
     }
-    const int residual_fast = residual_scale.shift >= 1 && residual_scale.shift <= 62;
+    const int residual_fast = !residual || (residual_scale.shift >= 1 && residual_scale.shift <= 62);
     for (int i = 0; i < m; i++) {
         const int32_t *ti = t + (int64_t)i * ldt, *ri = residual ? residual + (int64_t)i * ldr : 0;
         const int32_t rho = row_step[i].mantissa, rs = row_step[i].shift;
@@ -379,4 +379,16 @@ void qi_requantize(const int32_t *t, int m, int n, int ldt, const qi_multiplier 
                    int32_t lo, int32_t hi, int32_t *out32, int8_t *out8, int ldo, int simd) {
     QI_DISPATCH(simd, requantize, t, m, n, ldt, row_step, column_mantissa, column_shift, bias, residual, ldr, residual_scale, lo, hi,
                 out32, out8, ldo);
+}
+
+void qi_gather_head(const int8_t *q, const int8_t *k, const int8_t *v, int ld, int length, int d, uint8_t *queries, int ldq,
+                    int8_t *keys, int8_t *values_transposed) {
+    for (int t = 0; t < length; t++) {
+        const int8_t *qt = q + (int64_t)t * ld, *kt = k + (int64_t)t * ld, *vt = v + (int64_t)t * ld;
+        for (int c = 0; c < d; c++) {
+            queries[(int64_t)t * ldq + c] = (uint8_t)(qt[c] + 128);
+            keys[(int64_t)t * d + c] = kt[c];
+            values_transposed[(int64_t)c * length + t] = vt[c];
+        }
+    }
 }

@@ -98,9 +98,11 @@ extension IntegerEncoder {
     func product(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, int8: Bool = false,
                  residual: [Int32]? = nil, residualScale: qi_multiplier = qi_multiplier()) -> (int32: [Int32], int8: [Int8]) {
         let m = input.codes.rows, n = linear.weight.outFeatures
-        var t = Matrix<Int32>(rows: m, columns: n, repeating: 0)
+        // Every element of t and of the output is written: no zero fill.
+        var t = try! Matrix<Int32>(rows: m, columns: n, storage: [Int32](unsafeUninitializedCapacity: m * n) { $1 = m * n })
         Int8GEMM.i8i32(input.codes, linear.weight, into: &t, threads: threads, path: path)
-        var out32 = [Int32](repeating: 0, count: int8 ? 0 : m * n), out8 = [Int8](repeating: 0, count: int8 ? m * n : 0)
+        var out32 = [Int32](unsafeUninitializedCapacity: int8 ? 0 : m * n) { $1 = int8 ? 0 : m * n }
+        var out8 = [Int8](unsafeUninitializedCapacity: int8 ? m * n : 0) { $1 = int8 ? m * n : 0 }
         let bound: Int32 = int8 ? 127 : (1 << 29) - 1
         t.storage.withUnsafeBufferPointer { tp in input.steps.withUnsafeBufferPointer { s in
         linear.columnMantissas.withUnsafeBufferPointer { cm in linear.columnShifts.withUnsafeBufferPointer { cs in
@@ -130,18 +132,17 @@ extension IntegerEncoder {
             WorkerPool.run(workers) { worker in
                 for task in stride(from: worker, to: tasks, by: workers) {
                     let (s, head) = (task / heads, task % heads), start = starts[s], length = lengths[s]
-                    // Row i, column j of the result is (token, channel) index(i, j) of the head.
-                    func slice(_ x: [Int8], rows: Int, columns: Int, _ index: (Int, Int) -> (Int, Int)) -> Matrix<Int8> {
-                        var m = Matrix<Int8>(rows: rows, columns: columns, repeating: 0)
-                        for i in 0..<m.rows { for j in 0..<m.columns { let (t, c) = index(i, j); m[i, j] = x[(start + t) * n + head * d + c] } }
-                        return m
-                    }
                     var queries = PaddedActivations(rows: length, columns: d)
-                    for t in 0..<length { for c in 0..<d { queries.codes[t * queries.stride + c] = UInt8(bitPattern: q[(start + t) * n + head * d + c] ^ -128) } }
                     queries.zeroPoints = [Int32](repeating: -128, count: length)
-                    let keys = try? PackedInt8Weight(codes: slice(k, rows: length, columns: d) { ($0, $1) }, scales: [Float](repeating: 1, count: length))
-                    let values = try? PackedInt8Weight(codes: slice(v, rows: d, columns: length) { ($1, $0) }, scales: [Float](repeating: 1, count: d))
-                    guard let keys, let values else { failures[task] = true; continue }
+                    var keyCodes = [Int8](repeating: 0, count: length * d), valueCodes = keyCodes
+                    let offset = start * n + head * d
+                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                        qi_gather_head(qp.baseAddress! + offset, kp.baseAddress! + offset, vp.baseAddress! + offset, Int32(n), Int32(length),
+                                       Int32(d), &queries.codes, Int32(queries.stride), &keyCodes, &valueCodes)
+                    }}}
+                    guard let keys = try? PackedInt8Weight(codes: Matrix(rows: length, columns: d, storage: keyCodes), scales: [Float](repeating: 1, count: length)),
+                          let values = try? PackedInt8Weight(codes: Matrix(rows: d, columns: length, storage: valueCodes), scales: [Float](repeating: 1, count: d))
+                    else { failures[task] = true; continue }
                     var scores = Matrix<Int32>(rows: length, columns: length, repeating: 0)
                     Int8GEMM.i8i32(queries, keys, into: &scores, path: path)
                     var probabilities = PaddedActivations(rows: length, columns: length)
@@ -151,9 +152,7 @@ extension IntegerEncoder {
                         qi_softmax_rows(sp.baseAddress, Int32(length), Int32(length), Int32(length), &constants, pp.baseAddress, Int32(stride), simd)
                     }}
                     if status != 0 { failures[task] = true; continue }
-                    var headContext = Matrix<Int32>(rows: length, columns: d, repeating: 0)
-                    Int8GEMM.i8i32(probabilities, values, into: &headContext, path: path)
-                    for t in 0..<length { for c in 0..<d { out[(start + t) * n + head * d + c] = headContext[t, c] } }
+                    Int8GEMM.i8i32(probabilities, values, into: out + offset, ldc: n, path: path)
                 }
             }
         }}

@@ -158,6 +158,13 @@ public enum Int8GEMM {
         }
     }
 
+    /// i8i32 into `c` with row stride `ldc` (>= n): a column block of a wider int32 matrix.
+    public static func i8i32(_ a: PaddedActivations, _ w: PackedInt8Weight, into c: UnsafeMutablePointer<Int32>, ldc: Int,
+                             threads: Int = 1, path: KernelPath = .best) {
+        precondition(a.columns == w.inFeatures && ldc >= w.outFeatures && !a.blocked)
+        run(a, w, threads: threads, path: path) { $0.mode = 0; $0.c_i32 = c; $0.ldc = Int32(ldc) }
+    }
+
     /// `residual` [m, n] must not be `y` itself.
     public static func i8f32(_ a: PaddedActivations, _ w: PackedInt8Weight, bias: [Float]? = nil, activation: Activation? = nil,
                              residual: Matrix<Float>? = nil, into y: inout Matrix<Float>, threads: Int = 1, path: KernelPath = .best) {
