@@ -92,7 +92,7 @@ public struct RecipeEvaluation: Sendable {
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }
                 if integerKernels, r != nil { model = try model.mapLinearLayers { IntegerRuntime.lower($0) } }
-                let bytes = Self.linearWeightBytes(model.allLinearLayers)
+                let bytes = model.integerEncoder?.linearWeightBytes ?? Self.linearWeightBytes(model.allLinearLayers)
                 let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
                 if r != nil {
                     for (index, t) in tasks.enumerated() {

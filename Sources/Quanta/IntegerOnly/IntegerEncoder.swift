@@ -26,9 +26,16 @@ public struct IntegerEncoder: Sendable {
     /// An INT8 Linear on row-quantized inputs whose product is requantized to the output codes:
     /// y = rne(t step_i M_c) + rne(b_c / S_out), M_c = S_in S_w[c] / S_out (`qi_requantize`).
     struct Linear: Sendable {
+        let codes: Matrix<Int8>
         let weight: PackedInt8Weight
         let columnMantissas: [Int32], columnShifts: [Int32]
         let bias: [Int32]
+
+        /// A layer from its stored integer parameters (the weight's float scales live in the multipliers).
+        init(codes: Matrix<Int8>, columnMantissas: [Int32], columnShifts: [Int32], bias: [Int32]) throws(QuantaError) {
+            (self.codes, self.columnMantissas, self.columnShifts, self.bias) = (codes, columnMantissas, columnShifts, bias)
+            weight = try PackedInt8Weight(codes: codes, scales: [Float](repeating: 1, count: codes.rows))
+        }
 
         init(_ layer: any LinearLayer, inputScale: Double, outputScale: Double) throws(QuantaError) {
             guard let float = layer as? FloatLinear, float.inputScale == nil else {
@@ -36,8 +43,8 @@ public struct IntegerEncoder: Sendable {
             }
             let parameters = try AffineQuantizer.chooseParameters(for: float.weight, format: .int8, scheme: .symmetric,
                                                                   granularity: .perChannel, tensor: float.name + ".weight")
-            weight = try PackedInt8Weight(codes: AffineQuantizer.quantize(float.weight, with: parameters, as: Int8.self),
-                                          scales: parameters.scales)
+            codes = try AffineQuantizer.quantize(float.weight, with: parameters, as: Int8.self)
+            weight = try PackedInt8Weight(codes: codes, scales: parameters.scales)
             var columns = [qi_multiplier]()
             for scale in parameters.scales {
                 columns.append(try IntegerEncoder.multiplier(inputScale * Double(scale) / outputScale, bits: 15, float.name))
@@ -56,6 +63,8 @@ public struct IntegerEncoder: Sendable {
     struct Norm: Sendable {
         let mantissas: [Int32], shifts: [Int32]
         let bias: [Int32]
+
+        init(mantissas: [Int32], shifts: [Int32], bias: [Int32]) { (self.mantissas, self.shifts, self.bias) = (mantissas, shifts, bias) }
 
         init(_ norm: LayerNorm, outputScale: Double, name: String) throws(QuantaError) {
             let n = Double(norm.weight.count)
@@ -88,11 +97,12 @@ public struct IntegerEncoder: Sendable {
     enum Point: Int, CaseIterable { case query, key, value, attentionSum, gelu, outputSum }
 
     public let hiddenSize: Int, heads: Int
+    /// Embedding tables as int32 codes of one scale, [vocabulary | positions | types, hidden] row-major.
     let word: [Int32], position: [Int32], type: [Int32]
     let embeddingNorm: Norm
     let layers: [Layer]
     public let threads: Int
-    public let path: KernelPath
+    public internal(set) var path: KernelPath
 
     /// Bits of the int32 streams' codes for the calibrated maximum times the headroom.
     static let streamBits = 26.0, headroom = 16.0
@@ -167,6 +177,14 @@ public struct IntegerEncoder: Sendable {
         }
         self.layers = layers
         (hiddenSize, heads, self.threads, self.path) = (n, config.heads, threads, path)
+    }
+
+    /// The same encoder on another kernel path (the integer kernels' AVX2 variants on every path but
+    /// `portable`); the results are identical.
+    public func running(on path: KernelPath) -> IntegerEncoder {
+        var copy = self
+        copy.path = path
+        return copy
     }
 
     /// `real` as the dyadic number m 2^-s the integer kernels take, with a `bits`-bit mantissa |m| in

@@ -32,6 +32,8 @@ public enum QuantizedModelFolder {
         public var recipe: String
         public var kvCache: QuantizerDescription?
         public var layers: [Layer]
+        /// True for the integer-only encoder (`int-only`): the tensors are `IntegerEncoder.tensors()`, no layers.
+        public var integerEncoder: Bool?
     }
 
     /// Collects the stored form of each layer while a `QuantizationPipeline` quantizes it, then writes the folder.
@@ -83,9 +85,12 @@ public enum QuantizedModelFolder {
             case let (.llama(m, _), .llama(b, _)):
                 architecture = "llama"
                 tensors += try QuantizedModelFolder.decoderTensors(m, base: b)
-            case (.bert, .bert): architecture = "bert"
+            case let (.bert(m, _), .bert):
+                architecture = "bert"
+                if let integer = m.integerEncoder { tensors = integer.tensors() }
             default: throw .invalidArgument("the quantized model and its base are different architectures")
             }
+            let integerOnly = tensors.contains { $0.name == "embeddings.word" }
             // An FP32 weight equal to the base's (the tied output head, say) is read back from the base.
             let unchanged = Set(zip(model.allLinearLayers, base.allLinearLayers).compactMap { pair -> String? in
                 guard let a = pair.0 as? FloatLinear, let b = pair.1 as? FloatLinear, a.weight.storage == b.weight.storage else { return nil }
@@ -93,11 +98,12 @@ public enum QuantizedModelFolder {
             })
             tensors.removeAll { unchanged.contains($0.name) }
             let storedNames = Set(layers.map(\.name))
-            if let missing = QuantizedModelFolder.linearNames(model).first(where: { !storedNames.contains($0) }) {
+            if !integerOnly, let missing = QuantizedModelFolder.linearNames(model).first(where: { !storedNames.contains($0) }) {
                 throw .invalidArgument("\(missing) was not recorded while quantizing")
             }
             let description = Description(baseModel: QuantizedModelFolder.portableName(baseModel), architecture: architecture,
-                                          recipe: recipe.name, kvCache: recipe.kvCache.map(QuantizerDescription.init), layers: layers)
+                                          recipe: recipe.name, kvCache: recipe.kvCache.map(QuantizerDescription.init),
+                                          layers: integerOnly ? [] : layers, integerEncoder: integerOnly ? true : nil)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -151,6 +157,11 @@ public enum QuantizedModelFolder {
         switch base {
         case let .bert(model, tokenizer):
             guard description.architecture == "bert" else { throw mismatch(folder, description) }
+            if description.integerEncoder == true {
+                var integer = model
+                integer.integerEncoder = try IntegerEncoder(file: file, config: model.config)
+                return .bert(integer, tokenizer)
+            }
             return .bert(try model.mapLinearLayers(rebuild), tokenizer)
         case let .llama(model, tokenizer):
             guard description.architecture == "llama" else { throw mismatch(folder, description) }
