@@ -37,6 +37,14 @@ public struct IntegerEncoder: Sendable {
             weight = try PackedInt8Weight(codes: codes, scales: [Float](repeating: 1, count: codes.rows))
         }
 
+        /// Layers on the same input as one (their output channels side by side): Q, K and V in one product.
+        init(stacking parts: [Linear]) throws(QuantaError) {
+            try self.init(codes: Matrix(rows: parts.reduce(0) { $0 + $1.codes.rows }, columns: parts[0].codes.columns,
+                                        storage: parts.flatMap(\.codes.storage)),
+                          columnMantissas: parts.flatMap(\.columnMantissas), columnShifts: parts.flatMap(\.columnShifts),
+                          bias: parts.flatMap(\.bias))
+        }
+
         init(_ layer: any LinearLayer, inputScale: Double, outputScale: Double) throws(QuantaError) {
             guard let float = layer as? FloatLinear, float.inputScale == nil else {
                 throw .invalidArgument("int-only: layer \(layer.name) is not an FP32 Linear (the recipe quantizes the FP32 model)")
@@ -86,7 +94,8 @@ public struct IntegerEncoder: Sendable {
     }
 
     struct Layer: Sendable {
-        let query: Linear, key: Linear, value: Linear, attentionOutput: Linear, intermediate: Linear, output: Linear
+        /// Q, K and V stacked: [3 hidden, hidden], INT8 outputs of their three static scales.
+        let queryKeyValue: Linear, attentionOutput: Linear, intermediate: Linear, output: Linear
         let softmax: qi_softmax
         let attentionResidual: qi_multiplier, outputResidual: qi_multiplier
         let attentionNorm: Norm, outputNorm: Norm
@@ -158,9 +167,9 @@ public struct IntegerEncoder: Sendable {
             let narrowing = max(0, Int(geluBound.exponent) + 1 - 32)
             let p = "layer \(index)"
             layers.append(Layer(
-                query: try Linear(layer.query, inputScale: hiddenScale, outputScale: queryScale),
-                key: try Linear(layer.key, inputScale: hiddenScale, outputScale: keyScale),
-                value: try Linear(layer.value, inputScale: hiddenScale, outputScale: valueScale),
+                queryKeyValue: try Linear(stacking: [Linear(layer.query, inputScale: hiddenScale, outputScale: queryScale),
+                                                     Linear(layer.key, inputScale: hiddenScale, outputScale: keyScale),
+                                                     Linear(layer.value, inputScale: hiddenScale, outputScale: valueScale)]),
                 attentionOutput: try Linear(layer.attentionOutput, inputScale: contextScale, outputScale: attentionSumScale),
                 intermediate: try Linear(layer.intermediate, inputScale: attentionNormScale, outputScale: geluScale),
                 output: try Linear(layer.output, inputScale: geluScale, outputScale: outputSumScale),
@@ -207,7 +216,7 @@ public struct IntegerEncoder: Sendable {
     /// Bytes of the INT8 weights with their scales and the int32 biases.
     public var linearWeightBytes: Int {
         layers.reduce(0) { total, l in
-            total + [l.query, l.key, l.value, l.attentionOutput, l.intermediate, l.output].reduce(0) {
+            total + [l.queryKeyValue, l.attentionOutput, l.intermediate, l.output].reduce(0) {
                 $0 + $1.weight.outFeatures * ($1.weight.inFeatures + 8)
             }
         }

@@ -37,9 +37,7 @@ extension IntegerEncoder {
         var h = normalize(x, rows: tokens, embeddingNorm)
         for layer in layers {
             let input = quantizeRows(h, rows: tokens, columns: n)
-            let q = product(input, layer.query, int8: true), k = product(input, layer.key, int8: true)
-            let v = product(input, layer.value, int8: true)
-            let context = try attention(q.int8, k.int8, v.int8, lengths: lengths, softmax: layer.softmax)
+            let context = try attention(product(input, layer.queryKeyValue, int8: true).int8, lengths: lengths, softmax: layer.softmax)
             let attentionSum = product(quantizeRows(context, rows: tokens, columns: n), layer.attentionOutput,
                                        residual: h, residualScale: layer.attentionResidual).int32
             h = normalize(attentionSum, rows: tokens, layer.attentionNorm)
@@ -118,9 +116,10 @@ extension IntegerEncoder {
         return (out32, out8)
     }
 
-    /// Each sequence's heads: scores = Q K^T (INT8 x INT8 -> int32 on the GEMM kernel, Q stored as Q + 128
-    /// with zero point -128), P = integer softmax (UINT8), context = P V (UINT8 x INT8 -> int32), exact.
-    func attention(_ q: [Int8], _ k: [Int8], _ v: [Int8], lengths: [Int], softmax: qi_softmax) throws(QuantaError) -> [Int32] {
+    /// Each sequence's heads of the stacked Q, K, V codes [tokens, 3 hidden]: scores = Q K^T (INT8 x INT8 ->
+    /// int32 on the GEMM kernel, Q stored as Q + 128 with zero point -128), P = integer softmax (UINT8),
+    /// context = P V (UINT8 x INT8 -> int32), exact.
+    func attention(_ qkv: [Int8], lengths: [Int], softmax: qi_softmax) throws(QuantaError) -> [Int32] {
         let n = hiddenSize, d = n / heads
         let starts = lengths.indices.map { lengths[..<$0].reduce(0, +) }
         let tasks = lengths.count * heads
@@ -135,11 +134,11 @@ extension IntegerEncoder {
                     var queries = PaddedActivations(rows: length, columns: d)
                     queries.zeroPoints = [Int32](repeating: -128, count: length)
                     var keyCodes = [Int8](repeating: 0, count: length * d), valueCodes = keyCodes
-                    let offset = start * n + head * d
-                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-                        qi_gather_head(qp.baseAddress! + offset, kp.baseAddress! + offset, vp.baseAddress! + offset, Int32(n), Int32(length),
-                                       Int32(d), &queries.codes, Int32(queries.stride), &keyCodes, &valueCodes)
-                    }}}
+                    let offset = start * n + head * d, source = start * 3 * n + head * d
+                    qkv.withUnsafeBufferPointer { p in
+                        qi_gather_head(p.baseAddress! + source, p.baseAddress! + source + n, p.baseAddress! + source + 2 * n, Int32(3 * n),
+                                       Int32(length), Int32(d), &queries.codes, Int32(queries.stride), &keyCodes, &valueCodes)
+                    }
                     guard let keys = try? PackedInt8Weight(codes: Matrix(rows: length, columns: d, storage: keyCodes), scales: [Float](repeating: 1, count: length)),
                           let values = try? PackedInt8Weight(codes: Matrix(rows: d, columns: length, storage: valueCodes), scales: [Float](repeating: 1, count: d))
                     else { failures[task] = true; continue }

@@ -7,7 +7,7 @@ import QuantaKernels
 ///
 ///     embeddings.{word,position,type}                 I32 [rows, hidden]    table codes
 ///     embeddings.norm.{mantissa,shift,bias}           I32 [hidden]          LayerNorm requantization
-///     layer.L.{query,key,value,attention_output,intermediate,output}.{weight (I8 [out, in]), mantissa, shift, bias (I32 [out])}
+///     layer.L.{query_key_value,attention_output,intermediate,output}.{weight (I8 [out, in]), mantissa, shift, bias (I32 [out])}
 ///     layer.L.{attention_norm,output_norm}.{mantissa,shift,bias}            I32 [hidden]
 ///     layer.L.softmax                                 I64 [4]  q_ln2, q_b, q_c, output bits
 ///     layer.L.gelu                                    I64 [4]  q_b, q_c, q_1, shift
@@ -78,8 +78,8 @@ extension IntegerEncoder {
         for index in 0..<config.layers {
             let p = "layer.\(index)."
             let softmax = try int64(p + "softmax", 4), gelu = try int64(p + "gelu", 4), narrowing = try int32(p + "gelu_narrowing", [1])
-            layers.append(Layer(query: try linear(p + "query", out: h, in: h), key: try linear(p + "key", out: h, in: h),
-                                value: try linear(p + "value", out: h, in: h), attentionOutput: try linear(p + "attention_output", out: h, in: h),
+            layers.append(Layer(queryKeyValue: try linear(p + "query_key_value", out: 3 * h, in: h),
+                                attentionOutput: try linear(p + "attention_output", out: h, in: h),
                                 intermediate: try linear(p + "intermediate", out: f, in: h), output: try linear(p + "output", out: h, in: f),
                                 softmax: qi_softmax(qln2: softmax[0], qb: softmax[1], qc: softmax[2], out_bits: Int32(clamping: softmax[3])),
                                 attentionResidual: try multiplier(p + "attention_residual"), outputResidual: try multiplier(p + "output_residual"),
@@ -94,9 +94,8 @@ extension IntegerEncoder {
         (hiddenSize, heads, self.threads, self.path) = (h, config.heads, threads, path)
     }
 
-    /// The six Linear layers of a layer by their stored names.
+    /// The Linear layers of a layer by their stored names.
     static var linears: [(name: String, path: KeyPath<Layer, Linear>)] {
-        [("query", \.query), ("key", \.key), ("value", \.value), ("attention_output", \.attentionOutput), ("intermediate", \.intermediate),
-         ("output", \.output)]
+        [("query_key_value", \.queryKeyValue), ("attention_output", \.attentionOutput), ("intermediate", \.intermediate), ("output", \.output)]
     }
 }
