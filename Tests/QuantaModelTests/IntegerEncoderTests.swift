@@ -22,6 +22,8 @@ import Quanta
         let ids = documents.prefix(3).map(tokenizer.encode)
         let portable = encoder.running(on: .portable)
         #expect(try portable.hiddenStates(ids) == encoder.hiddenStates(ids))
+        #expect(throws: QuantaError.self) { try encoder.hiddenStates([[101, 40000]]) }
+        #expect(throws: QuantaError.self) { try encoder.hiddenStates([[]]) }
 
         // Written by `quanta quantize` and read back: identical embeddings, and no float tensor in the file.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("int-only-\(UUID().uuidString)").path

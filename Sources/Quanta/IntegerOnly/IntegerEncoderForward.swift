@@ -7,7 +7,7 @@ extension IntegerEncoder {
     /// Whether the integer kernels take their AVX2 variants (identical results): on every path but `portable`.
     var simd: Int32 { path == .portable ? 0 : 1 }
 
-    /// Sentence embeddings of token-id sequences (checked by `BertModel.validate`): the integer encoder's
+    /// Sentence embeddings of token-id sequences (checked as `BertModel.validate` checks them): the integer encoder's
     /// last LayerNorm codes summed over each sequence (int64), then L2-normalised, the one float step (the mean
     /// and the stream's scale cancel in the normalisation).
     public func embed(_ batch: [[Int32]]) throws(QuantaError) -> [[Float]] {
@@ -23,9 +23,11 @@ extension IntegerEncoder {
         return embeddings
     }
 
-    /// The last LayerNorm's int32 codes [tokens, hidden] (row-major) of the stacked sequences.
+    /// The last LayerNorm's int32 codes [tokens, hidden] (row-major) of the stacked sequences; throws unless
+    /// every sequence has 1 to `positions` ids, each in the vocabulary.
     public func hiddenStates(_ batch: [[Int32]]) throws(QuantaError) -> [Int32] {
         let n = hiddenSize, lengths = batch.map(\.count), tokens = lengths.reduce(0, +)
+        try BertModel.validate(batch, vocabularySize: word.count / n, maxPositions: position.count / n)
         var x = [Int32](repeating: 0, count: tokens * n)
         var row = 0
         for ids in batch {

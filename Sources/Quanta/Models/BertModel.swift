@@ -104,12 +104,16 @@ public struct BertModel: Sendable {
 
     /// Throws unless every sequence has 1 to maxPositions tokens, each in the vocabulary.
     public func validate(_ batch: [[Int32]]) throws(QuantaError) {
+        try Self.validate(batch, vocabularySize: config.vocabularySize, maxPositions: config.maxPositions)
+    }
+
+    static func validate(_ batch: [[Int32]], vocabularySize: Int, maxPositions: Int) throws(QuantaError) {
         for (s, ids) in batch.enumerated() {
-            guard !ids.isEmpty, ids.count <= config.maxPositions else {
-                throw .invalidArgument("sequence \(s) has \(ids.count) tokens (1 to \(config.maxPositions) allowed)")
+            guard !ids.isEmpty, ids.count <= maxPositions else {
+                throw .invalidArgument("sequence \(s) has \(ids.count) tokens (1 to \(maxPositions) allowed)")
             }
-            if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabularySize }) {
-                throw .invalidArgument("sequence \(s) holds token id \(bad), outside the vocabulary of \(config.vocabularySize)")
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+                throw .invalidArgument("sequence \(s) holds token id \(bad), outside the vocabulary of \(vocabularySize)")
             }
         }
     }
