@@ -12,6 +12,7 @@ struct QuantaCommand: ParsableCommand {
 
     static func main() {
         BLAS.reexecWithTunedCoreType()
+        ProcessMemory.keepFreedBuffers()
         main(nil)
     }
 }

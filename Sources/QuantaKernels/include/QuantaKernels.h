@@ -240,6 +240,12 @@ void qk_gemm_weight_only(int use_simd, const float *x, int m, int ldx, const qk_
 /// which go to sgemm).
 void qk_dequantize_weight_only(const qk_weight_only *w, int n0, int n1, float *out);
 
+/// Makes the C allocator keep freed activation buffers for reuse (glibc: blocks up to 32 MiB come from the heap
+/// instead of fresh mmaps, and the heap is not trimmed below 1 GiB). By default glibc returns every freed block
+/// over its mmap threshold to the kernel, so each layer's output re-faults and re-zeroes its pages: MiniLM W8A8
+/// (batch 32 x 128) ran 1.22-1.28x faster with this setting on Zen 3. Returns 1 when applied, 0 elsewhere.
+int qk_keep_freed_memory(void);
+
 /// A task of a parallel loop: called once for each index in [0, tasks).
 typedef void (*qk_task)(void *context, int index);
 
