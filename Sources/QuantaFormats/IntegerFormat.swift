@@ -15,6 +15,8 @@ public struct IntegerFormat: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static let int8 = IntegerFormat(bits: 8, signed: true)!
+    /// 7-bit weights: the codes whose products AVX2's vpmaddubsw sums without saturating (QK_SMALL_WEIGHT).
+    public static let int7 = IntegerFormat(bits: 7, signed: true)!
     public static let uint8 = IntegerFormat(bits: 8, signed: false)!
     public static let int4 = IntegerFormat(bits: 4, signed: true)!
     public static let uint4 = IntegerFormat(bits: 4, signed: false)!

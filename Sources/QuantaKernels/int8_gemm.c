@@ -17,7 +17,7 @@ size_t qk_packed_size(int n, int k) { return panel_bytes(n, k) + 4 * (size_t)pad
 void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
     int groups = k_groups(k);
     memset(packed, 0, qk_packed_size(n, k));
-    int32_t *sums = (int32_t *)(packed + panel_bytes(n, k)), narrow = 1;
+    int32_t *sums = (int32_t *)(packed + panel_bytes(n, k)), narrow = 1, small = 1;
     for (int col = 0; col < n; col++) {
         int p = col / QK_PANEL, j = col % QK_PANEL;
         for (int kk = 0; kk < k; kk++) {
@@ -25,9 +25,11 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
             packed[(((size_t)p * groups + kk / 4) * QK_PANEL + j) * 4 + kk % 4] = v;
             sums[col] += v;
             narrow &= v != -128;
+            small &= v >= -QK_SMALL_WEIGHT && v <= QK_SMALL_WEIGHT;
         }
     }
     sums[padded_columns(n)] = narrow;
+    sums[padded_columns(n) + 1] = small;
 }
 
 size_t qk_block_sums_count(int n, int k) { return (size_t)padded_columns(n) * (size_t)(k / QK_BLOCK); }

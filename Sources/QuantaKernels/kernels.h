@@ -15,9 +15,11 @@ static inline int k_groups(int k) { return (k + 3) / 4; }
 static inline int padded_columns(int n) { return (n + QK_PANEL - 1) / QK_PANEL * QK_PANEL; }
 static inline size_t panel_bytes(int n, int k) { return (size_t)padded_columns(n) * (size_t)k_groups(k) * 4; }
 
-/// The trailer after the panels: sum_k W[j][k] for each padded column j, then the narrow-range flag.
+/// The trailer after the panels: sum_k W[j][k] for each padded column j, then the narrow-range flag (no code is
+/// -128), then the small-weight flag (every code in [-QK_SMALL_WEIGHT, QK_SMALL_WEIGHT]).
 static inline const int32_t *column_sums(const int8_t *packed, int n, int k) { return (const int32_t *)(packed + panel_bytes(n, k)); }
 static inline int narrow_range(const int8_t *packed, int n, int k) { return column_sums(packed, n, k)[padded_columns(n)]; }
+static inline int small_weights(const int8_t *packed, int n, int k) { return column_sums(packed, n, k)[padded_columns(n) + 1]; }
 
 /// rne(p / 2^s) on integers, ties to even (FixedPointMultiplier.roundingShiftRight).
 static inline int64_t shift_right_rne(int64_t p, int s) {

@@ -1,6 +1,6 @@
 // Every row of the kernel table this CPU runs: the INT8 GEMM against the plain integer reference (i8i32) and
 // against the portable path bit for bit (i8f32 with bias, GELU and residual; i8i8 requantization), on ragged
-// shapes, full-range and narrow-range weights, random and extreme codes, and two column ranges (as two
+// shapes, full-range, narrow-range and small (7-bit) weights, random and extreme codes, and two column ranges (as two
 // threads split them); the row quantizer and the element-wise kernels against the portable row bit for bit.
 // Built and run by `make test-arm` for ARM64 under qemu-user (the NEON and i8mm paths cannot run on the
 // x86 machines here); it also builds and runs natively. Prints "N passed, N failed".
@@ -36,7 +36,19 @@ static void run(qk_path path, const uint8_t *a, int m, int k, int lda, const int
     qk_gemm_u8s8(path, a, m, k, lda, packed, n, split, n, e);
 }
 
-static void test_case(qk_path path, const char *name, int m, int n, int k, int narrow, int extreme) {
+/// The weight codes of each range: full [-128, 127], narrow [-127, 127] (AVX2's sign trick), small [-64, 64]
+/// (AVX2's direct tile).
+enum { RANGES = 3 };
+static const int range_lo[RANGES] = { -128, -127, -QK_SMALL_WEIGHT }, range_hi[RANGES] = { 127, 127, QK_SMALL_WEIGHT };
+static const char *range_name[RANGES][2] = { { "i8i32 full", "blocks full" }, { "i8i32 narrow", "blocks narrow" }, { "i8i32 small", "blocks small" } };
+
+/// A weight code of `range`: random, or at the range's ends (the largest pair sums) when `extreme`.
+static int weight_code(int range, int extreme, size_t t) {
+    int lo = range_lo[range], hi = range_hi[range];
+    return extreme ? (t % 3 == 0 ? hi : lo) : lo + (int)(next() % (uint32_t)(hi - lo + 1));
+}
+
+static void test_case(qk_path path, const char *name, int m, int n, int k, int range, int extreme) {
     int lda = (k + 3) / 4 * 4;
     uint8_t *a = calloc((size_t)m * lda, 1);
     int8_t *w = malloc((size_t)n * k), *packed = malloc(qk_packed_size(n, k));
@@ -46,7 +58,6 @@ static void test_case(qk_path path, const char *name, int m, int n, int k, int n
     float *residual = malloc(sizeof(float) * m * n), *y = malloc(sizeof(float) * m * n), *y0 = malloc(sizeof(float) * m * n);
     int32_t *mult = malloc(sizeof(int32_t) * n), *shift = malloc(sizeof(int32_t) * n), *bcode = malloc(sizeof(int32_t) * n);
     int8_t *q = malloc((size_t)m * n), *q0 = malloc((size_t)m * n);
-    int lo = narrow ? -127 : -128;
     for (int i = 0; i < m; i++) {
         for (int kk = 0; kk < k; kk++) a[(size_t)i * lda + kk] = extreme ? (i % 2 ? 0 : 255) : (uint8_t)next();
         zero[i] = -(int32_t)(next() % 256);
@@ -54,7 +65,7 @@ static void test_case(qk_path path, const char *name, int m, int n, int k, int n
     }
     for (int j = 0; j < n; j++) {
         for (int kk = 0; kk < k; kk++) {
-            int v = extreme ? ((j * k + kk) % 3 == 0 ? 127 : lo) : lo + (int)(next() % (uint32_t)(127 - lo + 1));
+            int v = weight_code(range, extreme, (size_t)j * k + kk);
             w[(size_t)j * k + kk] = (int8_t)v;
             wsum[j] += v;
         }
@@ -75,7 +86,7 @@ static void test_case(qk_path path, const char *name, int m, int n, int k, int n
     }
     qk_epilogue e = { .mode = 0, .a_zero = zero, .w_sum = wsum, .c_i32 = c, .ldc = n };
     run(path, a, m, k, lda, packed, n, &e);
-    check(memcmp(c, expected, sizeof(int32_t) * m * n) == 0, narrow ? "i8i32 narrow" : "i8i32 full", name, m, n, k);
+    check(memcmp(c, expected, sizeof(int32_t) * m * n) == 0, range_name[range][0], name, m, n, k);
 
     qk_epilogue f = { .mode = 1, .a_zero = zero, .w_sum = wsum, .a_scale = as, .w_scale = ws, .bias = bias,
                       .activation = QK_ACTIVATION_GELU, .residual = residual, .c_f32 = y, .ldc = n };
@@ -98,8 +109,8 @@ static void test_case(qk_path path, const char *name, int m, int n, int k, int n
 /// Mode 3 (activations in blocks of QK_BLOCK, scales and zero points per row and block) against the direct
 /// formula on the unpacked weight, bit for bit: the int32 block sums are exact and the float sums run in the
 /// documented order.
-static void test_blocks(qk_path path, const char *name, int m, int n, int k, int narrow, int extreme) {
-    int blocks = k / QK_BLOCK, lo = narrow ? -127 : -128;
+static void test_blocks(qk_path path, const char *name, int m, int n, int k, int range, int extreme) {
+    int blocks = k / QK_BLOCK;
     uint8_t *a = malloc((size_t)m * k);
     int8_t *w = malloc((size_t)n * k), *packed = malloc(qk_packed_size(n, k));
     int16_t *sums = malloc(sizeof(int16_t) * qk_block_sums_count(n, k));
@@ -111,7 +122,7 @@ static void test_blocks(qk_path path, const char *name, int m, int n, int k, int
         zero[t] = extreme ? (t % 2 ? 0 : -255) : -(int32_t)(next() % 256);
         as[t] = 0.001f + (float)(next() % 1000) * 1e-4f;
     }
-    for (size_t t = 0; t < (size_t)n * k; t++) w[t] = (int8_t)(extreme ? (t % 3 == 0 ? 127 : lo) : lo + (int)(next() % (uint32_t)(127 - lo + 1)));
+    for (size_t t = 0; t < (size_t)n * k; t++) w[t] = (int8_t)weight_code(range, extreme, t);
     for (int j = 0; j < n; j++) {
         ws[j] = 0.001f + (float)(next() % 1000) * 1e-4f;
         bias[j] = (float)((int)(next() % 2001) - 1000) * 1e-3f;
@@ -135,7 +146,7 @@ static void test_blocks(qk_path path, const char *name, int m, int n, int k, int
     }
     qk_epilogue e = { .mode = 3, .a_zero = zero, .a_scale = as, .w_scale = ws, .bias = bias, .block_sums = sums, .c_f32 = y, .ldc = n };
     run(path, a, m, k, k, packed, n, &e);
-    check(memcmp(y, expected, sizeof(float) * m * n) == 0, narrow ? "blocks narrow" : "blocks full", name, m, n, k);
+    check(memcmp(y, expected, sizeof(float) * m * n) == 0, range_name[range][1], name, m, n, k);
     free(a); free(w); free(packed); free(sums); free(zero); free(as); free(ws); free(bias); free(y); free(expected);
 }
 
@@ -209,14 +220,14 @@ int main(void) {
         simd += paths[p].path != QK_PATH_PORTABLE;
         test_rows(qk_kernels(paths[p].path), paths[p].name);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-            for (int narrow = 0; narrow < 2; narrow++) {
-                test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], narrow, shapes[s][3]);
+            for (int range = 0; range < RANGES; range++) {
+                test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], range, shapes[s][3]);
             }
         }
         static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 } };
         for (size_t s = 0; s < sizeof block_shapes / sizeof block_shapes[0]; s++) {
-            for (int narrow = 0; narrow < 2; narrow++) {
-                test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], narrow, block_shapes[s][3]);
+            for (int range = 0; range < RANGES; range++) {
+                test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], range, block_shapes[s][3]);
             }
         }
     }

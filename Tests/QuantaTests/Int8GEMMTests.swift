@@ -135,9 +135,12 @@ import Quanta
     }
 }
 
-/// The integer W8A8 Linear computes what its fake-quantized twin computes, up to float rounding.
+/// The integer W8A8 Linear computes what its fake-quantized twin computes, up to float rounding, with INT8
+/// weights and with INT7 ones (AVX2's direct tile).
 @Suite struct Int8LinearTests {
-    @Test func matchesFakeQuantization() throws {
+    static let weightSchemes = [Int8Linear.weightScheme, Int8Linear.smallWeightScheme]
+
+    @Test(arguments: weightSchemes) func matchesFakeQuantization(weightScheme: TensorQuantizer) throws {
         var x = TestData.gaussian(rows: 7, columns: 45, seed: 11)
         x[2, 3] = 25   // an outlier token
         for c in 0..<45 { x[5, c] = abs(x[5, c]) + 0.5 }   // an all-positive token
@@ -145,7 +148,7 @@ import Quanta
         let bias = (0..<21).map { Float($0) / 10 }
         for inputScale in [nil, (0..<45).map { 0.5 + Float($0) / 45 }] {
             let float = try FloatLinear(name: "layer", weight: w, bias: bias, inputScale: inputScale)
-            let fake = try FakeQuantizedLinear(float, weight: Int8Linear.weightScheme, activation: Int8Linear.activationScheme)
+            let fake = try FakeQuantizedLinear(float, weight: weightScheme, activation: Int8Linear.activationScheme)
             let expected = fake.forward(x)
             for path in KernelPath.allCases.filter(\.isSupported) {
                 let integer = try #require(Int8Linear(fake))
@@ -161,14 +164,14 @@ extension Int8LinearTests {
     /// Activations in blocks of 32 (`w8a8-block32`): on every path the integer layer gives its fake-quantized
     /// twin's output to float rounding, an outlier coarsening only its own block; an input width that blocks
     /// do not divide has no integer form (the layer stays fake-quantized).
-    @Test func blockedInputsMatchFakeQuantization() throws {
+    @Test(arguments: weightSchemes) func blockedInputsMatchFakeQuantization(weightScheme: TensorQuantizer) throws {
         var x = TestData.gaussian(rows: 9, columns: 96, seed: 15)
         x[2, 40] = 30   // an outlier in the second block
         for c in 0..<96 { x[6, c] = abs(x[6, c]) + 0.5 }   // an all-positive token
         let w = TestData.gaussian(rows: 37, columns: 96, seed: 16, scale: 0.1)
         for inputScale in [nil, (0..<96).map { 0.5 + Float($0) / 96 }] {
             let float = try FloatLinear(name: "layer", weight: w, bias: (0..<37).map { Float($0) / 9 }, inputScale: inputScale)
-            let fake = try FakeQuantizedLinear(float, weight: Int8Linear.weightScheme, activation: Int8Linear.blockedActivationScheme)
+            let fake = try FakeQuantizedLinear(float, weight: weightScheme, activation: Int8Linear.blockedActivationScheme)
             let expected = fake.forward(x)
             let integer = try #require(Int8Linear(fake))
             #expect(integer.blockedInput)

@@ -95,6 +95,9 @@ public struct GEMMBenchmark: Sendable {
             let wq = try AffineQuantizer.chooseParameters(for: w, format: .int8, scheme: .symmetric, granularity: .perChannel)
             let blocked = k % Int8GEMM.activationBlock == 0
             let packed = try PackedInt8Weight(codes: AffineQuantizer.quantize(w, with: wq, as: Int8.self), scales: wq.scales, blockSums: blocked)
+            // The same weights in 7 bits (codes in [-63, 63]): AVX2 runs them on its direct vpmaddubsw tile.
+            let wq7 = try AffineQuantizer.chooseParameters(for: w, format: .int7, scheme: .symmetric, granularity: .perChannel)
+            let packed7 = try PackedInt8Weight(codes: AffineQuantizer.quantize(w, with: wq7, as: Int8.self), scales: wq7.scales, blockSums: blocked)
             let xq = try AffineQuantizer.chooseParameters(for: x, format: .uint8, scheme: .asymmetric, granularity: .perToken)
             let activations = PaddedActivations(codes: try AffineQuantizer.quantize(x, with: xq, as: UInt8.self), scales: xq.scales, zeroPoints: xq.zeroPoints)
             let blockActivations = PaddedActivations(quantizing: x, columnScale: nil, blocked: blocked)
@@ -115,8 +118,10 @@ public struct GEMMBenchmark: Sendable {
                     ("i8f32", path.rawValue, { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }),
                     ("i8i8", path.rawValue, { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }),
                 ]
+                kernels.insert(("i8f32-w7", path.rawValue, { Int8GEMM.i8f32(activations, packed7, into: &y, threads: threads, path: path) }), at: 3)
                 if blocked {
-                    kernels.insert(("i8f32-block32", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed, into: &y, threads: threads, path: path) }), at: 3)
+                    kernels.insert(("i8f32-block32", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed, into: &y, threads: threads, path: path) }), at: 4)
+                    kernels.insert(("i8f32-block32-w7", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed7, into: &y, threads: threads, path: path) }), at: 5)
                 }
                 for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
             }}

@@ -25,9 +25,10 @@ public struct Int8Linear: LinearLayer {
     /// Dynamic inputs quantized per token and block of `Int8GEMM.activationBlock` columns, not per token.
     public let blockedInput: Bool
 
-    /// The scheme this layer runs: INT8 symmetric per-channel weights, UINT8 asymmetric per-token inputs, or
-    /// per token in blocks.
+    /// The scheme this layer runs: INT8 symmetric per-channel weights (or INT7, whose codes take AVX2's direct
+    /// vpmaddubsw tile), UINT8 asymmetric per-token inputs, or per token in blocks.
     public static let weightScheme = TensorQuantizer.integer(.int8, .symmetric, .perChannel)
+    public static let smallWeightScheme = TensorQuantizer.integer(.int7, .symmetric, .perChannel)
     public static let activationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perToken)
     public static let blockedActivationScheme = TensorQuantizer.integer(.uint8, .asymmetric, .perGroup(size: Int8GEMM.activationBlock))
 
@@ -49,7 +50,8 @@ public struct Int8Linear: LinearLayer {
     /// activation schemes (blocks only where they divide the input width) or a static per-tensor INT8 one,
     /// else nil.
     public init?(_ layer: any LinearLayer, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer, "\(w)" == "\(Self.weightScheme)",
+        guard let q = layer as? FakeQuantizedLinear, let w = q.weightQuantizer, let a = q.activationQuantizer,
+              ["\(Self.weightScheme)", "\(Self.smallWeightScheme)"].contains("\(w)"),
               let p = q.weightParameters, let codes = try? AffineQuantizer.quantize(q.quantized.weight, with: p, as: Int8.self) else { return nil }
         var staticInput: QuantizationParameters?, blocked = false
         switch a {

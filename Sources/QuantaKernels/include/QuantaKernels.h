@@ -19,13 +19,17 @@
 /// intermediate saturation), emulated exactly on plain AVX2 and in portable C.
 
 #define QK_PANEL 16
+/// The largest weight magnitude of AVX2's direct vpmaddubsw tile (7-bit weights): 2 * 255 * 64 < 2^15.
+#define QK_SMALL_WEIGHT 64
 
 typedef enum {
     /// Plain C: the reference every other path equals bit for bit.
     QK_PATH_PORTABLE = 0,
-    /// AVX2: for narrow-range weights (no code is -128) the sign trick, vpmaddubsw(|a - 128|, sign(a - 128) w)
-    /// then vpmaddwd, with 128 sum_k W[j][k] added back; otherwise u8 activations split into 4-bit halves so
-    /// vpmaddubsw cannot saturate.
+    /// AVX2: for small weights (every code in [-64, 64], 7-bit) vpmaddubsw(a, w) directly, whose pair sums
+    /// (at most 2 * 255 * 64) cannot saturate, then vpmaddwd: 2 multiplies per 32 products, the rate of the
+    /// integer pipes; for narrow-range weights (no code is -128) the sign trick, vpmaddubsw(|a - 128|,
+    /// sign(a - 128) w) then vpmaddwd, with 128 sum_k W[j][k] added back (3 multiply-pipe instructions per
+    /// 32 products); otherwise u8 activations split into 4-bit halves so vpmaddubsw cannot saturate.
     QK_PATH_AVX2 = 1,
     /// AVX-512 VNNI on 256-bit registers: vpdpbusd.
     QK_PATH_VNNI = 2,
