@@ -123,7 +123,7 @@ public struct RecipeEvaluation: Sendable {
                 switch t {
                 case .pplAusten: texts.append((t.rawValue, try tokenizer.encode(data.novel("emma"))))
                 case .pplBBC: texts.append((t.rawValue, try tokenizer.encode(data.bbcTech())))
-                default: for held in try data.heldOutSuite() { texts.append(("\(t.rawValue)/\(held.name)", try tokenizer.encode(held.text))) }
+                default: for held in try data.heldOutSuite() { texts.append(("\(t.rawValue)/\(held.name)", tokenizer.encode(held.text))) }
                 }
             }
             texts = texts.map { ($0.0, Array($0.1.prefix(tokensPerText))) }
