@@ -5,7 +5,7 @@ import Foundation
 ///     h = LayerNorm(word[ids] + position[0..<T] + type[0])
 ///     per layer: h = LN(h + O(attention(Q h, K h, V h)));  h = LN(h + Down(gelu(Up h)))
 ///     embedding = normalize(mean over tokens of h)
-public struct BertModel: Sendable {
+public struct BertModel: Sendable, LinearLayerModel {
     public struct Config: Sendable, Codable {
         public var hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int
         public var vocabularySize: Int, maxPositions: Int, typeVocabularySize: Int, layerNormEpsilon: Float
@@ -151,25 +151,10 @@ public struct BertModel: Sendable {
         return x
     }
 
-    /// The same model with every Linear layer passed through `transform` (e.g. `Recipe.quantize`).
-    public func mapLinearLayers(_ transform: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> BertModel {
-        var copy = self
-        for i in copy.layers.indices {
-            copy.layers[i].query = try transform(copy.layers[i].query)
-            copy.layers[i].key = try transform(copy.layers[i].key)
-            copy.layers[i].value = try transform(copy.layers[i].value)
-            copy.layers[i].attentionOutput = try transform(copy.layers[i].attentionOutput)
-            copy.layers[i].intermediate = try transform(copy.layers[i].intermediate)
-            copy.layers[i].output = try transform(copy.layers[i].output)
+    /// Per encoder layer: query, key, value, attention output, intermediate, output.
+    public var linearLayerPaths: [WritableKeyPath<BertModel, any LinearLayer>] {
+        layers.indices.flatMap { i -> [WritableKeyPath<BertModel, any LinearLayer>] in
+            [\.layers[i].query, \.layers[i].key, \.layers[i].value, \.layers[i].attentionOutput, \.layers[i].intermediate, \.layers[i].output]
         }
-        return copy
     }
-
-    /// Every Linear layer, in model order.
-    public var allLinearLayers: [any LinearLayer] {
-        layers.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.intermediate, $0.output] }
-    }
-
-    /// The FP32 Linear layers, in model order (quantized ones are skipped).
-    public var linearLayers: [FloatLinear] { allLinearLayers.compactMap { $0 as? FloatLinear } }
 }

@@ -10,7 +10,7 @@ import Foundation
 ///
 /// GGUF stores Q and K permuted so that RoPE rotates adjacent pairs (x[2i], x[2i+1]) by
 /// position * base^(-2i/d) (llama.cpp's "normal" RoPE); the angles are accumulated in Float as ggml does.
-public struct LlamaModel: Sendable {
+public struct LlamaModel: Sendable, LinearLayerModel {
     public struct Config: Sendable {
         public var hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int, headDimension: Int
         public var feedForwardSize: Int, vocabularySize: Int, contextLength: Int
@@ -210,27 +210,10 @@ public struct LlamaModel: Sendable {
         }
     }
 
-    /// The same model with every Linear layer passed through `transform` (e.g. `Recipe.quantize`).
-    public func mapLinearLayers(_ transform: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> LlamaModel {
-        var copy = self
-        for i in copy.blocks.indices {
-            copy.blocks[i].query = try transform(copy.blocks[i].query)
-            copy.blocks[i].key = try transform(copy.blocks[i].key)
-            copy.blocks[i].value = try transform(copy.blocks[i].value)
-            copy.blocks[i].output = try transform(copy.blocks[i].output)
-            copy.blocks[i].gate = try transform(copy.blocks[i].gate)
-            copy.blocks[i].up = try transform(copy.blocks[i].up)
-            copy.blocks[i].down = try transform(copy.blocks[i].down)
-        }
-        copy.head = try transform(copy.head)
-        return copy
+    /// Per block: query, key, value, output, gate, up, down; then the head.
+    public var linearLayerPaths: [WritableKeyPath<LlamaModel, any LinearLayer>] {
+        blocks.indices.flatMap { i -> [WritableKeyPath<LlamaModel, any LinearLayer>] in
+            [\.blocks[i].query, \.blocks[i].key, \.blocks[i].value, \.blocks[i].output, \.blocks[i].gate, \.blocks[i].up, \.blocks[i].down]
+        } + [\.head]
     }
-
-    /// Every Linear layer, in model order (the head last).
-    public var allLinearLayers: [any LinearLayer] {
-        blocks.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
-    }
-
-    /// The FP32 Linear layers, in model order (quantized ones are skipped).
-    public var linearLayers: [FloatLinear] { allLinearLayers.compactMap { $0 as? FloatLinear } }
 }

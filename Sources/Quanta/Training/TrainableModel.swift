@@ -1,6 +1,6 @@
 /// A model the training engine runs: LLaMA and BERT conform, and a third architecture costs one conformance
 /// (its forward pass with saved activations, its backward pass, its parameters by name).
-public protocol TrainableModel: Sendable {
+public protocol TrainableModel: Sendable, LinearLayerModel {
     /// What a loss sees of `batch`: the LLaMA's logits of every token [tokens, vocabulary], BERT's sentence
     /// embeddings [sequences, hidden].
     func trainingOutput(_ batch: [[Int32]]) throws(QuantaError) -> Matrix<Float>
@@ -9,7 +9,6 @@ public protocol TrainableModel: Sendable {
         throws(QuantaError) -> (loss: Double, gradients: ParameterGradients)
     /// The model with each trainable parameter passed through `update` by tensor name.
     func updatingParameters(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> Self
-    func mapLinearLayers(_ transform: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Self
     /// The loss of `batch` without a teacher, or nil when the model has none (an encoder: distil instead).
     static func taskLoss(_ batch: [[Int32]]) -> ((Matrix<Float>) throws(QuantaError) -> (loss: Double, gradient: Matrix<Float>))?
     /// The loss of matching the teacher's `trainingOutput`.
