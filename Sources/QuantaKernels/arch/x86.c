@@ -156,7 +156,7 @@ QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VN
 // saturates, and vpmaddwd against ones sums the pairs into int32 lanes: 3 instructions per 32 products (the
 // nibble split above needs 4 multiplies). sum_k a' w = sum_k a w - 128 sum_k w, so the tile adds 128 sum_k
 // W[j][k] (the packed trailer) before the epilogue. On Zen 3 vpsignb, vpmaddubsw and vpmaddwd share the two
-// vector-multiply pipes (measured: 1.5 cycles per 32 products against 1 for vpmaddubsw + vpmaddwd alone), so
+// vector-multiply pipes (measured: 1.3-1.5 cycles per 32 products against 1 for vpmaddubsw + vpmaddwd alone), so
 // small weights (7-bit codes, |w| <= 64) take the direct tile instead: vpmaddubsw(a, w) cannot saturate
 // (2 * 255 * 64 < 2^15) and the sign instruction goes, 1.4x the products per cycle.
 // A register tile is 2 rows x 2 panels (8 accumulators, 4 weight vectors, the row's a' and |a'|): measured on
@@ -270,7 +270,8 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_
         }                                                                                                         \
     }
 
-/// The sign-trick kernels' loops, for the per-row epilogues and for mode 3 (activations in blocks).
+/// The loops of the sign-trick and direct (small-weight) tiles, for the per-row epilogues and for mode 3
+/// (activations in blocks).
 __attribute__((target("avx2,fma"))) static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
                                                               int n0, int n1, const qk_epilogue *e) {
     int groups = k_groups(k), blocks = e->mode == 3, direct = small_weights(packed, n, k);
