@@ -34,7 +34,7 @@ extension Recipe {
             // The w8a8 weights with each token's activations quantized in blocks of 32 along the reduction axis
             // (one UINT8 scale and zero point per block, as llama.cpp's Q8 activations and MX blocks): an
             // outlier channel then coarsens only its own block. Held-out worst case +0.60% against w8a8's
-            // +2.33% (README). Fake-quantized for now: the integer kernel needs per-block partial sums.
+            // +2.33% (README). Integer kernels: each block's int32 partial sum rescaled in float (mode 3).
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8,
                                                         activation: .dynamic(.integer(.uint8, .asymmetric, .perGroup(size: 32)))))
         case "w7a8", "w7a8-block32":
