@@ -32,6 +32,38 @@ import Testing
         #expect(abs(result.scales![0] - expected) < 1e-5)
     }
 
+    /// The kernel (`qk_lsq_rows`, rows in chunks over the cores) against LSQ's formulas element by element, on every
+    /// granularity, with a quarter of the inputs clipped: values and input gradients bit for bit, step-size
+    /// gradients to float rounding (the chunks sum in another order).
+    @Test func learnedStepSizeKernelMatchesTheFormulas() throws {
+        let x = TestData.gaussian(rows: 300, columns: 256, seed: 5), dy = TestData.gaussian(rows: 300, columns: 256, seed: 6)
+        let groups = try EmbeddingGroups(groupOfColumn: (0..<256).map { ($0 * 7) % 5 }, groupCount: 5)
+        for (format, scheme, granularity) in [(IntegerFormat.int8, QuantizationScheme.symmetric, Granularity.perTensor), (.int8, .symmetric, .perChannel),
+                                              (.uint8, .asymmetric, .perToken), (.int4, .asymmetric, .perGroup(size: 48)),
+                                              (.int8, .symmetric, .perEmbeddingGroup(groups))] {
+            let chosen = try AffineQuantizer.chooseParameters(for: x, format: format, scheme: scheme, granularity: granularity, tensor: "x")
+            let p = try QuantizationParameters(scales: chosen.scales.map { $0 * 0.6 }, zeroPoints: chosen.zeroPoints, format: format, scheme: scheme, granularity: granularity)
+            let result = LearnedStepSize.fakeQuantize(x, p, outputGradient: dy)
+            var value = [Float](), input = [Float](), sums = [Double](repeating: 0, count: p.scales.count), shares = [Double](repeating: 0, count: p.scales.count)
+            for r in 0..<x.rows {
+                for c in 0..<x.columns {
+                    let i = granularity.parameterIndex(row: r, column: c, columns: x.columns), z = p.zeroPoints[i]
+                    let u = x[r, c] * (1 / p.scales[i]), (lower, upper) = (Float(p.codeRange.lowerBound + z), Float(p.codeRange.upperBound + z))
+                    let code = Float(IntegerFormat.roundClamped(u, lower: p.codeRange.lowerBound + z, upper: p.codeRange.upperBound + z))
+                    let inside = u >= lower && u <= upper
+                    value.append(p.scales[i] * code)
+                    input.append(inside ? dy[r, c] : 0)
+                    sums[i] += Double(dy[r, c] * (inside ? code - u : code))
+                    shares[i] += 1
+                }
+            }
+            #expect(result.value.storage == value && result.input!.storage == input, "\(granularity)")
+            #expect(input.contains(0), "\(granularity): some inputs are clipped")
+            let expected = sums.indices.map { Float(sums[$0] / (shares[$0] * Double(max(p.codeRange.upperBound, 1))).squareRoot()) }
+            for (got, want) in zip(result.scales!, expected) { #expect(abs(got - want) <= 1e-5 * max(1, abs(want)), "\(granularity)") }
+        }
+    }
+
     /// The tiny LLaMA of the training fixtures, PTQ'd by `recipe` and made trainable: a built-in recipe, or
     /// `w4a16-g32` (INT4 asymmetric groups of 32 along the 64-wide rows, which groups of 128 would not split).
     static func qatModel(_ recipe: String) throws -> (fp32: LlamaModel, qat: LlamaModel) {

@@ -146,6 +146,16 @@ static inline void qk_row_parameters(float lo, float hi, float *scale, float *ze
 void qk_quantize_rows_static_u8(const float *x, int m, int k, int ldx, const float *column_scale, float inverse,
                                 int32_t lower, int32_t upper, int32_t offset, uint8_t *codes, int ldq);
 
+/// LSQ fake quantization of x [rows, cols] (row-major) with the straight-through estimator. Element (r, c) uses
+/// the parameters p = first[r] + offset[c] (any granularity: per tensor, channel, token, group, embedding group):
+///     u = x * inverse[p],  code = rne(clamp(u, lowest + zero[p], highest + zero[p])) (0 for NaN),  value = scale[p] * code
+/// and, when dy (dL/dvalue) is given: dx = dy where lowest + zero[p] <= u <= highest + zero[p], else 0, and
+///     scale_gradient[p] += dy * (inside ? code - u : code)       (dL/ds before LSQ's gradient scale)
+/// LearnedStepSize splits the rows into chunks, each with a scale_gradient of its own.
+void qk_lsq_rows(const float *x, int rows, int cols, const int32_t *first, const int32_t *offset,
+                 const float *scale, const float *inverse, const int32_t *zero, int32_t lowest, int32_t highest,
+                 float *value, const float *dy, float *dx, double *scale_gradient);
+
 /// The UINT8 code of v: clamp(rne(v * (1/S)), Z, 255 + Z) - Z.
 static inline uint8_t qk_code_u8(float v, float inverse, float zero) {
     float t = v * inverse, upper = 255 + zero;
