@@ -76,7 +76,7 @@ import Testing
     }
 
     /// Integer attention of one head against float attention on the dequantized codes: the output within a
-    /// few of its INT8 steps (the UINT8 probabilities' floor costs at most 1/256 each), causal rows too.
+    /// few of its INT8 steps (each UINT8 probability is rounded to nearest: off by at most 1/512), causal rows too.
     @Test(arguments: [false, true]) func attentionMatchesFloatAttention(causal: Bool) throws {
         let (rows, d) = (24, 32), (sq, sk, sv, so) = (0.05, 0.04, 0.03, 0.03)
         var generator = SplitMix64(seed: causal ? 7 : 8)
