@@ -14,7 +14,10 @@ import Testing
                                               (.int8, .symmetric, .perChannel), (.int8, .symmetric, .perTensor)] {
             let p = try AffineQuantizer.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, tensor: "w")
             let shrunk = try QuantizationParameters(scales: p.scales.map { $0 * 0.7 }, zeroPoints: p.zeroPoints, format: format, scheme: scheme, granularity: granularity)
-            #expect(LearnedStepSize.fakeQuantize(w, shrunk).value == (try AffineQuantizer.fakeQuantize(w, with: shrunk)))
+            // The integer codes and back: what the integer kernels and the stored model compute.
+            let codes = try AffineQuantizer.quantize(w, with: shrunk, as: Int32.self)
+            #expect(LearnedStepSize.fakeQuantize(w, shrunk).value == (try AffineQuantizer.dequantize(codes, with: shrunk)))
+            #expect(try AffineQuantizer.fakeQuantize(w, with: shrunk) == (try AffineQuantizer.dequantize(codes, with: shrunk)))
         }
     }
 

@@ -72,9 +72,11 @@ public enum AffineQuantizer {
         return x
     }
 
-    /// dequantize(quantize(x)): the values the quantized tensor stands for (QDQ, "fake quantization").
+    /// dequantize(quantize(x)): the values the quantized tensor stands for (QDQ, "fake quantization"),
+    /// S * clamp(rne(x * (1/S)), qmin + Z, qmax + Z) in one pass over the cores (LSQ's forward pass, `qk_lsq_rows`).
     public static func fakeQuantize(_ x: Matrix<Float>, with parameters: QuantizationParameters) throws(QuantaError) -> Matrix<Float> {
-        try dequantize(quantize(x, with: parameters, as: Int32.self), with: parameters)
+        try check(parameters, rows: x.rows, columns: x.columns)
+        return LearnedStepSize.fakeQuantize(x, parameters).value
     }
 
     static func check(_ parameters: QuantizationParameters, rows: Int, columns: Int) throws(QuantaError) {
