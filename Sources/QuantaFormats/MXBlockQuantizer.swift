@@ -82,11 +82,15 @@ public struct MXBlockQuantizer: Sendable {
                 for i in block { out[i] = .nan }
                 continue
             }
-            let inverseScale = Float(sign: .plus, exponent: -e, significand: 1)
-            let scale = Float(sign: .plus, exponent: e, significand: 1)
-            for i in block { out[i] = elementValue(elementCode(values[i] * inverseScale)) * scale }
+            for i in block { out[i] = roundTrip(values[i], exponent: e) }
         }
         return out
+    }
+
+    /// X * P(v / X) for X = 2^e: one value rounded into a block whose shared exponent e is already chosen
+    /// (what `roundTrip` computes for each value of a block with that exponent).
+    public func roundTrip(_ value: Float, exponent e: Int) -> Float {
+        elementValue(elementCode(value * Float(sign: .plus, exponent: -e, significand: 1))) * Float(sign: .plus, exponent: e, significand: 1)
     }
 
     /// The element code of v / X.

@@ -56,13 +56,26 @@ import Quanta
         }
     }
 
+    /// MX weights: GPTQ with each block's shared exponent from the unchanged weight beats round-to-nearest on the
+    /// fixture's Hessian, and what it returns is on the MX grid (quantizing it again by the MX rule, shared exponents
+    /// re-derived from the result, gives back every value), so a stored MX model is the one GPTQ optimised.
+    @Test(arguments: [MXFormat.mxint8, .mxfp8e4m3, .mxfp4e2m1]) func mxWeights(_ format: MXFormat) throws {
+        let fixture = try Fixture()
+        let layer = try FloatLinear(name: "layer", weight: fixture.w, bias: nil), quantizer = TensorQuantizer.mx(format, blockSize: 32)
+        let q = try GPTQ(actOrder: true, blockSize: 32).quantize(layer, weight: quantizer, activation: nil, hessian: fixture.h).quantized.weight
+        #expect(try quantizer.fakeQuantize(q, tensor: "q") == q)
+        let rtn = try quantizer.fakeQuantize(fixture.w, tensor: "w")
+        #expect(Self.loss(fixture.w, q, fixture.h) < 0.9 * Self.loss(fixture.w, rtn, fixture.h))
+    }
+
     /// With a diagonal Hessian the columns are independent: GPTQ rounds exactly as round-to-nearest.
     @Test func diagonalHessianIsRoundToNearest() throws {
         let w = TestData.gaussian(rows: 5, columns: 40, seed: 71, scale: 0.3)
         let layer = try FloatLinear(name: "layer", weight: w, bias: nil)
         var h = [Float](repeating: 0, count: 40 * 40)
         for i in 0..<40 { h[i * 40 + i] = 1 + Float(i % 7) }
-        for quantizer in [TensorQuantizer.integer(.int4, .asymmetric, .perGroup(size: 8)), .integer(.int8, .symmetric, .perChannel)] {
+        for quantizer in [TensorQuantizer.integer(.int4, .asymmetric, .perGroup(size: 8)), .integer(.int8, .symmetric, .perChannel),
+                          .mx(.mxint8, blockSize: 32), .mx(.mxfp4e2m1, blockSize: 32)] {
             let q = try GPTQ(actOrder: true, blockSize: 16).quantize(layer, weight: quantizer, activation: nil, hessian: h)
             let rtn = try FakeQuantizedLinear(layer, weight: quantizer, activation: nil)
             #expect(q.quantized.weight.storage == rtn.quantized.weight.storage, "\(quantizer)")

@@ -40,13 +40,10 @@ public struct GPTQ: Sendable, Equatable {
         self.halfPrecisionScales = halfPrecisionScales
     }
 
-    /// `layer` with its weight quantized by `weight` (an integer quantizer) with GPTQ's error compensation,
+    /// `layer` with its weight quantized by `weight` (an integer or MX quantizer) with GPTQ's error compensation,
     /// `hessian` = sum_t x_t x_t^T [inFeatures, inFeatures] row-major over the calibration inputs (after the
     /// layer's SmoothQuant input scale), and `activation` as a fake-quantized input.
     public func quantize(_ layer: FloatLinear, weight: TensorQuantizer, activation: TensorQuantizer?, hessian: [Float]) throws(QuantaError) -> FakeQuantizedLinear {
-        guard case let .integer(format, scheme, granularity) = weight else {
-            throw .invalidArgument("\(layer.name): GPTQ takes an integer weight quantizer, not \(weight)")
-        }
         let (rows, n) = (layer.outFeatures, layer.inFeatures)
         guard hessian.count == n * n else { throw .shapeMismatch("\(layer.name): Hessian of \(hessian.count) values for \(n) inputs") }
         guard blockSize > 0, dampening > 0 else { throw .invalidArgument("GPTQ needs a positive block size and dampening") }
@@ -58,32 +55,25 @@ public struct GPTQ: Sendable, Equatable {
             for r in 0..<rows { w[r, i] = 0 }
         }
         let importance = (0..<n).map { Float(h[$0 * n + $0]) }
-        var parameters = try chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, importance: importance,
-                                              tensor: layer.name + ".weight")
-        let groupSize: Int? = switch granularity { case let .perGroup(size): size; default: nil }
+        var grid = try Grid(weight, for: w, gptq: self, importance: importance, tensor: layer.name + ".weight")
+        let groupSize: Int? = switch weight { case let .integer(_, _, .perGroup(size)): size; default: nil }
         let order = actOrder ? (0..<n).sorted { (h[$0 * n + $0], $1) > (h[$1 * n + $1], $0) } : Array(0..<n)
         let u = try Self.inverseCholeskyFactor(Self.permuted(h, n: n, order: order), n: n, dampening: dampening, layer: layer.name)
 
         // Column-major working copy in the chosen order: column i of the permuted weight is row i of `columns`.
         var columns = [Float](repeating: 0, count: n * rows)
         for (i, c) in order.enumerated() { for r in 0..<rows { columns[i * rows + r] = w[r, c] } }
-        let range = parameters.codeRange
-        var inverseScales = parameters.scales.map { 1 / $0 }
         var errors = [Float](repeating: 0, count: blockSize * rows)
         for start in stride(from: 0, to: n, by: blockSize) {
             let end = min(start + blockSize, n)
             for i in start..<end {
-                if !actOrder, let size = groupSize, i % size == 0 {
-                    parameters = try choosingGroup(i / size, size: size, of: columns, rows: rows, in: parameters, importance: importance,
-                                                   tensor: layer.name + ".weight")
-                    inverseScales = parameters.scales.map { 1 / $0 }
+                if !actOrder, let size = groupSize, i % size == 0, case let .integer(parameters, _) = grid {
+                    grid = Grid(try choosingGroup(i / size, size: size, of: columns, rows: rows, in: parameters, importance: importance,
+                                                  tensor: layer.name + ".weight"))
                 }
                 let d = Float(u[i * n + i])
                 for r in 0..<rows {
-                    let p = granularity.parameterIndex(row: r, column: order[i], columns: n)
-                    let z = parameters.zeroPoints[p], value = columns[i * rows + r]
-                    let code = IntegerFormat.roundClamped(value * inverseScales[p], lower: range.lowerBound + z, upper: range.upperBound + z)
-                    let q = parameters.scales[p] * Float(code)
+                    let value = columns[i * rows + r], q = grid.rounded(value, row: r, column: order[i], columns: n)
                     errors[(i - start) * rows + r] = (value - q) / d
                     columns[i * rows + r] = q
                 }
@@ -105,7 +95,56 @@ public struct GPTQ: Sendable, Equatable {
         var q = Matrix<Float>(rows: rows, columns: n, repeating: 0)
         for (i, c) in order.enumerated() { for r in 0..<rows { q[r, c] = columns[i * rows + r] } }
         return FakeQuantizedLinear(quantized: try FloatLinear(name: layer.name, weight: q, bias: layer.bias, inputScale: layer.inputScale),
-                                   weight: weight, activation: activation, weightParameters: parameters)
+                                   weight: weight, activation: activation, weightParameters: grid.parameters)
+    }
+
+    /// How each weight is rounded, fixed before the columns are (integer groups without act-order excepted):
+    /// integer parameters (`rne(w / S)` clamped, times S), or MX blocks along each row with their shared
+    /// exponents from the unchanged weight (X P(w / X), X = 2^e). A value GPTQ moves out of its block's range
+    /// saturates; the block's largest magnitude then stays within [2^e, 2^(e + 1 + emax)) or drops, so quantizing
+    /// the result again by the MX rule gives back the same values.
+    enum Grid {
+        case integer(QuantizationParameters, inverseScales: [Float])
+        case mx(MXBlockQuantizer, exponents: [Int], blocksPerRow: Int)
+
+        init(_ parameters: QuantizationParameters) { self = .integer(parameters, inverseScales: parameters.scales.map { 1 / $0 }) }
+
+        init(_ weight: TensorQuantizer, for w: Matrix<Float>, gptq: GPTQ, importance: [Float], tensor: String) throws(QuantaError) {
+            switch weight {
+            case let .integer(format, scheme, granularity):
+                self.init(try gptq.chooseParameters(for: w, format: format, scheme: scheme, granularity: granularity, importance: importance, tensor: tensor))
+            case let .mx(format, blockSize):
+                try TensorQuantizer.checkFinite(w, tensor: tensor)
+                let quantizer: MXBlockQuantizer
+                do { quantizer = try MXBlockQuantizer(format: format, blockSize: blockSize) } catch { throw .format(error) }
+                let blocks = (w.columns + blockSize - 1) / blockSize
+                let exponents = (0..<w.rows * blocks).map { i in
+                    let (r, b) = (i / blocks, i % blocks)
+                    let amax = (b * blockSize..<min((b + 1) * blockSize, w.columns)).reduce(Float(0)) { max($0, w[r, $1].magnitude) }
+                    return quantizer.sharedExponent(amax: amax)!   // finite: checked above
+                }
+                self = .mx(quantizer, exponents: exponents, blocksPerRow: blocks)
+            default:
+                throw .invalidArgument("\(tensor): GPTQ takes an integer or MX weight quantizer, not \(weight)")
+            }
+        }
+
+        /// The integer parameters, for the layer's stored codes (nil for MX).
+        var parameters: QuantizationParameters? {
+            if case let .integer(p, _) = self { return p }
+            return nil
+        }
+
+        /// Q(value) of weight (row, column) of a matrix with `columns` columns.
+        func rounded(_ value: Float, row: Int, column: Int, columns: Int) -> Float {
+            switch self {
+            case let .integer(p, inverse):
+                let i = p.granularity.parameterIndex(row: row, column: column, columns: columns), z = p.zeroPoints[i], range = p.codeRange
+                return p.scales[i] * Float(IntegerFormat.roundClamped(value * inverse[i], lower: range.lowerBound + z, upper: range.upperBound + z))
+            case let .mx(quantizer, exponents, blocks):
+                return quantizer.roundTrip(value, exponent: exponents[row * blocks + column / quantizer.blockSize])
+            }
+        }
     }
 
     /// The min/max parameters of `w`, or with `searchesClipping` their `clippedParameters`; with

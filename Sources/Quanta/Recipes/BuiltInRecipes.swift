@@ -3,7 +3,7 @@
 extension Recipe {
     /// Names of the built-in recipes.
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w7a8", "w7a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-awq", "w4a16-g128-gptq", "w4a16-g128-awq-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq", "q4_0-gptq", "q4_1-gptq", "q8_0-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
-                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8", "int-only"]
+                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxint8-gptq", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8", "int-only"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
     /// `quantizingHead` its rules also apply to a decoder's output head, and its name gains `+head`.
@@ -89,9 +89,9 @@ extension Recipe {
             var spec = Recipe.LayerSpec(weight: weight, activation: nil)
             if name.hasSuffix("-gptq") { spec.gptq = GPTQ(searchesClipping: true) }
             return Recipe(name: name, everyLayer: spec, smoothQuant: .activationAware(weight))
-        case "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq":
+        case "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq", "mxint8-gptq":
             // The RTN recipe of the same name's weights rounded by GPTQ (act-order, blocks of 128, 1% dampening)
-            // on the calibration text's Hessians; at 4 bits each group's scale is first shrunk to its best
+            // on the calibration text's Hessians (MX: each block's shared exponent from the unchanged weight); at 4 bits each group's scale is first shrunk to its best
             // clipping range (on Persuasion, calibration-side text: perplexity +13.6% -> +6.8% vs FP32, RTN +25.1%).
             var spec = try builtIn(String(name.dropLast("-gptq".count)), alpha: alpha).rules[0].spec!
             spec.gptq = GPTQ(searchesClipping: name == "w4a16-g128-gptq")
