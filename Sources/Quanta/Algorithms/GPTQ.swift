@@ -100,9 +100,9 @@ public struct GPTQ: Sendable, Equatable {
 
     /// How each weight is rounded, fixed before the columns are (integer groups without act-order excepted):
     /// integer parameters (`rne(w / S)` clamped, times S), or MX blocks along each row with their shared
-    /// exponents from the unchanged weight (X P(w / X), X = 2^e). A value GPTQ moves out of its block's range
-    /// saturates; the block's largest magnitude then stays within [2^e, 2^(e + 1 + emax)) or drops, so quantizing
-    /// the result again by the MX rule gives back the same values.
+    /// exponents from the unchanged weight (X P(w / X), X = 2^e). A value GPTQ moves past its block's range
+    /// saturates, so every result is on its block's grid, and quantizing it again by the MX rule (exponents
+    /// re-derived from the result) gives back the same values (`GPTQTests.mxWeights`).
     enum Grid {
         case integer(QuantizationParameters, inverseScales: [Float])
         case mx(MXBlockQuantizer, exponents: [Int], blocksPerRow: Int)

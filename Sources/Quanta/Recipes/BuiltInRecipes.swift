@@ -91,8 +91,9 @@ extension Recipe {
             return Recipe(name: name, everyLayer: spec, smoothQuant: .activationAware(weight))
         case "w4a16-g128-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq", "mxint8-gptq":
             // The RTN recipe of the same name's weights rounded by GPTQ (act-order, blocks of 128, 1% dampening)
-            // on the calibration text's Hessians (MX: each block's shared exponent from the unchanged weight); at 4 bits each group's scale is first shrunk to its best
-            // clipping range (on Persuasion, calibration-side text: perplexity +13.6% -> +6.8% vs FP32, RTN +25.1%).
+            // on the calibration text's Hessians (MX: each block's shared exponent from the unchanged weight); at
+            // 4 bits each group's scale is first shrunk to its best clipping range (on Persuasion, calibration-side
+            // text: perplexity +13.6% -> +6.8% vs FP32, RTN +25.1%).
             var spec = try builtIn(String(name.dropLast("-gptq".count)), alpha: alpha).rules[0].spec!
             spec.gptq = GPTQ(searchesClipping: name == "w4a16-g128-gptq")
             return Recipe(name: name, everyLayer: spec)
