@@ -67,6 +67,41 @@ import Testing
         }
     }
 
+    /// The kernel (`qk_lsq_rows`' layout, `qk_low_bit_rows`) against ParetoQ's formulas (`LowBitWeight`'s doc comment)
+    /// element by element, per channel and per group, with a third of the weights clipped: values and input
+    /// gradients bit for bit, range gradients to float rounding.
+    @Test(arguments: LowBitWeight.allCases) func lowBitKernelMatchesTheFormulas(_ kind: LowBitWeight) throws {
+        let w = TestData.gaussian(rows: 300, columns: 256, seed: 7), dy = TestData.gaussian(rows: 300, columns: 256, seed: 8)
+        let k: Float = kind == .binary ? 1 : kind == .ternary ? 1.5 : 4
+        for granularity in [Granularity.perChannel, .perGroup(size: 64)] {
+            let initial = try kind.initialParameters(for: w, granularity: granularity)
+            let p = try QuantizationParameters(scales: initial.scales.map { $0 * 0.5 }, zeroPoints: initial.zeroPoints, format: initial.format,
+                                               scheme: .symmetric, granularity: granularity)
+            let result = kind.fakeQuantize(w, p, outputGradient: dy)
+            var value = [Float](), input = [Float](), sums = [Double](repeating: 0, count: p.scales.count), shares = [Double](repeating: 0, count: p.scales.count)
+            for r in 0..<w.rows {
+                for c in 0..<w.columns {
+                    let i = granularity.parameterIndex(row: r, column: c, columns: w.columns), x = w[r, c]
+                    let u = x / (p.scales[i] * k), clamped = min(max(u, -0.99), 0.99)
+                    let code: Float = switch kind {
+                    case .binary: x > 0 ? 1 : x < 0 ? -1 : 0
+                    case .ternary: (1.5 * clamped).rounded(.toNearestOrEven)
+                    case .twoBit: 2 * (2 * clamped - 0.5).rounded(.toNearestOrEven) + 1
+                    }
+                    let inside = abs(u) <= (kind == .binary ? 1 : 0.99), level = code / k
+                    value.append(p.scales[i] * code)
+                    input.append(inside ? dy[r, c] : 0)
+                    sums[i] += Double(dy[r, c] * (kind == .binary || !inside ? level : level - u) * k)
+                    shares[i] += 1
+                }
+            }
+            #expect(result.value.storage == value && result.input!.storage == input, "\(granularity)")
+            #expect(input.contains(0), "\(granularity): some weights are clipped")
+            let expected = sums.indices.map { Float(sums[$0] / shares[$0].squareRoot()) }
+            for (got, want) in zip(result.scales!, expected) { #expect(abs(got - want) <= 1e-5 * max(1, abs(want)), "\(granularity)") }
+        }
+    }
+
     /// The tiny LLaMA of the training fixtures, PTQ'd by `recipe` and made trainable: a built-in recipe, or
     /// `w4a16-g32` (INT4 asymmetric groups of 32 along the 64-wide rows, which groups of 128 would not split).
     static func qatModel(_ recipe: String) throws -> (fp32: LlamaModel, qat: LlamaModel) {

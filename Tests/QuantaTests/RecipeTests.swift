@@ -48,17 +48,18 @@ import Quanta
 
     @Test func parsesEveryKindOfRule() throws {
         let path = try Self.write(#"""
-        {"name": "mixed", "smoothquant_alpha": 0.7, "rules": [
+        {"name": "mixed", "smoothquant_alpha": 0.7, "rotation_seed": 3, "rules": [
           {"pattern": "*.ffn_down", "fp32": true},
           {"pattern": "*.attn_q", "outlier_threshold": 4, "activation": {"mode": "dynamic", "format": "int8", "scheme": "asymmetric"}},
           {"pattern": "*.attn_*", "outlier_threshold": 5},
           {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}, "gptq": {"act_order": false, "dampening": 0.1, "clip_search": true}},
-          {"pattern": "*.ffn_gate", "weight": {"format": "mxfp6"}, "activation": {"mode": "dynamic", "format": "mxfp6"}},
+          {"pattern": "*.ffn_gate", "weight": {"format": "mxfp6"}, "activation": {"mode": "dynamic", "format": "mxfp6"}, "gptq": true},
           {"pattern": "*", "weight": {"format": "fp8-e4m3", "granularity": "per-tensor"}, "activation": {"mode": "static", "format": "int8", "calibrator": "percentile-99.99"}}
         ]}
         """#)
         let recipe = try Recipe.named(path)
-        #expect(recipe.name == "mixed" && recipe.smoothQuant?.description == "alpha 0.7" && recipe.rules.count == 6)
+        #expect(recipe.name == "mixed" && recipe.smoothQuant?.description == "alpha 0.7" && recipe.rules.count == 6 && recipe.rotationSeed == 3)
+        #expect(recipe.spec(for: "blk.0.ffn_gate")?.gptq == GPTQ())
         #expect(recipe.spec(for: "blk.0.ffn_down") == nil)
         #expect(recipe.spec(for: "blk.0.attn_k")?.outlierThreshold == 5)
         let layer = try FloatLinear(name: "blk.0.attn_q", weight: Matrix(rows: 2, columns: 3, storage: [1, -2, 3, 0.5, 0, -1]), bias: nil)
@@ -82,7 +83,8 @@ import Quanta
                                  (#"{"rules": [{"pattern": "*", "weight": {"format": "int9x"}}]}"#, "unknown format 'int9x'"),
                                  (#"{"rules": [{"pattern": "*", "activation": {"mode": "static", "calibrator": "magic"}}]}"#, "unknown calibrator"),
                                  (#"{"smoothquant_alpha": 2, "rules": [{"pattern": "*", "fp32": true}]}"#, "smoothquant_alpha"),
-                                 (#"{"rules": [{"pattern": "*", "weight": {"format": "fp8-e4m3"}, "gptq": true}]}"#, "rule 0: 'gptq' needs an integer"),
+                                 (#"{"rules": [{"pattern": "*", "weight": {"format": "fp8-e4m3"}, "gptq": true}]}"#, "rule 0: 'gptq' needs an integer or MX"),
+                                 (#"{"rotation_seed": -1, "rules": [{"pattern": "*", "fp32": true}]}"#, "'rotation_seed' must be a positive integer"),
                                  (#"{"rules": [{"pattern": "*", "weight": {"format": "int4"}, "gptq": {"dampening": -1}}]}"#, "dampening"),
                                  ("not json", "not a JSON object")] {
             let path = try Self.write(json)

@@ -14,10 +14,12 @@ import Foundation
 /// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
 /// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x, "clip_search": bool, "half_scales": bool})
-/// rounds its integer weight with GPTQ on the calibration Hessians (defaults: act-order, blocks of 128, dampening
+/// rounds its integer or MX weight with GPTQ on the calibration Hessians (defaults: act-order, blocks of 128, dampening
 /// 0.01, no clipping search, float32 scales).
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
 /// "quantize_head": true applies the rules to a decoder's output head (the layer "output") too.
+/// "rotation_seed": N folds the randomised Hadamard rotation of that seed into a decoder's residual stream
+/// first (`Rotation`), as `w8a8-static-rotated` does.
 public enum RecipeFile {
     public static func load(_ path: String) throws(QuantaError) -> Recipe {
         let data = try MappedFile.read(path)
@@ -39,8 +41,9 @@ public enum RecipeFile {
                 continue
             }
             let gptq = try gptqOptions(rule["gptq"], context: "rule \(i)", path: path)
-            if gptq != nil, case .integer? = weight {} else if gptq != nil {
-                throw fail("rule \(i): 'gptq' needs an integer 'weight' quantizer")
+            switch (gptq, weight) {
+            case (nil, _), (_, .integer?), (_, .mx?): break
+            default: throw fail("rule \(i): 'gptq' needs an integer or MX 'weight' quantizer")
             }
             parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation, gptq: gptq)))
         }
@@ -52,6 +55,10 @@ public enum RecipeFile {
         if let head = json["quantize_head"] {
             guard let head = head as? Bool else { throw fail("'quantize_head' must be true or false") }
             recipe.quantizesHead = head
+        }
+        if let seed = json["rotation_seed"] {
+            guard let seed = seed as? Int, seed > 0 else { throw fail("'rotation_seed' must be a positive integer") }
+            recipe.rotationSeed = UInt64(seed)
         }
         return recipe
     }

@@ -1,3 +1,5 @@
+import QuantaKernels
+
 /// ParetoQ's weight quantizers for two bits and below (Liu et al., 2025), one range alpha per group of the
 /// parameters' granularity. Each falls on a symmetric integer grid of step S = alpha / k, which is how it is
 /// stored and deployed (`deploymentFormat`, S the parameters' scales):
@@ -22,21 +24,8 @@ public enum LowBitWeight: String, Sendable, CaseIterable {
         }
     }
 
-    static let clip: Float = 0.99
-
     /// The symmetric integer format the codes are stored in: INT2 (codes -1...1) or INT3 (SEQ's odd codes).
     public var deploymentFormat: IntegerFormat { self == .twoBit ? IntegerFormat(bits: 3, signed: true)! : IntegerFormat(bits: 2, signed: true)! }
-
-    /// The code of w at range alpha.
-    @inline(__always)
-    func code(_ w: Float, alpha: Float) -> Float {
-        let u = min(max(w / alpha, -Self.clip), Self.clip)
-        switch self {
-        case .binary: return w > 0 ? 1 : w < 0 ? -1 : 0
-        case .ternary: return (1.5 * u).rounded(.toNearestOrEven)
-        case .twoBit: return 2 * (2 * u - 0.5).rounded(.toNearestOrEven) + 1
-        }
-    }
 
     /// The starting parameters of `w` for `granularity`: S = alpha_0 / k per group.
     public func initialParameters(for w: Matrix<Float>, granularity: Granularity) throws(QuantaError) -> QuantizationParameters {
@@ -53,27 +42,18 @@ public enum LowBitWeight: String, Sendable, CaseIterable {
                                           format: deploymentFormat, scheme: .symmetric, granularity: granularity)
     }
 
-    /// x~ of `w` (S = the parameters' scales), and with dL/dx~ `outputGradient`, dL/dw and dL/dS per scale.
+    /// x~ of `w` (S = the parameters' scales), and with dL/dx~ `outputGradient`, dL/dw and dL/dS per scale,
+    /// computed by `qk_low_bit_rows` (`FakeQuantizeRows`).
     public func fakeQuantize(_ w: Matrix<Float>, _ parameters: QuantizationParameters, outputGradient: Matrix<Float>? = nil)
         -> (value: Matrix<Float>, input: Matrix<Float>?, scales: [Float]?) {
-        var value = w, input = outputGradient
-        var scaleGradients = [Double](repeating: 0, count: parameters.scales.count), shares = [Int](repeating: 0, count: parameters.scales.count)
-        let limit = self == .binary ? 1 : Self.clip
-        for r in 0..<w.rows {
-            for c in 0..<w.columns {
-                let i = r * w.columns + c, p = parameters.granularity.parameterIndex(row: r, column: c, columns: w.columns)
-                let s = parameters.scales[p], alpha = s * stretch, code = code(w.storage[i], alpha: alpha)
-                value.storage[i] = s * code
-                guard let dy = outputGradient?.storage[i] else { continue }
-                let u = w.storage[i] / alpha, inside = abs(u) <= limit
-                if !inside { input!.storage[i] = 0 }
-                let level = code / stretch   // x~ / alpha
-                let dAlpha = self == .binary ? level : (inside ? level - u : level)
-                scaleGradients[p] += Double(dy * dAlpha * stretch)   // dalpha/dS = k
-                shares[p] += 1
+        let count = parameters.scales.count
+        let kind: Int = switch self { case .binary: QK_LOW_BIT_BINARY; case .ternary: QK_LOW_BIT_TERNARY; case .twoBit: QK_LOW_BIT_TWO_BIT }
+        let result = parameters.scales.withUnsafeBufferPointer { scales in
+            FakeQuantizeRows.run(w, granularity: parameters.granularity, parameterCount: count, outputGradient: outputGradient) {
+                qk_low_bit_rows($0, $1, $2, $3, $4, scales.baseAddress, Int32(kind), $5, $6, $7, $8)
             }
         }
-        guard outputGradient != nil else { return (value, nil, nil) }
-        return (value, input, scaleGradients.indices.map { Float(scaleGradients[$0]) / Float(max(shares[$0], 1)).squareRoot() })
+        guard let input = result.input else { return (result.value, nil, nil) }
+        return (result.value, input, (0..<count).map { Float(result.sums[$0]) / Float(max(result.shares[$0], 1)).squareRoot() })
     }
 }

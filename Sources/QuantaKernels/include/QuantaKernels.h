@@ -156,6 +156,15 @@ void qk_lsq_rows(const float *x, int rows, int cols, const int32_t *first, const
                  const float *scale, const float *inverse, const int32_t *zero, int32_t lowest, int32_t highest,
                  float *value, const float *dy, float *dx, double *scale_gradient);
 
+/// ParetoQ's low-bit weight quantizers (LowBitWeight), laid out as qk_lsq_rows: k = 1, 1.5, 4 (binary,
+/// ternary, SEQ two-bit), alpha = scale[p] k, u = x / alpha, u' = clamp(u, -0.99, 0.99),
+///     code = sign(x) | rne(1.5 u') | 2 rne(2 u' - 0.5) + 1,   value = scale[p] code
+/// and with dy: dx = dy where |u| <= 0.99 (binary: 1), else 0, and with l = code / k,
+///     scale_gradient[p] += dy * k * (binary or outside ? l : l - u)     (dL/dS before the 1/sqrt(N) scale)
+enum { QK_LOW_BIT_BINARY = 0, QK_LOW_BIT_TERNARY = 1, QK_LOW_BIT_TWO_BIT = 2 };
+void qk_low_bit_rows(const float *x, int rows, int cols, const int32_t *first, const int32_t *offset,
+                     const float *scale, int kind, float *value, const float *dy, float *dx, double *scale_gradient);
+
 /// The UINT8 code of v: clamp(rne(v * (1/S)), Z, 255 + Z) - Z.
 static inline uint8_t qk_code_u8(float v, float inverse, float zero) {
     float t = v * inverse, upper = 255 + zero;
