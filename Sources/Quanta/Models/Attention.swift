@@ -7,11 +7,15 @@ import QuantaKernels
 ///
 /// Q is [queries, heads * d], K and V are [keys, kvHeads * d] (row-major, heads side by side). With
 /// `causalOffset` = c, query i sees keys 0...i + c (a decoder whose cache holds c earlier tokens);
-/// nil means every query sees every key (an encoder).
+/// nil means every query sees every key (an encoder). A causal product skips the masked scores a block of
+/// queries at a time.
 public struct Attention: Sendable {
     public let heads: Int
     public let kvHeads: Int
     public let headDimension: Int
+    /// Queries per block of a causal product (SmolLM2's 512-token prefill, FP32, 3 interleaved rounds on Zen 3:
+    /// 387 tokens/s median against 377 for 32, 385 for 128, and 325 for whole rows).
+    static let causalBlock = 64
 
     public init(heads: Int, kvHeads: Int, headDimension: Int) throws(QuantaError) {
         guard heads > 0, kvHeads > 0, heads % kvHeads == 0, headDimension > 0 else {
@@ -31,21 +35,28 @@ public struct Attention: Sendable {
         // otherwise OpenBLAS threads each product.
         let work = heads * queryCount * keyCount * d
         let workers = BLAS.threads == 1 && work >= WorkerPool.minimumWork ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
+        // A causal product runs in blocks of queries, each against the keys its last query sees, so the
+        // masked half of the scores is neither computed nor multiplied by V.
+        let block = causalOffset == nil ? max(queryCount, 1) : Self.causalBlock
         WorkerPool.run(workers) { worker in
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryCount * keyCount)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(block, queryCount) * keyCount)
         defer { scores.deallocate() }
         for h in stride(from: worker, to: heads, by: workers) {
             let g = h / (heads / kvHeads)
-            BLAS.gemmTransposedB(m: queryCount, n: keyCount, k: d, alpha: scale, a: q + h * d, lda: qStride,
-                                 b: k + g * d, ldb: kvStride, c: scores, ldc: keyCount)
-            for i in 0..<queryCount {
-                let row = scores + i * keyCount
-                let visible = causalOffset.map { min(i + $0 + 1, keyCount) } ?? keyCount
-                qk_softmax(row, Int32(visible))
-                for j in visible..<keyCount { row[j] = 0 }
+            for i0 in stride(from: 0, to: queryCount, by: block) {
+                let rows = min(block, queryCount - i0)
+                let keys = causalOffset.map { min(i0 + rows + $0, keyCount) } ?? keyCount
+                BLAS.gemmTransposedB(m: rows, n: keys, k: d, alpha: scale, a: q + i0 * qStride + h * d, lda: qStride,
+                                     b: k + g * d, ldb: kvStride, c: scores, ldc: keys)
+                for i in 0..<rows {
+                    let row = scores + i * keys
+                    let visible = causalOffset.map { min(i0 + i + $0 + 1, keys) } ?? keys
+                    qk_softmax(row, Int32(visible))
+                    for j in visible..<keys { row[j] = 0 }
+                }
+                BLAS.gemm(m: rows, n: d, k: keys, a: scores, lda: keys, b: v + g * d, ldb: kvStride,
+                          c: output + i0 * qStride + h * d, ldc: qStride)
             }
-            BLAS.gemm(m: queryCount, n: d, k: keyCount, a: scores, lda: keyCount, b: v + g * d, ldb: kvStride,
-                      c: output + h * d, ldc: qStride)
         }
         }
     }
