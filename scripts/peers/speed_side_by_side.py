@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""
+Quanta and the engines people run these models with, timed side by side on this machine (issue 11). Not part of
+CI; never a dependency. `scripts/peers/speed` makes the throwaway environment and runs this file.
+
+Workloads, all at --threads (default 2), the same as `quanta bench model` times:
+  SmolLM2  prefill 512 tokens and decode 128 tokens one at a time, each from an empty cache (tokens/s):
+           llama.cpp (llama-cpp-python built with -DGGML_NATIVE=ON; F32 KV cache, no flash attention) on the
+           F32 copy of the GGUF (`quanta export --type f32`) and on llama.cpp's own Q8_0 and Q4_1 of it
+           (llama_model_quantize); Quanta FP32 and its int8 recipes with the head quantized (--quantize-head).
+  MiniLM   a batch of 32 sequences of 128 tokens, mean pooling and L2 normalisation (sequences/s): PyTorch FP32
+           and `torch.ao.quantization.quantize_dynamic` int8 (sentence-transformers' model through transformers),
+           ONNX Runtime FP32 and int8 per channel (`onnxruntime.quantization.quantize_dynamic`); Quanta FP32 and
+           its int8 recipes.
+  GEMM     `quanta bench gemm` (Quanta's kernels, OpenBLAS sgemm and oneDNN's u8s8 matmul in one run).
+Every round runs every engine once (interleaved; each peer call after an untimed one), so ratios hold on a noisy
+machine; the table gives the median over the rounds and each figure against the best peer of the same workload.
+
+    scripts/peers/speed [--rounds 3] [--threads 2] [--smollm2-recipes w8a8,w8a8-block32,w7a8]
+                        [--minilm-recipes w8a8,w7a8] [--skip-gemm]
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ASSETS = ROOT / ".assets"
+
+
+def cpu_model():
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def quanta_json(quanta, args):
+    env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))
+    out = subprocess.run([quanta, *args, "--json"], check=True, env=env, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
+
+
+def timed(body, units):
+    """Units per second of one call of body, after one untimed call (so that pages are mapped and the threads of
+    the engine that ran before are idle)."""
+    body()
+    start = time.perf_counter()
+    body()
+    return units / (time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------------------------- SmolLM2 (llama.cpp)
+
+def _quiet(level, text, user_data):
+    pass
+
+
+def quiet_callback():
+    import llama_cpp
+    return llama_cpp.llama_log_callback(_quiet)
+
+
+class LlamaCpp:
+    """One GGUF file in llama.cpp: prefill 512 and decode 128 from an empty cache, as `quanta bench model`."""
+
+    def __init__(self, path, threads, ids):
+        import llama_cpp
+        self.llama_cpp = llama_cpp
+        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_ubatch=512, n_threads=threads,
+                                   n_threads_batch=threads, type_k=0, type_v=0, flash_attn=False, logits_all=False,
+                                   verbose=False)   # type 0: GGML_TYPE_F32, the KV cache Quanta keeps
+        self.ids = ids
+
+    def clear(self):
+        self.llm.reset()
+        self.llama_cpp.llama_memory_clear(self.llm._ctx.memory, True)
+
+    def prefill(self):
+        def run():
+            self.clear()
+            self.llm.eval(self.ids[:512])
+        return timed(run, 512)
+
+    def decode(self):
+        def run():
+            self.clear()
+            for token in self.ids[-128:]:
+                self.llm.eval([token])
+        return timed(run, 128)
+
+
+def smollm2_files(quanta, work):
+    """The F32 copy and llama.cpp's Q8_0 and Q4_1 of it."""
+    import llama_cpp
+    global QUIET
+    QUIET = quiet_callback()   # kept alive: llama.cpp calls it for every log line
+    llama_cpp.llama_log_set(QUIET, None)
+    work.mkdir(parents=True, exist_ok=True)
+    f32 = work / "smollm2-f32.gguf"
+    if not f32.exists():
+        env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))
+        subprocess.run([quanta, "export", "--model", "smollm2", "--format", "gguf", "--type", "f32", "--out", str(f32)],
+                       check=True, env=env)
+    files = {"llama.cpp F32": f32}
+    for name, ftype in (("Q8_0", 7), ("Q4_1", 3)):
+        out = work / f"smollm2-{name.lower()}.gguf"
+        if not out.exists():
+            params = llama_cpp.llama_model_quantize_default_params()
+            params.ftype, params.nthread = ftype, 2
+            assert llama_cpp.llama_model_quantize(str(f32).encode(), str(out).encode(), params) == 0
+        files[f"llama.cpp {name}"] = out
+    return files
+
+
+def emma_ids(gguf_path, count):
+    """`count` ids of Emma, repeated as needed, as `quanta bench model` feeds SmolLM2."""
+    import llama_cpp
+    vocab = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
+    ids = vocab.tokenize((ASSETS / "austen" / "emma.txt").read_bytes(), add_bos=False, special=False)
+    return [ids[i % len(ids)] for i in range(count)]
+
+
+# ------------------------------------------------------------------------------- MiniLM (PyTorch, ONNX Runtime)
+
+class MiniLMPeers:
+    """MiniLM's batch of 32 x 128 in PyTorch (FP32, dynamic int8) and ONNX Runtime (FP32, int8 per channel)."""
+
+    def __init__(self, threads, work):
+        import torch
+        from transformers import AutoModel
+        torch.set_num_threads(threads)
+        self.torch = torch
+        folder = ASSETS / "minilm"
+        self.fp32 = AutoModel.from_pretrained(str(folder)).eval()
+        self.int8 = torch.ao.quantization.quantize_dynamic(AutoModel.from_pretrained(str(folder)).eval(),
+                                                           {torch.nn.Linear}, dtype=torch.qint8)
+        generator = np.random.default_rng(0)
+        ids = generator.integers(1000, 20000, size=(32, 128))
+        ids[:, 0], ids[:, -1] = 101, 102   # [CLS] ... [SEP]
+        self.inputs = {"input_ids": torch.tensor(ids), "attention_mask": torch.ones(32, 128, dtype=torch.long),
+                       "token_type_ids": torch.zeros(32, 128, dtype=torch.long)}
+        self.sessions = self.onnx_sessions(threads, work)
+
+    def onnx_sessions(self, threads, work):
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        work.mkdir(parents=True, exist_ok=True)
+        fp32, int8 = work / "minilm-fp32.onnx", work / "minilm-int8-per-channel.onnx"
+        if not fp32.exists():
+            class Encoder(self.torch.nn.Module):   # positional inputs for the TorchScript exporter
+                def __init__(self, bert):
+                    super().__init__()
+                    self.bert = bert
+
+                def forward(self, input_ids, attention_mask, token_type_ids):
+                    return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            self.torch.onnx.export(Encoder(self.fp32), tuple(self.inputs.values()), str(fp32), input_names=list(self.inputs),
+                                   output_names=["last_hidden_state"], opset_version=17, dynamo=False)
+        if not int8.exists():
+            quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        feed = {k: v.numpy() for k, v in self.inputs.items()}
+        sessions = {}
+        for name, path in (("ONNX Runtime FP32", fp32), ("ONNX Runtime int8 per-channel", int8)):
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            sessions[name] = (session, {i.name: feed[i.name] for i in session.get_inputs()})
+        return sessions
+
+    def embed_torch(self, model):
+        with self.torch.inference_mode():
+            hidden = model(**self.inputs).last_hidden_state
+            mask = self.inputs["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1)
+            return self.torch.nn.functional.normalize(pooled, dim=1)
+
+    def embed_onnx(self, name):
+        session, feed = self.sessions[name]
+        hidden = session.run(None, feed)[0]
+        pooled = hidden.mean(axis=1)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    def rates(self):
+        rates = {"PyTorch FP32": timed(lambda: self.embed_torch(self.fp32), 32),
+                 "PyTorch int8 (quantize_dynamic)": timed(lambda: self.embed_torch(self.int8), 32)}
+        for name in self.sessions:
+            rates[name] = timed(lambda: self.embed_onnx(name), 32)
+        return rates
+
+
+# ------------------------------------------------------------------------------------------------------- report
+
+def table(title, unit, samples, peers):
+    """Median per engine; each Quanta row against the best peer, each peer against the best peer."""
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    best_peer = max(medians[p] for p in peers if p in medians)
+    print(f"\n{title} ({unit}, median of {len(next(iter(samples.values())))} interleaved rounds; range in brackets)")
+    for name, values in samples.items():
+        ratio = medians[name] / best_peer
+        print(f"  {name:48s} {medians[name]:9.1f}  [{min(values):.1f}-{max(values):.1f}]  {ratio:5.2f}x best peer")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quanta", default=str(ROOT / ".build" / "release" / "quanta"))
+    parser.add_argument("--work", default="/tmp/quanta-speed-peers")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--smollm2-recipes", default="w8a8,w8a8-block32,w7a8")
+    parser.add_argument("--minilm-recipes", default="w8a8,w7a8")
+    parser.add_argument("--skip-gemm", action="store_true")
+    args = parser.parse_args()
+    work, threads = pathlib.Path(args.work), args.threads
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {threads} threads; Quanta {args.quanta}")
+
+    files = smollm2_files(args.quanta, work)
+    ids = emma_ids(files["llama.cpp F32"], 512 + 128)
+    engines = {name: LlamaCpp(path, threads, ids) for name, path in files.items()}
+    minilm = MiniLMPeers(threads, work)
+    prefill, decode, sentences = {}, {}, {}
+    for round_ in range(args.rounds):
+        print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
+        for name, engine in engines.items():
+            prefill.setdefault(name, []).append(engine.prefill())
+            decode.setdefault(name, []).append(engine.decode())
+        for row in quanta_json(args.quanta, ["bench", "model", "--model", "smollm2", "--recipe", args.smollm2_recipes,
+                                             "--quantize-head", "--threads", str(threads), "--runs", "1"]):
+            target = prefill if row["metric"] == "prefill_tokens_per_s" else decode
+            target.setdefault(f"Quanta {row['recipe']}", []).append(row["value"])
+        for name, rate in minilm.rates().items():
+            sentences.setdefault(name, []).append(rate)
+        for row in quanta_json(args.quanta, ["bench", "model", "--model", "minilm", "--recipe", args.minilm_recipes,
+                                             "--threads", str(threads), "--runs", "1"]):
+            sentences.setdefault(f"Quanta {row['recipe']}", []).append(row["value"])
+    peers_llama = [n for n in engines]
+    table("SmolLM2 prefill 512", "tokens/s", prefill, peers_llama)
+    table("SmolLM2 decode 128", "tokens/s", decode, peers_llama)
+    table("MiniLM batch 32 x 128", "sequences/s", sentences, [n for n in sentences if not n.startswith("Quanta")])
+    if not args.skip_gemm:
+        print("\nGEMM (quanta bench gemm: Quanta's kernels, OpenBLAS sgemm and oneDNN in one run)")
+        env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))
+        subprocess.run([args.quanta, "bench", "gemm", "--threads", str(threads), "--runs", "7"], check=True, env=env)
+
+
+if __name__ == "__main__":
+    main()
