@@ -12,12 +12,16 @@ Workloads, all at --threads (default 2), the same as `quanta bench model` times:
            and `torch.ao.quantization.quantize_dynamic` int8 (sentence-transformers' model through transformers),
            ONNX Runtime FP32 and int8 per channel (`onnxruntime.quantization.quantize_dynamic`); Quanta FP32 and
            its int8 recipes.
+  Train    with --train: one SmolLM2 training step on 512 tokens (forward, backward, clipping at norm 1, AdamW),
+           training tokens/s: PyTorch FP32 (transformers' LlamaForCausalLM with SmolLM2-135M's configuration;
+           the weights' values do not change the time) against `quanta bench train --model smollm2` (FP32 and
+           the --train-recipes QAT models).
   GEMM     `quanta bench gemm` (Quanta's kernels, OpenBLAS sgemm and oneDNN's u8s8 matmul in one run).
 Every round runs every engine once (interleaved; each peer call after an untimed one), so ratios hold on a noisy
 machine; the table gives the median over the rounds and each figure against the best peer of the same workload.
 
     scripts/peers/speed [--rounds 3] [--threads 2] [--smollm2-recipes w8a8,w8a8-block32,w7a8]
-                        [--minilm-recipes w8a8,w7a8] [--skip-gemm]
+                        [--minilm-recipes w8a8,w7a8] [--skip-gemm] [--train [--train-recipes w4a16-g128]]
 """
 import argparse
 import json
@@ -196,6 +200,35 @@ class MiniLMPeers:
         return rates
 
 
+# ------------------------------------------------------------------------------------------- training (PyTorch)
+
+class SmolLM2TrainingPeer:
+    """One AdamW step of SmolLM2-135M in PyTorch FP32 on one sequence of 512 tokens, as `quanta bench train`."""
+
+    def __init__(self, threads, ids):
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        self.torch = torch
+        config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                             num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                             rms_norm_eps=1e-5, rope_theta=100000.0, tie_word_embeddings=True, hidden_act="silu")
+        self.model = LlamaForCausalLM(config).float().train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-5, weight_decay=0.01)
+        self.ids = torch.tensor([ids[:512]])
+
+    def step(self):
+        loss = self.model(input_ids=self.ids, labels=self.ids).loss
+        loss.backward()
+        self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def rate(self):
+        return timed(self.step, 512)
+
+
 # ------------------------------------------------------------------------------------------------------- report
 
 def table(title, unit, samples, peers):
@@ -217,6 +250,8 @@ def main():
     parser.add_argument("--smollm2-recipes", default="w8a8,w8a8-block32,w7a8")
     parser.add_argument("--minilm-recipes", default="w8a8,w7a8")
     parser.add_argument("--skip-gemm", action="store_true")
+    parser.add_argument("--train", action="store_true", help="also time a SmolLM2 training step against PyTorch")
+    parser.add_argument("--train-recipes", default="w4a16-g128")
     args = parser.parse_args()
     work, threads = pathlib.Path(args.work), args.threads
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {threads} threads; Quanta {args.quanta}")
@@ -225,7 +260,8 @@ def main():
     ids = emma_ids(files["llama.cpp F32"], 512 + 128)
     engines = {name: LlamaCpp(path, threads, ids) for name, path in files.items()}
     minilm = MiniLMPeers(threads, work)
-    prefill, decode, sentences = {}, {}, {}
+    trainer = SmolLM2TrainingPeer(threads, ids) if args.train else None
+    prefill, decode, sentences, training = {}, {}, {}, {}
     for round_ in range(args.rounds):
         print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
         for name, engine in engines.items():
@@ -240,10 +276,17 @@ def main():
         for row in quanta_json(args.quanta, ["bench", "model", "--model", "minilm", "--recipe", args.minilm_recipes,
                                              "--threads", str(threads), "--runs", "1"]):
             sentences.setdefault(f"Quanta {row['recipe']}", []).append(row["value"])
+        if trainer:
+            training.setdefault("PyTorch FP32", []).append(trainer.rate())
+            for row in quanta_json(args.quanta, ["bench", "train", "--model", "smollm2", "--recipe", args.train_recipes,
+                                                 "--threads", str(threads), "--runs", "1"]):
+                training.setdefault(f"Quanta {row['recipe']} ({row['metric']})", []).append(row["value"])
     peers_llama = [n for n in engines]
     table("SmolLM2 prefill 512", "tokens/s", prefill, peers_llama)
     table("SmolLM2 decode 128", "tokens/s", decode, peers_llama)
     table("MiniLM batch 32 x 128", "sequences/s", sentences, [n for n in sentences if not n.startswith("Quanta")])
+    if trainer:
+        table("SmolLM2 training step, 512 tokens", "tokens/s", training, ["PyTorch FP32"])
     if not args.skip_gemm:
         print("\nGEMM (quanta bench gemm: Quanta's kernels, OpenBLAS sgemm and oneDNN in one run)")
         env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))

@@ -293,7 +293,7 @@ __attribute__((target("avx2,fma"))) static void gemm_avx2_sign(const uint8_t *a,
 
 // AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
 // zmm, so a register tile of MR rows x 2 panels needs 2 weight loads and MR broadcasts per 2 MR vpdpbusd.
-#define VNNI512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define VNNI512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
                                               int i, int col, int n1, const qk_epilogue *e) {
@@ -350,6 +350,91 @@ VNNI512 static void gemm_vnni512(const uint8_t *a, int m, int k, int lda, const 
         }
     })
 #undef QK_TILE512
+}
+
+/// Mode 3 (activations in blocks of QK_BLOCK) on 512-bit VNNI: per block, vpdpbusd's exact sum_k a w less 128 W_b
+/// is mode 3's t_b = sum_k (a - 128) w, then the two fused multiply-adds of qk_gemm_blocks_generic, S_b t_b and
+/// S_b (128 + Z_b) W_b, in the same order. A tile of MR512_BLOCKS rows x 2 panels holds its int32 block sums
+/// and its float totals in registers (24 zmm).
+enum { MR512_BLOCKS = 6 };
+
+VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_blocks_tile(const uint8_t *a, int lda, int rows, const int8_t *panel,
+                                                                                  int groups, int panels, int i, int col, int n1,
+                                                                                  const qk_epilogue *e) {
+    int blocks = groups / (QK_BLOCK / 4);
+    const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
+    const int8_t *second = panel + (size_t)groups * 64;
+    __m512 total[MR512_BLOCKS][2];
+    for (int r = 0; r < MR512_BLOCKS; r++) total[r][0] = total[r][1] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m512i acc[MR512_BLOCKS][2];
+        for (int r = 0; r < MR512_BLOCKS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+        for (int g = b * (QK_BLOCK / 4); g < (b + 1) * (QK_BLOCK / 4); g++) {
+            __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);
+            __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();
+            for (int r = 0; r < MR512_BLOCKS; r++) {
+                if (r < rows) {
+                    int32_t bytes;
+                    memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
+                    __m512i av = _mm512_set1_epi32(bytes);
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
+                    if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
+                }
+            }
+        }
+        __m512i w_b[2];
+        __m512 weight_sum[2];
+        for (int p = 0; p < panels; p++) {
+            w_b[p] = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(sums + ((size_t)p * blocks + b) * QK_PANEL)));
+            weight_sum[p] = _mm512_cvtepi32_ps(w_b[p]);
+            w_b[p] = _mm512_slli_epi32(w_b[p], 7);
+        }
+        for (int r = 0; r < rows; r++) {
+            size_t rb = (size_t)(i + r) * blocks + b;
+            __m512 scale = _mm512_set1_ps(e->a_scale[rb]), offset = _mm512_set1_ps(e->a_scale[rb] * (float)(128 + e->a_zero[rb]));
+            for (int p = 0; p < panels; p++) {
+                __m512 t = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][p], w_b[p]));
+                total[r][p] = _mm512_fmadd_ps(offset, weight_sum[p], _mm512_fmadd_ps(scale, t, total[r][p]));
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int half = 0; half < 2 * panels; half++) {
+            int j = col + 8 * half, valid = n1 - j;
+            if (valid <= 0) break;
+            __m512 v = total[r][half / 2];
+            __m256 y = half % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)) : _mm512_castps512_ps256(v);
+            if (valid >= 8) {
+                store8_f32(e, i + r, j, _mm256_mul_ps(_mm256_loadu_ps(e->w_scale + j), y));
+                continue;
+            }
+            float lanes[8];
+            _mm256_storeu_ps(lanes, y);
+            for (int t = 0; t < valid; t++) e->c_f32[(size_t)(i + r) * e->ldc + j + t] = finish_float(e, i + r, j + t, e->w_scale[j + t] * lanes[t]);
+        }
+    }
+}
+
+VNNI512 static void gemm_blocks_vnni512(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                                       const qk_epilogue *e) {
+    (void)n;
+    int groups = k_groups(k);
+#define QK_BLOCKS_TILE512(ROWS)                                                                                  \
+    if (panels == 2) gemm_vnni512_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);   \
+    else gemm_vnni512_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
+    QK_FOR_PANEL_PAIRS({
+        int i = i0;
+        for (; i + MR512_BLOCKS <= i1; i += MR512_BLOCKS) { QK_BLOCKS_TILE512(MR512_BLOCKS) }
+        switch (i1 - i) {
+        case 5: { QK_BLOCKS_TILE512(5) } break;
+        case 4: { QK_BLOCKS_TILE512(4) } break;
+        case 3: { QK_BLOCKS_TILE512(3) } break;
+        case 2: { QK_BLOCKS_TILE512(2) } break;
+        case 1: { QK_BLOCKS_TILE512(1) } break;
+        default: break;
+        }
+    })
+#undef QK_BLOCKS_TILE512
 }
 
 /// AVX2: the direct tile for small weights, the sign trick where no weight code is -128, else the nibble split.
@@ -471,6 +556,6 @@ AVX2 static float exponentiate_avx2(float *p, int count, float maximum) {
 
 const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
 const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_vnni512, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
 
 #endif
