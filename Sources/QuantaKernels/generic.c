@@ -72,6 +72,21 @@ float qk_exponentiate_generic(float *p, int count, float maximum) {
     return sum;
 }
 
+void qk_gemv_f32_generic(const float *w, int rows, int k, const float *x, float *y, int accumulate) {
+    for (int j = 0; j < rows; j++) {
+        const float *row = w + (size_t)j * k;
+        float lanes[QK_DOT_LANES] = { 0 };
+        int c = 0;
+        for (; c + QK_DOT_LANES <= k; c += QK_DOT_LANES) {
+            for (int l = 0; l < QK_DOT_LANES; l++) lanes[l] = fmaf(row[c + l], x[c + l], lanes[l]);
+        }
+        float s = sum_lanes(lanes);
+        for (; c < k; c++) s = fmaf(row[c], x[c], s);
+        finish_dot(y + j, s, accumulate);
+    }
+}
+
 const qk_kernel_table qk_portable_kernels = {
     qk_gemm_generic, qk_gemm_blocks_generic, qk_quantize_row_generic, qk_quantize_blocks_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
+    qk_gemv_f32_generic,
 };

@@ -60,7 +60,8 @@ static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
 /// One path's kernels. The GEMM runs output columns [n0, n1) of C = A W^T (qk_gemm_u8s8; gemm_u8s8_blocks for
 /// the epilogue's mode 3, activations in blocks); the row quantizers are qk_quantize_rows_u8's and
 /// qk_quantize_rows_u8_blocks' per-row bodies; the element-wise kernels are qk_activate's and qk_silu_multiply's,
-/// and exponentiate computes p[i] = qk_exp(p[i] - maximum) in place and returns the sum (qk_softmax).
+/// and exponentiate computes p[i] = qk_exp(p[i] - maximum) in place and returns the sum (qk_softmax); gemv_f32 is
+/// qk_gemv_f32's body on rows [0, rows) of W.
 typedef struct {
     void (*gemm_u8s8)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
     void (*gemm_u8s8_blocks)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
@@ -69,6 +70,7 @@ typedef struct {
     void (*activate)(int activation, float *x, size_t n);
     void (*silu_multiply)(float *gate, const float *up, size_t n);
     float (*exponentiate)(float *p, int count, float maximum);
+    void (*gemv_f32)(const float *w, int rows, int k, const float *x, float *y, int accumulate);
 } qk_kernel_table;
 
 /// The kernels of `path`, or NULL where this CPU cannot run it.
@@ -84,6 +86,23 @@ void qk_quantize_blocks_generic(const float *row, int k, const float *column_sca
 void qk_activate_generic(int activation, float *x, size_t n);
 void qk_silu_multiply_generic(float *gate, const float *up, size_t n);
 float qk_exponentiate_generic(float *p, int count, float maximum);
+void qk_gemv_f32_generic(const float *w, int rows, int k, const float *x, float *y, int accumulate);
+
+/// The lanes of qk_gemv_f32's dot products: partial sums over k = l (mod QK_DOT_LANES) for l in [0, 16), which
+/// one zmm or two ymm registers hold.
+enum { QK_DOT_LANES = 16 };
+
+/// The fixed tree that adds a dot product's 16 partial sums: halves folded onto each other (8, 4, 2, 1), the
+/// order a SIMD reduction takes, so every path gives the same bits.
+static inline float sum_lanes(float lanes[QK_DOT_LANES]) {
+    for (int width = QK_DOT_LANES / 2; width >= 1; width /= 2) {
+        for (int l = 0; l < width; l++) lanes[l] = lanes[l] + lanes[l + width];
+    }
+    return lanes[0];
+}
+
+/// y = s, or y + s with `accumulate`: the end of each of qk_gemv_f32's rows, s = sum_lanes then the tail's fmas.
+static inline void finish_dot(float *y, float s, int accumulate) { *y = accumulate ? *y + s : s; }
 
 /// Each architecture's rows, defined in generic.c, arch/x86.c and arch/arm.c.
 extern const qk_kernel_table qk_portable_kernels;

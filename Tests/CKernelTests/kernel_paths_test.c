@@ -189,6 +189,29 @@ static void test_rows(const qk_kernel_table *table, const char *name) {
             check(memcmp(c1, c2, n) == 0 && s1 == s2 && z1 == z2, "row quantization", name, 1, n, 0);
         }
     }
+    // The FP32 GEMV: row counts around its 4-row tile and lengths around its 16 lanes, with and without
+    // accumulating into y.
+    static const int gemv_shapes[][2] = { { 1, 1 }, { 3, 15 }, { 4, 16 }, { 7, 33 }, { 9, 576 }, { 13, 1000 } };
+    for (size_t g = 0; g < sizeof gemv_shapes / sizeof gemv_shapes[0]; g++) {
+        int rows = gemv_shapes[g][0], k = gemv_shapes[g][1];
+        float w[13 * 1000], v[1000], y1[13], y2[13];
+        for (int i = 0; i < rows * k; i++) w[i] = (float)((int)(next() % 20001) - 10000) * 1e-4f;
+        for (int i = 0; i < k; i++) v[i] = (float)((int)(next() % 20001) - 10000) * 1e-3f;
+        for (int accumulate = 0; accumulate < 2; accumulate++) {
+            for (int j = 0; j < rows; j++) y1[j] = y2[j] = (float)j - 0.5f;
+            table->gemv_f32(w, rows, k, v, y1, accumulate);
+            qk_portable_kernels.gemv_f32(w, rows, k, v, y2, accumulate);
+            check(memcmp(y1, y2, sizeof(float) * rows) == 0, "FP32 GEMV bits", name, rows, 1, k);
+            // and the sum itself: within k + 4 roundings of the exact value (in double).
+            int close = 1;
+            for (int j = 0; j < rows; j++) {
+                double exact = accumulate ? (double)j - 0.5 : 0, magnitude = fabs(exact);
+                for (int c = 0; c < k; c++) { exact += (double)w[j * k + c] * v[c]; magnitude += fabs((double)w[j * k + c] * v[c]); }
+                close &= fabs((double)y2[j] - exact) <= (k + 4) * 0x1p-24 * magnitude;
+            }
+            check(close, "FP32 GEMV sums", name, rows, 1, k);
+        }
+    }
     // Blocks: a row of 8 blocks, one all positive, one all negative, one all zero, one with an outlier.
     float x[256], scale[256], s1[8], s2[8];
     uint8_t c1[256], c2[256];

@@ -98,4 +98,17 @@ func quanta(_ arguments: [String], input: String = "") throws -> CommandResult {
         let r = try quanta(["bench", "gemm", "--shapes", "16x16x16,16x0x16"])
         #expect(r.status != 0 && r.stdout.isEmpty && r.stderr.contains("'16x0x16'"))
     }
+
+    /// A GEMV shape brings the weights' read rate into its rows and a dram-read row, the rate's ceiling.
+    @Test func benchGemmReportsTheReadRateOfAGEMV() throws {
+        let r = try quanta(["bench", "gemm", "--shapes", "1x256x256", "--runs", "1", "--json"])
+        #expect(r.status == 0)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let fp32 = try #require(rows.first { $0["kernel"] as? String == "fp32" })
+        let read = try #require(rows.first { $0["kernel"] as? String == "dram-read" })
+        // fp32 reads 4 bytes per weight: 256 * 256 * 4 bytes in median_ms.
+        let ms = try #require(fp32["median_ms"] as? Double), rate = try #require(fp32["weight_gb_per_s"] as? Double)
+        #expect(abs(rate - 262_144 / (ms * 1e6)) <= 1e-6 * rate)
+        #expect(try #require(read["weight_gb_per_s"] as? Double) > 0)
+    }
 }

@@ -1,6 +1,7 @@
 import QuantaKernels
 /// `quanta bench gemm`: FP32 OpenBLAS (sgemm, or sgemv for one row) against the INT8 kernels on the same
-/// shapes in the same run, Y [m, n] = X [m, k] W^T, weights packed before timing, outputs preallocated.
+/// shapes in the same run, Y [m, n] = X [m, k] W^T, weights packed before timing, outputs preallocated; with a
+/// one-row shape, also the memory read rate that bounds a GEMV (the dram-read row).
 public struct GEMMBenchmark: Sendable {
     public struct Shape: Sendable {
         public let m: Int, n: Int, k: Int
@@ -14,11 +15,32 @@ public struct GEMMBenchmark: Sendable {
         /// 2 m n k operations per second, in units of 10^9.
         public let gops: Double
         public let path: String
+        /// For one-row products (GEMV) and the dram-read row: bytes of weights read per second, in units of 10^9.
+        public let weightGigabytesPerSecond: Double?
 
         enum CodingKeys: String, CodingKey {
             case kernel, m, n, k, threads, path
-            case medianMilliseconds = "median_ms", gops
+            case medianMilliseconds = "median_ms", gops, weightGigabytesPerSecond = "weight_gb_per_s"
         }
+    }
+
+    /// Bytes of the dram-read row's buffer: larger than any L3 cache of the CPUs measured here.
+    public static let readBytes = 512 << 20
+
+    /// The STREAM-style read of `readBytes` by `threads` threads (qk_read_words), as a row: the memory rate that a
+    /// GEMV whose weights exceed the caches can at best reach.
+    func dramRead() -> Row {
+        let words = [UInt64](unsafeUninitializedCapacity: Self.readBytes / 8) { buffer, count in
+            for i in 0..<buffer.count { buffer[i] = UInt64(i) }   // touched, so that every page is mapped
+            count = buffer.count
+        }
+        var checksum: UInt64 = 0
+        let seconds = words.withUnsafeBufferPointer { wp in
+            stopwatch.medianSeconds { checksum &+= qk_read_words(wp.baseAddress, wp.count, Int32(threads)) }
+        }
+        precondition(checksum != 1, "unreachable: keeps the reads")
+        return Row(kernel: "dram-read", m: 0, n: 0, k: 0, threads: threads, medianMilliseconds: seconds * 1e3, gops: 0,
+                   path: "\(Self.readBytes >> 20) MiB read", weightGigabytesPerSecond: Double(Self.readBytes) / seconds / 1e9)
     }
 
     /// The seed's shape, MiniLM's at sequence 128, and decode shapes whose weights exceed the L3 cache.
@@ -79,8 +101,10 @@ public struct GEMMBenchmark: Sendable {
             let (m, n, k) = (shape.m, shape.n, shape.k)
             progress("gemm \(m)x\(n)x\(k)\(peer ? " (oneDNN)" : "")")
             func record(_ kernel: String, _ seconds: Double, path: String) {
+                let weightBytes = Double(n * k * (["fp32", "f32-gemv"].contains(kernel) ? 4 : 1))
                 rows[index].append(Row(kernel: kernel, m: m, n: n, k: k, threads: threads, medianMilliseconds: seconds * 1e3,
-                                gops: 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, path: path))
+                                       gops: 2 * Double(m) * Double(n) * Double(k) / seconds / 1e9, path: path,
+                                       weightGigabytesPerSecond: m == 1 ? weightBytes / seconds / 1e9 : nil))
             }
             var generator = SplitMix64(seed: UInt64(m * 31 + n * 7 + k))
             let x = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) })
@@ -118,6 +142,11 @@ public struct GEMMBenchmark: Sendable {
                     ("i8f32", path.rawValue, { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }),
                     ("i8i8", path.rawValue, { Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path) }),
                 ]
+                if m == 1 {   // Quanta's own FP32 GEMV, which the FP32 engine decodes with
+                    kernels.insert(("f32-gemv", "quanta", {
+                        y.storage.withUnsafeMutableBufferPointer { yp in qk_gemv_f32(wp.baseAddress, Int32(n), Int32(k), xp.baseAddress, yp.baseAddress, 0, Int32(threads)) }
+                    }), at: 1)
+                }
                 kernels.insert(("i8f32-w7", path.rawValue, { Int8GEMM.i8f32(activations, packed7, into: &y, threads: threads, path: path) }), at: 3)
                 if blocked {
                     kernels.insert(("i8f32-block32", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed, into: &y, threads: threads, path: path) }), at: 4)
@@ -126,6 +155,10 @@ public struct GEMMBenchmark: Sendable {
                 for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
             }}
         }
+        }
+        if shapes.contains(where: { $0.m == 1 }) {
+            progress("dram read")
+            rows.append([dramRead()])
         }
         return rows.flatMap { $0 }
     }

@@ -7,8 +7,10 @@ import COpenBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
+import QuantaKernels
 
-/// FP32 matrix products through OpenBLAS (cblas), the baseline every quantized kernel is measured against.
+/// FP32 matrix products through OpenBLAS (cblas), the baseline every quantized kernel is measured against; one-row
+/// products (decoding) on Quanta's own FP32 GEMV (qk_gemv_f32), which streams the weights at the memory's rate.
 public enum BLAS {
     /// The OpenBLAS kernel family for this CPU (`SkylakeX` with AVX-512, `Haswell` with AVX2 + FMA), or nil.
     ///
@@ -138,13 +140,13 @@ public enum BLAS {
                     // With OpenBLAS single-threaded (the integer runtime's setting), large products split their
                     // output columns over the cores instead.
                     let workers = threads == 1 && n * k >= 1 << 18 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, n / 64)) : 1
+                    if m == 1 {   // one token (decoding): the matrix-vector product, on OpenBLAS's thread count
+                        qk_gemv_f32(b, Int32(n), Int32(k), a, c, bias == nil ? 0 : 1, Int32(max(threads, workers)))
+                        return
+                    }
                     WorkerPool.run(workers) { t in
                         let n0 = t * n / workers, n1 = (t + 1) * n / workers
-                        if m == 1 {   // one token (decoding): the matrix-vector product
-                            gemv(rows: n1 - n0, columns: k, a: b + n0 * k, x: a, y: c + n0, beta: beta)
-                        } else {
-                            gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, beta: beta, c: c + n0, ldc: n)
-                        }
+                        gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, beta: beta, c: c + n0, ldc: n)
                     }
                 }
             }

@@ -68,9 +68,11 @@ QK_NEON_GEMM(QK_I8MM_TARGET, gemm_i8mm, QK_USDOT, 0)
 
 const qk_kernel_table qk_neon_kernels = {
     gemm_neon, qk_gemm_blocks_generic, qk_quantize_row_generic, qk_quantize_blocks_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
+    qk_gemv_f32_generic,
 };
 const qk_kernel_table qk_i8mm_kernels = {
     gemm_i8mm, qk_gemm_blocks_generic, qk_quantize_row_generic, qk_quantize_blocks_generic, qk_activate_generic, qk_silu_multiply_generic, qk_exponentiate_generic,
+    qk_gemv_f32_generic,
 };
 
 #endif

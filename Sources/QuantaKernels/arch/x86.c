@@ -5,6 +5,8 @@
 #include "../kernels.h"
 #include "../simd_math.h"
 
+#include <math.h>
+
 #ifdef QK_X86
 
 // MARK: shared AVX2 epilogue
@@ -554,8 +556,41 @@ AVX2 static float exponentiate_avx2(float *p, int count, float maximum) {
     return sum;
 }
 
-const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
-const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_vnni512, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2 };
+/// qk_gemv_f32 on AVX2: 4 rows at a time (x's two vectors loaded once for 4 rows), 16 lanes per row in two ymm
+/// registers, folded by the tree of sum_lanes: the portable row's operations in the same order.
+AVX2 static inline float reduce_lanes(__m256 low, __m256 high) {
+    __m256 s8 = _mm256_add_ps(low, high);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+__attribute__((target("avx2,fma"))) static void gemv_f32_avx2(const float *w, int rows, int k, const float *x, float *y, int accumulate) {
+    enum { ROWS = 4 };
+    int body = k / QK_DOT_LANES * QK_DOT_LANES, j = 0;
+    for (; j + ROWS <= rows; j += ROWS) {
+        __m256 acc[ROWS][2];
+        for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (int c = 0; c < body; c += QK_DOT_LANES) {
+            __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+            for (int r = 0; r < ROWS; r++) {
+                const float *row = w + (size_t)(j + r) * k + c;
+                acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(row), x0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), x1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < ROWS; r++) {
+            const float *row = w + (size_t)(j + r) * k;
+            float s = reduce_lanes(acc[r][0], acc[r][1]);
+            for (int c = body; c < k; c++) s = fmaf(row[c], x[c], s);
+            finish_dot(y + j + r, s, accumulate);
+        }
+    }
+    if (j < rows) qk_gemv_f32_generic(w + (size_t)j * k, rows - j, k, x, y + j, accumulate);
+}
+
+const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
+const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
+const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_vnni512, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
 
 #endif

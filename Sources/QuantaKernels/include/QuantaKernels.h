@@ -279,6 +279,18 @@ typedef void (*qk_task)(void *context, int index);
 /// call while another thread's job runs, runs its tasks in order on the calling thread.
 void qk_parallel_for(int tasks, int threads, qk_task function, void *context);
 
+/// y = W x (or y + W x with `accumulate`) for row-major W [rows, k] in FP32: decoding's products, which stream W
+/// from memory once. Each row's dot product runs in 16 partial sums (lane l takes k = l mod 16) folded 8, 4, 2, 1,
+/// then the k mod 16 remaining terms by fmaf in order: every path gives the same bits. Rows are split over
+/// `threads` threads.
+void qk_gemv_f32(const float *w, int rows, int k, const float *x, float *y, int accumulate, int threads);
+/// qk_gemv_f32 on one thread and a given path's kernels (the portable ones where this CPU cannot run it): tests.
+void qk_gemv_f32_path(qk_path path, const float *w, int rows, int k, const float *x, float *y, int accumulate);
+
+/// The wrapping sum of `count` 64-bit words, read by `threads` threads in equal slices: timed over a buffer
+/// larger than the caches, a STREAM-style measure of the memory read rate (`quanta bench gemm`'s dram-read row).
+uint64_t qk_read_words(const uint64_t *words, size_t count, int threads);
+
 /// oneDNN's u8 x s8 matmul with f32 output, a benchmark peer loaded at run time (dlopen libdnnl.so.2);
 /// nothing in Quanta needs it. NULL when it can be used, else why not.
 const char *qk_onednn_unavailable(void);
