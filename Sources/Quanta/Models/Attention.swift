@@ -38,16 +38,31 @@ public struct Attention: Sendable {
         // A causal product runs in blocks of queries, each against the keys its last query sees, so the
         // masked half of the scores is neither computed nor multiplied by V.
         let block = causalOffset == nil ? max(queryCount, 1) : Self.causalBlock
+        // With several queries, K_g^T [d, keys] is copied once per key group, so that the scores are a plain
+        // product, which OpenBLAS's small-matrix kernels take without packing (MiniLM on Zen 4: 2-19% more
+        // sequences/s); one query (decoding) multiplies K_g^T in place.
+        let transpose = queryCount > 1
         WorkerPool.run(workers) { worker in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(block, queryCount) * keyCount)
-        defer { scores.deallocate() }
+        let transposedKeys = UnsafeMutablePointer<Float>.allocate(capacity: transpose ? d * keyCount : 0)
+        defer { scores.deallocate(); transposedKeys.deallocate() }
+        var transposedGroup = -1
         for h in stride(from: worker, to: heads, by: workers) {
             let g = h / (heads / kvHeads)
+            if transpose && g != transposedGroup {
+                for j in 0..<keyCount { for c in 0..<d { transposedKeys[c * keyCount + j] = k[j * kvStride + g * d + c] } }
+                transposedGroup = g
+            }
             for i0 in stride(from: 0, to: queryCount, by: block) {
                 let rows = min(block, queryCount - i0)
                 let keys = causalOffset.map { min(i0 + rows + $0, keyCount) } ?? keyCount
-                BLAS.gemmTransposedB(m: rows, n: keys, k: d, alpha: scale, a: q + i0 * qStride + h * d, lda: qStride,
-                                     b: k + g * d, ldb: kvStride, c: scores, ldc: keys)
+                if transpose {
+                    BLAS.gemm(m: rows, n: keys, k: d, alpha: scale, a: q + i0 * qStride + h * d, lda: qStride,
+                              b: transposedKeys, ldb: keyCount, c: scores, ldc: keys)
+                } else {
+                    BLAS.gemmTransposedB(m: rows, n: keys, k: d, alpha: scale, a: q + i0 * qStride + h * d, lda: qStride,
+                                         b: k + g * d, ldb: kvStride, c: scores, ldc: keys)
+                }
                 for i in 0..<rows {
                     let row = scores + i * keys
                     let visible = causalOffset.map { min(i0 + i + $0 + 1, keys) } ?? keys

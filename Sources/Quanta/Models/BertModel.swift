@@ -123,16 +123,19 @@ public struct BertModel: Sendable, LinearLayerModel {
     func hiddenStates(_ batch: [[Int32]], observe: ((Int, IntegerEncoder.Point, Matrix<Float>) -> Void)? = nil) -> Matrix<Float> {
         let h = config.hiddenSize
         let lengths = batch.map(\.count)
-        var x = Matrix<Float>(rows: lengths.reduce(0, +), columns: h, repeating: 0)
-        var row = 0
-        for ids in batch {
-            for (position, id) in ids.enumerated() {
-                for c in 0..<h {
-                    x[row, c] = wordEmbeddings[Int(id), c] + positionEmbeddings[position, c] + typeEmbeddings[0, c]
+        var x = Matrix<Float>(unfilledRows: lengths.reduce(0, +), columns: h)
+        // x[t] = word[id_t] + position[p_t] + type[0], row by row.
+        wordEmbeddings.storage.withUnsafeBufferPointer { word in positionEmbeddings.storage.withUnsafeBufferPointer { position in
+        typeEmbeddings.storage.withUnsafeBufferPointer { type in x.storage.withUnsafeMutableBufferPointer { out in
+            var row = 0
+            for ids in batch {
+                for (p, id) in ids.enumerated() {
+                    let (w, q, y) = (word.baseAddress! + Int(id) * h, position.baseAddress! + p * h, out.baseAddress! + row * h)
+                    for c in 0..<h { y[c] = w[c] + q[c] + type[c] }
+                    row += 1
                 }
-                row += 1
             }
-        }
+        }}}}
         x = embeddingNorm(x)
         for (index, layer) in layers.enumerated() {
             let q = layer.query.forward(x), k = layer.key.forward(x), v = layer.value.forward(x)

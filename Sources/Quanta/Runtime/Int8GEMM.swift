@@ -81,13 +81,16 @@ public struct PaddedActivations: Sendable {
     public var scales: [Float]
     public var zeroPoints: [Int32]
 
-    public init(rows: Int, columns: Int, blocked: Bool = false) {
+    /// Zero codes, or with `unfilled` codes that the caller writes, every column of every row, before the kernels
+    /// read them (the padding stays zero either way).
+    public init(rows: Int, columns: Int, blocked: Bool = false, unfilled: Bool = false) {
         precondition(!blocked || columns % Int8GEMM.activationBlock == 0)
         self.rows = rows
         self.columns = columns
         self.blocked = blocked
-        stride = (columns + 3) / 4 * 4
-        codes = [UInt8](repeating: 0, count: rows * stride)
+        let stride = (columns + 3) / 4 * 4
+        self.stride = stride
+        codes = unfilled && stride == columns ? Matrix<UInt8>(unfilledRows: rows, columns: stride).storage : [UInt8](repeating: 0, count: rows * stride)
         let parameters = blocked ? rows * columns / Int8GEMM.activationBlock : rows
         scales = [Float](repeating: 1, count: parameters)
         zeroPoints = [Int32](repeating: 0, count: parameters)

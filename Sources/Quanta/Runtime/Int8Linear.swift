@@ -74,7 +74,7 @@ public struct Int8Linear: LinearLayer {
     /// The activation and the residual run in the GEMM's epilogue, on the tile still in registers.
     public func forward(_ x: Matrix<Float>, activation: Activation?, residual: Matrix<Float>?) -> Matrix<Float> {
         let a = PaddedActivations(quantizing: x, columnScale: inputScale, staticInput: staticInput, blocked: blockedInput)
-        var y = Matrix<Float>(rows: x.rows, columns: outFeatures, repeating: 0)
+        var y = Matrix<Float>(unfilledRows: x.rows, columns: outFeatures)
         Int8GEMM.i8f32(a, weight, bias: bias, activation: activation, residual: residual, into: &y, threads: threads, path: path)
         return y
     }
@@ -107,7 +107,7 @@ extension PaddedActivations {
     /// rows split over the cores when there are many.
     public init(quantizing x: Matrix<Float>, columnScale: [Float]?, staticInput: QuantizationParameters? = nil, blocked: Bool = false) {
         precondition(staticInput == nil || !blocked)
-        self.init(rows: x.rows, columns: x.columns, blocked: blocked)
+        self.init(rows: x.rows, columns: x.columns, blocked: blocked, unfilled: true)
         if let p = staticInput {
             scales = [Float](repeating: p.scales[0], count: rows)
             zeroPoints = [Int32](repeating: p.zeroPoints[0] - 128, count: rows)

@@ -68,3 +68,14 @@ extension Matrix where Element == Float {
         return t
     }
 }
+
+extension Matrix where Element: BitwiseCopyable {
+    /// A rows x columns matrix whose elements the caller writes, every one, before any is read (a kernel's
+    /// output): no pass over memory that the kernel overwrites anyway.
+    public init(unfilledRows rows: Int, columns: Int) {
+        precondition(rows >= 0 && columns >= 0)
+        self.rows = rows
+        self.columns = columns
+        storage = [Element](unsafeUninitializedCapacity: rows * columns) { _, count in count = rows * columns }
+    }
+}

@@ -61,7 +61,7 @@ extension Attention {
     /// Attention of each sequence's rows (stacked: `lengths` rows each) on its own keys, causal or not.
     public func perSequence(queries q: Matrix<Float>, keys k: Matrix<Float>, values v: Matrix<Float>, lengths: [Int], causal: Bool) -> Matrix<Float> {
         precondition(q.rows == lengths.reduce(0, +) && k.rows == q.rows && v.rows == q.rows)
-        var context = Matrix<Float>(rows: q.rows, columns: q.columns, repeating: 0)
+        var context = Matrix<Float>(unfilledRows: q.rows, columns: q.columns)   // every head writes its columns of every row
         q.storage.withUnsafeBufferPointer { qp in k.storage.withUnsafeBufferPointer { kp in v.storage.withUnsafeBufferPointer { vp in
             context.storage.withUnsafeMutableBufferPointer { cp in
                 var start = 0
