@@ -1,6 +1,7 @@
-// LayerNorm / RMSNorm fused with per-row UINT8 quantization: the normalized row is computed twice (once
-// for its range, once for its codes) and never stored, in the float operation order of the Swift modules
-// (Normalization.swift), so the codes equal normalize-then-qk_quantize_rows_u8 bit for bit.
+// LayerNorm / RMSNorm over rows (qk_norm_rows, the Swift modules' kernel), and fused with per-row UINT8
+// quantization: the normalized row is computed twice (once for its range, once for its codes) and never
+// stored, with the same statistics and operations as qk_norm_rows, so the codes equal
+// normalize-then-qk_quantize_rows_u8 bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include "QuantaKernels.h"
 
@@ -12,22 +13,52 @@ static inline float normalized(const qk_norm *norm, const float *row, int c, flo
     return (row[c] - mean) * inverse * norm->weight[c] + norm->bias[c];
 }
 
+enum { LANES = 16 };
+
+/// sum_c v_c of a row in LANES partial sums (lane l takes c = l mod LANES; vectorized by the compiler, every
+/// lane independent), folded 8, 4, 2, 1, then the remaining terms in order.
+static inline float lane_sum(const float *row, int k, float center, int squares) {
+    float lanes[LANES] = { 0 };
+    int c = 0;
+    for (; c + LANES <= k; c += LANES) {
+        for (int l = 0; l < LANES; l++) {
+            float v = row[c + l] - center;
+            lanes[l] += squares ? v * v : v;
+        }
+    }
+    for (int width = LANES / 2; width >= 1; width /= 2) {
+        for (int l = 0; l < width; l++) lanes[l] = lanes[l] + lanes[l + width];
+    }
+    float sum = lanes[0];
+    for (; c < k; c++) {
+        float v = row[c] - center;
+        sum += squares ? v * v : v;
+    }
+    return sum;
+}
+
+/// LayerNorm: mean = sum x / k, inverse = 1 / sqrt(sum (x - mean)^2 / k + eps); RMSNorm: inverse =
+/// 1 / sqrt(sum x^2 / k + eps).
+static inline void statistics(const qk_norm *norm, const float *row, int k, float *mean, float *inverse) {
+    *mean = norm->kind == QK_NORM_RMS ? 0 : lane_sum(row, k, 0, 0) / (float)k;
+    *inverse = 1 / sqrtf(lane_sum(row, k, *mean, 1) / (float)k + norm->epsilon);
+}
+
+void qk_norm_rows(const qk_norm *norm, const float *x, int m, int k, float *y) {
+    for (int i = 0; i < m; i++) {
+        const float *row = x + (size_t)i * k;
+        float mean, inverse, *out = y + (size_t)i * k;
+        statistics(norm, row, k, &mean, &inverse);
+        for (int c = 0; c < k; c++) out[c] = normalized(norm, row, c, mean, inverse);
+    }
+}
+
 void qk_norm_quantize_rows_u8(const qk_norm *norm, const float *x, int m, int k, int ldx, int order, uint8_t *codes, int ldq,
                               float *scales, int32_t *zero_points) {
     for (int i = 0; i < m; i++) {
         const float *row = x + (size_t)i * ldx;
-        float mean = 0, inverse;
-        if (norm->kind == QK_NORM_RMS) {
-            float squares = 0;
-            for (int c = 0; c < k; c++) squares += row[c] * row[c];
-            inverse = 1 / sqrtf(squares / (float)k + norm->epsilon);
-        } else {
-            for (int c = 0; c < k; c++) mean += row[c];
-            mean /= (float)k;
-            float variance = 0;
-            for (int c = 0; c < k; c++) variance += (row[c] - mean) * (row[c] - mean);
-            inverse = 1 / sqrtf(variance / (float)k + norm->epsilon);
-        }
+        float mean, inverse;
+        statistics(norm, row, k, &mean, &inverse);
         float lo = 0, hi = 0;
         for (int c = 0; c < k; c++) {
             float v = normalized(norm, row, c, mean, inverse);

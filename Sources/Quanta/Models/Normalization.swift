@@ -14,18 +14,10 @@ public struct LayerNorm: Sendable {
         self.epsilon = epsilon
     }
 
+    /// On `qk_norm_rows` (its sums in 16 partial sums, the order `NormQuantize` shares), rows split over the cores.
     public func callAsFunction(_ x: Matrix<Float>) -> Matrix<Float> {
         precondition(x.columns == weight.count)
-        return x.mappingRows { row in
-            let n = Float(row.count)
-            var mean: Float = 0
-            for v in row { mean += v }
-            mean /= n
-            var variance: Float = 0
-            for v in row { variance += (v - mean) * (v - mean) }
-            let inverse = 1 / (variance / n + epsilon).squareRoot()
-            for c in row.indices { row[c] = (row[c] - mean) * inverse * weight[c] + bias[c] }
-        }
+        return x.normalizingRows(kind: Int32(QK_NORM_LAYER), weight: weight, bias: bias, epsilon: epsilon)
     }
 }
 
@@ -39,14 +31,10 @@ public struct RMSNorm: Sendable {
         self.epsilon = epsilon
     }
 
+    /// On `qk_norm_rows`, as LayerNorm.
     public func callAsFunction(_ x: Matrix<Float>) -> Matrix<Float> {
         precondition(x.columns == weight.count)
-        return x.mappingRows { row in
-            var squares: Float = 0
-            for v in row { squares += v * v }
-            let inverse = 1 / (squares / Float(row.count) + epsilon).squareRoot()
-            for c in row.indices { row[c] = row[c] * inverse * weight[c] }
-        }
+        return x.normalizingRows(kind: Int32(QK_NORM_RMS), weight: weight, bias: nil, epsilon: epsilon)
     }
 }
 
@@ -75,13 +63,17 @@ public enum Activation: Sendable {
 }
 
 extension Matrix where Element == Float {
-    /// A copy with `transform` applied to each row in place.
-    func mappingRows(_ transform: (UnsafeMutableBufferPointer<Float>) -> Void) -> Matrix<Float> {
-        var y = self
+    /// The rows normalized by `qk_norm_rows` (kind QK_NORM_LAYER or QK_NORM_RMS), split over the cores.
+    func normalizingRows(kind: Int32, weight: [Float], bias: [Float]?, epsilon: Float) -> Matrix<Float> {
+        var y = Matrix(unfilledRows: rows, columns: columns)
         let n = columns
-        y.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<rows { transform(UnsafeMutableBufferPointer(rebasing: p[r * n..<(r + 1) * n])) }
-        }
+        storage.withUnsafeBufferPointer { xp in y.storage.withUnsafeMutableBufferPointer { yp in
+        weight.withUnsafeBufferPointer { w in (bias ?? []).withUnsafeBufferPointer { b in
+            let norm = qk_norm(kind: kind, weight: w.baseAddress, bias: bias == nil ? nil : b.baseAddress, epsilon: epsilon)
+            WorkerPool.runChunks(rows, work: rows * n) { chunk in
+                withUnsafePointer(to: norm) { qk_norm_rows($0, xp.baseAddress! + chunk.lowerBound * n, Int32(chunk.count), Int32(n), yp.baseAddress! + chunk.lowerBound * n) }
+            }
+        }}}}
         return y
     }
 

@@ -236,6 +236,11 @@ typedef struct {
     float epsilon;
 } qk_norm;
 
+/// y = the normalized rows of x [m, k] (row-major, y may be x). The sums run in 16 partial sums (lane l takes
+/// column c = l mod 16) folded 8, 4, 2, 1, then the k mod 16 remaining columns in order: the mean first,
+/// then the sum of (x - mean)^2 (RMSNorm: of x^2).
+void qk_norm_rows(const qk_norm *norm, const float *x, int m, int k, float *y);
+
 /// The normalized rows of x quantized as qk_quantize_rows_u8 does, without storing them in float: codes in
 /// row order (row stride ldq) or, with order QK_ORDER_COL32, at qk_col32_offset(i, c, m) (ldq unused; the
 /// buffer holds 32 * m * ceil(k / 32) bytes).
