@@ -11,10 +11,30 @@ void qk_activate(int activation, float *x, size_t n) {
 
 void qk_silu_multiply(float *gate, const float *up, size_t n) { qk_active_kernels()->silu_multiply(gate, up, n); }
 
+/// max_i p[i] in 16 running maxima (lane l takes i = l mod 16, so the compiler vectorizes it), folded, then the
+/// tail: the same value as one running maximum, since a maximum does not depend on the order (NaN aside).
+static float maximum_of(const float *p, int count) {
+    enum { LANES = 16 };
+    if (count < LANES) {
+        float maximum = p[0];
+        for (int i = 1; i < count; i++) maximum = p[i] > maximum ? p[i] : maximum;
+        return maximum;
+    }
+    float lanes[LANES];
+    for (int l = 0; l < LANES; l++) lanes[l] = p[l];
+    int i = LANES;
+    for (; i + LANES <= count; i += LANES) {
+        for (int l = 0; l < LANES; l++) lanes[l] = p[i + l] > lanes[l] ? p[i + l] : lanes[l];
+    }
+    float maximum = lanes[0];
+    for (int l = 1; l < LANES; l++) maximum = lanes[l] > maximum ? lanes[l] : maximum;
+    for (; i < count; i++) maximum = p[i] > maximum ? p[i] : maximum;
+    return maximum;
+}
+
 void qk_softmax(float *p, int count) {
     if (count <= 0) return;
-    float maximum = p[0];
-    for (int i = 1; i < count; i++) maximum = p[i] > maximum ? p[i] : maximum;
+    float maximum = maximum_of(p, count);
     float inverse = 1 / qk_active_kernels()->exponentiate(p, count, maximum);
     for (int i = 0; i < count; i++) p[i] *= inverse;
 }

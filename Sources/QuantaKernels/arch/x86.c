@@ -459,6 +459,20 @@ AVX2 static inline __m256 input8(const float *row, const float *column_scale, in
     return column_scale ? _mm256_mul_ps(v, _mm256_loadu_ps(column_scale + c)) : v;
 }
 
+/// The codes of the 32 inputs from column c0 (qk_code_u8 lane by lane: t = x / S clamped to [Z, 255 + Z],
+/// rounded half to even by the 1.5 * 2^23 trick, less Z), packed to 32 bytes.
+AVX2 static inline __m256i codes32(const float *row, const float *column_scale, int c0, __m256 inverse8, __m256 zero8, __m256 upper8) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256i codes[4];
+    for (int q = 0; q < 4; q++) {
+        __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(input8(row, column_scale, c0 + 8 * q), inverse8), zero8), upper8);
+        codes[q] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_sub_ps(_mm256_add_ps(t, magic), magic), zero8));
+    }
+    // Codes lie in [0, 255]: two saturating packs, then undo their per-128-bit-lane interleave.
+    __m256i words = _mm256_packs_epi32(codes[0], codes[1]), words2 = _mm256_packs_epi32(codes[2], codes[3]);
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(words, words2), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 AVX2 static void quantize_row_avx2(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point) {
     __m256 lo8 = _mm256_setzero_ps(), hi8 = _mm256_setzero_ps();
     int c = 0;
@@ -477,7 +491,8 @@ AVX2 static void quantize_row_avx2(const float *row, int k, const float *column_
     float inverse = 1 / *scale;
     __m256 inverse8 = _mm256_set1_ps(inverse), zero8 = _mm256_set1_ps(z), upper8 = _mm256_set1_ps(255 + z);
     __m256 magic = _mm256_set1_ps(12582912.0f);
-    for (c = 0; c + 8 <= k; c += 8) {
+    for (c = 0; c + QK_BLOCK <= k; c += QK_BLOCK) _mm256_storeu_si256((__m256i *)(out + c), codes32(row, column_scale, c, inverse8, zero8, upper8));
+    for (; c + 8 <= k; c += 8) {
         __m256 t = _mm256_mul_ps(input8(row, column_scale, c), inverse8);
         t = _mm256_min_ps(_mm256_max_ps(t, zero8), upper8);
         __m256 code = _mm256_sub_ps(_mm256_sub_ps(_mm256_add_ps(t, magic), magic), zero8);
@@ -501,7 +516,6 @@ AVX2 static inline float reduce8(__m256 v, int is_max) {
 /// qk_quantize_rows_u8_blocks' row: each block of QK_BLOCK = 4 vectors quantized in registers (range reduced
 /// across lanes, codes packed to bytes), the float operations of qk_quantize_row_generic on each block.
 AVX2 static void quantize_blocks_avx2(const float *row, int k, const float *column_scale, uint8_t *out, float *scales, int32_t *zero_points) {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
     for (int b = 0; b < k / QK_BLOCK; b++) {
         int c0 = b * QK_BLOCK;
         __m256 v[4], lo8 = _mm256_setzero_ps(), hi8 = _mm256_setzero_ps();
@@ -513,15 +527,7 @@ AVX2 static void quantize_blocks_avx2(const float *row, int k, const float *colu
         float z;
         qk_row_parameters(reduce8(lo8, 0), reduce8(hi8, 1), scales + b, &z);
         __m256 inverse8 = _mm256_set1_ps(1 / scales[b]), zero8 = _mm256_set1_ps(z), upper8 = _mm256_set1_ps(255 + z);
-        __m256i codes[4];
-        for (int q = 0; q < 4; q++) {
-            __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v[q], inverse8), zero8), upper8);
-            codes[q] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_sub_ps(_mm256_add_ps(t, magic), magic), zero8));
-        }
-        // Codes lie in [0, 255]: two saturating packs, then undo their per-128-bit-lane interleave.
-        __m256i words = _mm256_packs_epi32(codes[0], codes[1]), words2 = _mm256_packs_epi32(codes[2], codes[3]);
-        __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(words, words2), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(out + c0), bytes);
+        _mm256_storeu_si256((__m256i *)(out + c0), codes32(row, column_scale, c0, inverse8, zero8, upper8));
         zero_points[b] = (int32_t)z;
     }
 }
