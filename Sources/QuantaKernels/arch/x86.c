@@ -297,15 +297,15 @@ __attribute__((target("avx2,fma"))) static void gemm_avx2_sign(const uint8_t *a,
 // zmm, so a register tile of MR rows x 2 panels needs 2 weight loads and MR broadcasts per 2 MR vpdpbusd.
 #define VNNI512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
-                                              int i, int col, int n1, const qk_epilogue *e) {
-    __m512i acc[MR512][2];
-    for (int r = 0; r < MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+/// acc[r][p] += the products of k groups [g0, g1) of row r of A (r < rows <= max_rows) and panel p of the pair at
+/// `panel` (p < panels): per group, one load per panel, one broadcast of the row's 4 bytes, one vpdpbusd each.
+VNNI512 __attribute__((always_inline)) static inline void vnni512_dot(const uint8_t *a, int lda, int max_rows, int rows, const int8_t *panel,
+                                                                     int groups, int panels, int g0, int g1, __m512i (*acc)[2]) {
     const int8_t *second = panel + (size_t)groups * 64;
-    for (int g = 0; g < groups; g++) {
+    for (int g = g0; g < g1; g++) {
         __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);
         __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();
-        for (int r = 0; r < MR512; r++) {
+        for (int r = 0; r < max_rows; r++) {
             if (r < rows) {
                 int32_t bytes;
                 memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
@@ -315,6 +315,13 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(cons
             }
         }
     }
+}
+
+VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
+                                              int i, int col, int n1, const qk_epilogue *e) {
+    __m512i acc[MR512][2];
+    for (int r = 0; r < MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    vnni512_dot(a, lda, MR512, rows, panel, groups, panels, 0, groups, acc);
     for (int r = 0; r < rows; r++) {
         for (int half = 0; half < 2 * panels; half++) {
             int j = col + 8 * half, valid = n1 - j;
@@ -325,33 +332,34 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(cons
     }
 }
 
+/// Rows [i0, i1) of the panel pair at `panel` in tiles of MAX rows, then one tile of the rows left, each through
+/// TILE with a constant row count, so that the tile's accumulators stay in registers.
+#define QK_TILE_PAIR(TILE, ROWS)                                                                          \
+    if (panels == 2) TILE(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);                 \
+    else TILE(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
+#define QK_ROW_TILES(TILE, MAX)                                                                           \
+    int i = i0;                                                                                           \
+    for (; i + (MAX) <= i1; i += (MAX)) { QK_TILE_PAIR(TILE, MAX) }                                       \
+    switch (i1 - i) {                                                                                     \
+    case 11: if (11 < (MAX)) { QK_TILE_PAIR(TILE, 11) } break;                                            \
+    case 10: if (10 < (MAX)) { QK_TILE_PAIR(TILE, 10) } break;                                            \
+    case 9: if (9 < (MAX)) { QK_TILE_PAIR(TILE, 9) } break;                                               \
+    case 8: if (8 < (MAX)) { QK_TILE_PAIR(TILE, 8) } break;                                               \
+    case 7: if (7 < (MAX)) { QK_TILE_PAIR(TILE, 7) } break;                                               \
+    case 6: if (6 < (MAX)) { QK_TILE_PAIR(TILE, 6) } break;                                               \
+    case 5: { QK_TILE_PAIR(TILE, 5) } break;                                                              \
+    case 4: { QK_TILE_PAIR(TILE, 4) } break;                                                              \
+    case 3: { QK_TILE_PAIR(TILE, 3) } break;                                                              \
+    case 2: { QK_TILE_PAIR(TILE, 2) } break;                                                              \
+    case 1: { QK_TILE_PAIR(TILE, 1) } break;                                                              \
+    default: break;                                                                                       \
+    }
+
 VNNI512 static void gemm_vnni512(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
                                 const qk_epilogue *e) {
     (void)n;
     int groups = k_groups(k);
-    // Constant row counts, so that each tile's accumulators stay in registers.
-#define QK_TILE512(ROWS)                                                                                    \
-    if (panels == 2) gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);      \
-    else gemm_vnni512_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
-    QK_FOR_PANEL_PAIRS({
-        int i = i0;
-        for (; i + MR512 <= i1; i += MR512) { QK_TILE512(MR512) }
-        switch (i1 - i) {
-        case 11: { QK_TILE512(11) } break;
-        case 10: { QK_TILE512(10) } break;
-        case 9: { QK_TILE512(9) } break;
-        case 8: { QK_TILE512(8) } break;
-        case 7: { QK_TILE512(7) } break;
-        case 6: { QK_TILE512(6) } break;
-        case 5: { QK_TILE512(5) } break;
-        case 4: { QK_TILE512(4) } break;
-        case 3: { QK_TILE512(3) } break;
-        case 2: { QK_TILE512(2) } break;
-        case 1: { QK_TILE512(1) } break;
-        default: break;
-        }
-    })
-#undef QK_TILE512
+    QK_FOR_PANEL_PAIRS({ QK_ROW_TILES(gemm_vnni512_tile, MR512) })
 }
 
 /// Mode 3 (activations in blocks of QK_BLOCK) on 512-bit VNNI: per block, vpdpbusd's exact sum_k a w less 128 W_b
@@ -365,25 +373,12 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_blocks_ti
                                                                                   const qk_epilogue *e) {
     int blocks = groups / (QK_BLOCK / 4);
     const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
-    const int8_t *second = panel + (size_t)groups * 64;
     __m512 total[MR512_BLOCKS][2];
     for (int r = 0; r < MR512_BLOCKS; r++) total[r][0] = total[r][1] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         __m512i acc[MR512_BLOCKS][2];
         for (int r = 0; r < MR512_BLOCKS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-        for (int g = b * (QK_BLOCK / 4); g < (b + 1) * (QK_BLOCK / 4); g++) {
-            __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);
-            __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();
-            for (int r = 0; r < MR512_BLOCKS; r++) {
-                if (r < rows) {
-                    int32_t bytes;
-                    memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
-                    __m512i av = _mm512_set1_epi32(bytes);
-                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
-                    if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
-                }
-            }
-        }
+        vnni512_dot(a, lda, MR512_BLOCKS, rows, panel, groups, panels, b * (QK_BLOCK / 4), (b + 1) * (QK_BLOCK / 4), acc);
         __m512i w_b[2];
         __m512 weight_sum[2];
         for (int p = 0; p < panels; p++) {
@@ -421,22 +416,7 @@ VNNI512 static void gemm_blocks_vnni512(const uint8_t *a, int m, int k, int lda,
                                        const qk_epilogue *e) {
     (void)n;
     int groups = k_groups(k);
-#define QK_BLOCKS_TILE512(ROWS)                                                                                  \
-    if (panels == 2) gemm_vnni512_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 2, i, col, n1, e);   \
-    else gemm_vnni512_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, 1, i, col, n1, e);
-    QK_FOR_PANEL_PAIRS({
-        int i = i0;
-        for (; i + MR512_BLOCKS <= i1; i += MR512_BLOCKS) { QK_BLOCKS_TILE512(MR512_BLOCKS) }
-        switch (i1 - i) {
-        case 5: { QK_BLOCKS_TILE512(5) } break;
-        case 4: { QK_BLOCKS_TILE512(4) } break;
-        case 3: { QK_BLOCKS_TILE512(3) } break;
-        case 2: { QK_BLOCKS_TILE512(2) } break;
-        case 1: { QK_BLOCKS_TILE512(1) } break;
-        default: break;
-        }
-    })
-#undef QK_BLOCKS_TILE512
+    QK_FOR_PANEL_PAIRS({ QK_ROW_TILES(gemm_vnni512_blocks_tile, MR512_BLOCKS) })
 }
 
 /// AVX2: the direct tile for small weights, the sign trick where no weight code is -128, else the nibble split.
