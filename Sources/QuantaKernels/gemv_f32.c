@@ -21,8 +21,3 @@ void qk_gemv_f32(const float *w, int rows, int k, const float *x, float *y, int 
     gemv_job job = { w, x, y, rows, k, accumulate, tasks, qk_active_kernels()->gemv_f32 };
     qk_parallel_for(tasks, tasks, gemv_slice, &job);
 }
-
-void qk_gemv_f32_path(qk_path path, const float *w, int rows, int k, const float *x, float *y, int accumulate) {
-    const qk_kernel_table *table = qk_kernels(path);
-    (table ? table : &qk_portable_kernels)->gemv_f32(w, rows, k, x, y, accumulate);
-}

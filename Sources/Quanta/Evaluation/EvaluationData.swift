@@ -80,6 +80,15 @@ public struct EvaluationData: Sendable {
         }
     }
 
+    /// A sentence embedder's training documents: lee_background.cor's, then the paragraphs of the training novels
+    /// (`trainingText`: blank-line separated, lines joined by spaces) of at least `minimumCharacters` characters.
+    public func embedderTrainingDocuments(minimumCharacters: Int = 200) throws(QuantaError) -> [String] {
+        let paragraphs = try trainingText().components(separatedBy: "\n\n")
+            .map { $0.split(whereSeparator: \.isNewline).joined(separator: " ") }
+            .filter { $0.count >= minimumCharacters }
+        return try calibrationDocuments() + paragraphs
+    }
+
     /// A decoder's training text (quantization-aware training): Mansfield Park, Northanger Abbey and
     /// Persuasion joined by a blank line. Never evaluation text.
     public func trainingText() throws(QuantaError) -> String {

@@ -289,8 +289,6 @@ void qk_parallel_for(int tasks, int threads, qk_task function, void *context);
 /// then the k mod 16 remaining terms by fmaf in order: every path gives the same bits. Rows are split over
 /// `threads` threads.
 void qk_gemv_f32(const float *w, int rows, int k, const float *x, float *y, int accumulate, int threads);
-/// qk_gemv_f32 on one thread and a given path's kernels (the portable ones where this CPU cannot run it): tests.
-void qk_gemv_f32_path(qk_path path, const float *w, int rows, int k, const float *x, float *y, int accumulate);
 
 /// The wrapping sum of `count` 64-bit words, read by `threads` threads in equal slices: timed over a buffer
 /// larger than the caches, a STREAM-style measure of the memory read rate (`quanta bench gemm`'s dram-read row).
