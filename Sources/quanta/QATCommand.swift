@@ -11,7 +11,8 @@ struct QATCommand: ParsableCommand {
         quantized layer with learned step sizes (LSQ) and the straight-through estimator, and trains the Linear \
         weights, biases, step sizes and SmolLM2's RMSNorm weights with AdamW (cosine schedule with warm-up, \
         gradient clipping at norm 1). SmolLM2 trains on windows of Mansfield Park, Northanger Abbey and \
-        Persuasion; MiniLM on lee_background.cor's documents and the novels' paragraphs of 200 characters or more. With --distill (the default) the loss is the FP32 model's: \
+        Persuasion; MiniLM on lee_background.cor's documents and the novels' paragraphs of 200 characters or \
+        more. With --distill (the default) the loss is the FP32 model's: \
         KL divergence of next-token distributions (SmolLM2), 1 - cosine of sentence embeddings (MiniLM). \
         Progress on stderr; the folder is written only when training ends.
         """
