@@ -88,8 +88,8 @@ void qk_silu_multiply_generic(float *gate, const float *up, size_t n);
 float qk_exponentiate_generic(float *p, int count, float maximum);
 void qk_gemv_f32_generic(const float *w, int rows, int k, const float *x, float *y, int accumulate);
 
-/// The lanes of qk_gemv_f32's dot products: partial sums over k = l (mod QK_DOT_LANES) for l in [0, 16), which
-/// one zmm or two ymm registers hold.
+/// The lanes of qk_gemv_f32's dot products and of qk_norm_rows' sums: partial sums over k = l (mod QK_DOT_LANES)
+/// for l in [0, 16), which one zmm or two ymm registers hold.
 enum { QK_DOT_LANES = 16 };
 
 /// The fixed tree that adds a dot product's 16 partial sums: halves folded onto each other (8, 4, 2, 1), the

@@ -2,8 +2,7 @@
 // quantization: the normalized row is computed twice (once for its range, once for its codes) and never
 // stored, with the same statistics and operations as qk_norm_rows, so the codes equal
 // normalize-then-qk_quantize_rows_u8 bit for bit.
-#pragma STDC FP_CONTRACT OFF
-#include "QuantaKernels.h"
+#include "kernels.h"
 
 #include <math.h>
 
@@ -13,23 +12,18 @@ static inline float normalized(const qk_norm *norm, const float *row, int c, flo
     return (row[c] - mean) * inverse * norm->weight[c] + norm->bias[c];
 }
 
-enum { LANES = 16 };
-
-/// sum_c v_c of a row in LANES partial sums (lane l takes c = l mod LANES; vectorized by the compiler, every
-/// lane independent), folded 8, 4, 2, 1, then the remaining terms in order.
+/// sum_c v_c of a row (v = x - center, or its square) in QK_DOT_LANES partial sums (lane l takes c = l mod 16;
+/// vectorized by the compiler, every lane independent), folded by sum_lanes, then the remaining terms in order.
 static inline float lane_sum(const float *row, int k, float center, int squares) {
-    float lanes[LANES] = { 0 };
+    float lanes[QK_DOT_LANES] = { 0 };
     int c = 0;
-    for (; c + LANES <= k; c += LANES) {
-        for (int l = 0; l < LANES; l++) {
+    for (; c + QK_DOT_LANES <= k; c += QK_DOT_LANES) {
+        for (int l = 0; l < QK_DOT_LANES; l++) {
             float v = row[c + l] - center;
             lanes[l] += squares ? v * v : v;
         }
     }
-    for (int width = LANES / 2; width >= 1; width /= 2) {
-        for (int l = 0; l < width; l++) lanes[l] = lanes[l] + lanes[l + width];
-    }
-    float sum = lanes[0];
+    float sum = sum_lanes(lanes);
     for (; c < k; c++) {
         float v = row[c] - center;
         sum += squares ? v * v : v;
