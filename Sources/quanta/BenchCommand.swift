@@ -181,28 +181,19 @@ struct TrainBench: ParsableCommand {
             let data = EvaluationData(assets: try AssetStore.locate())
             let recipes = try (recipe?.split(separator: ",").map(String.init) ?? []).map { name throws(QuantaError) in try Recipe.named(name) }
             let benchmark = TrainingBenchmark(threads: threads, stopwatch: Stopwatch(warmup: 1, runs: runs))
-            switch base {
-            case let .llama(fp32, tokenizer):
-                let calibration = try tokenizer.encode(data.calibrationText(files: []))
+            let calibration = try base.calibrationSequences(data)
+            let shape = type(of: base.model).trainingBenchmarkBatch
+            let batch = try base.trainingSequences(data, window: shape.tokens).prefix(shape.sequences).map { Array($0.prefix(shape.tokens)) }
+            func timed<Model: QuantizableModel>(_ fp32: Model) throws(QuantaError) -> [ModelBenchmark.Row] {
                 var variants = [("fp32", fp32)]
                 for r in recipes {
                     variants.append((r.name + "+qat", try QuantizationAwareTraining.prepared(r) { record throws(QuantaError) in
-                        try QuantizationPipeline().quantize(fp32, recipe: r, calibrationTokens: calibration, progress: progress, record: record)
+                        try QuantizationPipeline().quantize(fp32, recipe: r, calibration: calibration, progress: progress, record: record)
                     }))
                 }
-                let batch = [Array(try tokenizer.encode(data.trainingText()).prefix(512))]
-                return try benchmark.run(modelName: model.model, variants: variants, batch: batch)
-            case let .bert(fp32, tokenizer):
-                let documents = try data.calibrationDocuments()
-                var variants = [("fp32", fp32)]
-                for r in recipes {
-                    variants.append((r.name + "+qat", try QuantizationAwareTraining.prepared(r) { record throws(QuantaError) in
-                        try QuantizationPipeline().quantize(fp32, tokenizer: tokenizer, recipe: r, calibrationTexts: documents, progress: progress, record: record)
-                    }))
-                }
-                let batch = documents.prefix(8).map { Array(tokenizer.encode($0).prefix(128)) }
                 return try benchmark.run(modelName: model.model, variants: variants, batch: batch)
             }
+            return try timed(base.model)
         }
         if json {
             try printJSON(rows)

@@ -124,22 +124,19 @@ struct ExportCommand: ParsableCommand {
         }
         var model = base
         if rotate {
-            guard case let .llama(llama, tokenizer) = base else {
-                throw .invalidArgument("--rotate folds into pre-norm decoders (LLaMA-class models); BERT's LayerNorm subtracts the mean and does not commute with a rotation")
-            }
             guard loaded == nil else {
                 throw .invalidArgument("--rotate folds into FP32 weights; give the FP32 model (with --recipe to quantize the rotated weights), not a quantized folder")
             }
-            model = .llama(try Rotation.fold(into: llama, seed: seed), tokenizer)
+            model = try base.replacing(base.model.rotated(seed: seed))
         }
         if equalize {
-            guard let type = gguf?.type, loaded == nil, case let .llama(llama, tokenizer) = model else {
+            guard let type = gguf?.type, loaded == nil, case .llama = model else {
                 throw .invalidArgument("--equalize scales the FP32 weights of a LLaMA-class model for a GGUF --type; give the FP32 model and --format gguf")
             }
             progress("equalizing for \(type.name): calibrating")
-            let tokens = tokenizer.encode(try EvaluationData(assets: AssetStore.locate()).calibrationText(files: calib))
-            let statistics = try CalibrationRun.statistics(llama, tokens: tokens, windows: 2, sampleRows: 1024)
-            model = .llama(try ActivationAwareScaling.fold(into: llama, statistics: statistics, roundTrip: gguf!.roundTrip), tokenizer)
+            let calibration = try model.calibrationSequences(EvaluationData(assets: AssetStore.locate()), files: calib).prefix(2)
+            let statistics = try CalibrationRun.statistics(model.model, sequences: Array(calibration), sampleRows: 1024)
+            model = try model.replacing(ActivationAwareScaling.fold(into: model.model, statistics: statistics, roundTrip: gguf!.roundTrip))
         }
         if let recipe {
             let recipe = try Recipe.named(recipe, quantizingHead: head.quantizeHead)

@@ -54,29 +54,19 @@ struct QATCommand: ParsableCommand {
                                 step.clampedStepSizes > 0 ? "  (\(step.clampedStepSizes) step sizes held positive)" : ""))
             }
             let pipeline = QuantizationPipeline(), writer = QuantizedModelFolder.Writer()
-            let trained: LoadedModel
-            switch base {
-            case let .llama(fp32, tokenizer):
-                let batches = try TrainingBatches(items: TrainingBatches.windows(of: tokenizer.encode(data.trainingText()), length: window),
-                                                  batchSize: batch, seed: seed)
+            let calibration = try base.calibrationSequences(data)
+            let batches = try TrainingBatches(items: base.trainingSequences(data, window: window), batchSize: batch, seed: seed)
+            func trained<Model: QuantizableModel>(_ fp32: Model) throws(QuantaError) -> Model {
                 let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
-                    try pipeline.quantize(fp32, recipe: recipe, calibrationTokens: tokenizer.encode(data.calibrationText(files: [])),
-                                          progress: progress, record: record)
+                    try pipeline.quantize(fp32, recipe: recipe, calibration: calibration, progress: progress, record: record)
                 }
-                let model = try training.train(student, teacher: fp32, batch: batches.batch, progress: report)
-                trained = .llama(try QuantizationAwareTraining.deployed(model, record: writer.record), tokenizer)
-            case let .bert(fp32, tokenizer):
-                let batches = try TrainingBatches(items: data.embedderTrainingDocuments().map(tokenizer.encode), batchSize: batch, seed: seed)
-                let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
-                    try pipeline.quantize(fp32, tokenizer: tokenizer, recipe: recipe, calibrationTexts: data.calibrationDocuments(),
-                                          progress: progress, record: record)
-                }
-                let model = try training.train(student, teacher: fp32, batch: batches.batch, progress: report)
-                trained = .bert(try QuantizationAwareTraining.deployed(model, record: writer.record), tokenizer)
+                return try QuantizationAwareTraining.deployed(training.train(student, teacher: fp32, batch: batches.batch, progress: report),
+                                                              record: writer.record)
             }
+            let trainedModel = try base.replacing(trained(base.model))
             var named = recipe
             named.name += "+qat"
-            try writer.write(trained, base: base, baseModel: model.model, recipe: named, to: out)
+            try writer.write(trainedModel, base: base, baseModel: model.model, recipe: named, to: out)
             let seconds = Date().timeIntervalSince(started)
             return Summary(model: model.model, recipe: named.name, steps: steps, firstLoss: records.first?.loss ?? .nan, lastLoss: records.last?.loss ?? .nan,
                            tokensPerSecond: records.map(\.tokensPerSecond).reduce(0, +) / Double(max(records.count, 1)), seconds: seconds,

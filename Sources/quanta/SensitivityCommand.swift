@@ -31,17 +31,16 @@ struct SensitivityCommand: ParsableCommand {
     static func rank(model name: String, recipe: Recipe, pipeline: QuantizationPipeline = QuantizationPipeline()) throws(QuantaError) -> [SensitivityAnalysis.Entry] {
         let data = EvaluationData(assets: try AssetStore.locate())
         let analysis = SensitivityAnalysis(pipeline: pipeline)
-        switch try LoadedModel(ModelReference(name)) {
-        case let .llama(llama, tokenizer):
-            let tokens = try tokenizer.encode(data.novel("mansfield-park"))
-            let calibration = Array(tokens.prefix(16 * 512)), heldOut = Array(tokens.dropFirst(16 * 512).prefix(512))
-            return try analysis.rank(llama, recipe: recipe, calibrationTokens: calibration, heldOut: heldOut) { done, total in
+        let loaded = try LoadedModel(ModelReference(name))
+        // Held out from the calibration split: SmolLM2's window after its 16 calibration windows, MiniLM's last 64 documents.
+        let sequences = try loaded.calibrationSequences(data)
+        let heldOut = if case .llama = loaded { 1 } else { 64 }
+        let calibration = Array(sequences.prefix(min(type(of: loaded.model).calibrationSequences, sequences.count - heldOut)))
+        func rank<Model: QuantizableModel>(_ model: Model) throws(QuantaError) -> [SensitivityAnalysis.Entry] {
+            try analysis.rank(model, recipe: recipe, calibration: calibration, heldOut: Array(sequences[calibration.count..<calibration.count + heldOut])) { done, total in
                 if done % 10 == 0 || done == total { progress("sensitivity: layer \(done)/\(total)") }
             }
-        case let .bert(bert, tokenizer):
-            let documents = try data.calibrationDocuments()
-            return try analysis.rank(bert, tokenizer: tokenizer, recipe: recipe, calibrationTexts: Array(documents.prefix(documents.count - 64)),
-                                     heldOut: Array(documents.suffix(64))) { done, total in progress("sensitivity: layer \(done)/\(total)") }
         }
+        return try rank(loaded.model)
     }
 }

@@ -26,26 +26,22 @@ struct StudyCommand: ParsableCommand {
             let evaluation = RecipeEvaluation(data: data)
             let rows = try evaluation.run(loaded, modelName: model.model, recipes: recipes, tasks: task.isEmpty ? nil : task, progress: progress)
             // Statistics of the FP32 model (shared with the recipes' calibration) and of its SmoothQuant fold.
-            switch loaded {
-            case let .bert(bert, tokenizer):
-                let texts = try data.calibrationDocuments()
-                let calibrate = { (m: BertModel) throws(QuantaError) in try CalibrationRun.statistics(SentenceEmbedder(model: m, tokenizer: tokenizer), texts: texts) }
-                let before = try evaluation.pipeline.fp32Statistics { () throws(QuantaError) in try calibrate(bert) }
-                let layer = StudyReport.outlierLayer(before, candidates: bert.linearLayers.map(\.name).filter { $0.hasSuffix("query") || $0.hasSuffix("intermediate.dense") })!
-                let after = try calibrate(SmoothQuant.fold(into: bert, statistics: before, alpha: 0.5))
-                return StudyReport(model: model.model, rows: rows, linearParameters: bert.linearLayers.reduce(0) { $0 + $1.weight.count },
-                                   layer: layer, before: before[layer]!, after: after[layer], command: arguments.joined(separator: " "))
-            case let .llama(llama, tokenizer):
-                let tokens = try tokenizer.encode(data.novel("mansfield-park"))
-                let calibrate = { (m: LlamaModel) throws(QuantaError) in
-                    try CalibrationRun.statistics(m, tokens: tokens) { done, total in progress("calibration window \(done)/\(total)") }
+            let calibration = try loaded.calibrationSequences(data)
+            func report<Model: QuantizableModel>(_ fp32: Model) throws(QuantaError) -> StudyReport {
+                let calibrate = { (m: Model) throws(QuantaError) in
+                    try CalibrationRun.statistics(m, sequences: Array(calibration.prefix(Model.calibrationSequences))) { done, total in
+                        progress("calibration \(done)/\(total)")
+                    }
                 }
-                let before = try evaluation.pipeline.fp32Statistics { () throws(QuantaError) in try calibrate(llama) }
-                let layer = StudyReport.outlierLayer(before, candidates: llama.linearLayers.map(\.name).filter { $0.hasSuffix("attn_q") || $0.hasSuffix("ffn_gate") })!
-                let after = try calibrate(SmoothQuant.fold(into: llama, statistics: before, alpha: 0.5))
-                return StudyReport(model: model.model, rows: rows, linearParameters: llama.linearLayers.reduce(0) { $0 + $1.weight.count },
+                let before = try evaluation.pipeline.fp32Statistics { () throws(QuantaError) in try calibrate(fp32) }
+                // The first Linear reading each normalised input: BERT's query and intermediate, LLaMA's attn_q and ffn_gate.
+                let readers = ["query", "intermediate.dense", "attn_q", "ffn_gate"]
+                let layer = StudyReport.outlierLayer(before, candidates: fp32.linearLayers.map(\.name).filter { name in readers.contains { name.hasSuffix($0) } })!
+                let after = try calibrate(SmoothQuant.fold(into: fp32, statistics: before, alpha: 0.5))
+                return StudyReport(model: model.model, rows: rows, linearParameters: fp32.linearLayers.reduce(0) { $0 + $1.weight.count },
                                    layer: layer, before: before[layer]!, after: after[layer], command: arguments.joined(separator: " "))
             }
+            return try report(loaded.model)
         }
         try reportingErrors { () throws(QuantaError) in try report.write(to: out) }
         let suite = report.suiteChart() == nil ? "" : ", suite-worst-vs-bits.svg"

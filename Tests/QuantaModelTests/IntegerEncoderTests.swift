@@ -10,7 +10,7 @@ import Quanta
         let data = EvaluationData(assets: try ModelFixtures.assets())
         let calibration = Array(try data.calibrationDocuments().prefix(48))
         let documents = Array(try data.lee().documents.prefix(12))
-        let integer = try QuantizationPipeline().quantize(model, tokenizer: tokenizer, recipe: Recipe.named("int-only"), calibrationTexts: calibration)
+        let integer = try QuantizationPipeline().quantize(model, recipe: Recipe.named("int-only"), calibration: calibration.map(tokenizer.encode))
         let encoder = try #require(integer.integerEncoder)
         let reference = try SentenceEmbedder(model: model, tokenizer: tokenizer).embed(documents)
         let embeddings = try SentenceEmbedder(model: integer, tokenizer: tokenizer).embed(documents)
@@ -39,7 +39,7 @@ import Quanta
     @Test func integerOnlyIsRefusedForDecoders() throws {
         let (model, tokenizer) = try ModelFixtures.smolLM2.get()
         #expect(throws: QuantaError.self) {
-            try QuantizationPipeline().quantize(model, recipe: Recipe.named("int-only"), calibrationTokens: Array(tokenizer.encode("a short text").prefix(8)))
+            try QuantizationPipeline().quantize(model, recipe: Recipe.named("int-only"), calibration: CalibrationRun.windows(of: Array(tokenizer.encode("a short text").prefix(8))))
         }
     }
 }

@@ -29,7 +29,7 @@ final class RecordingLinear: LinearLayer, @unchecked Sendable {
         let calibration = Array(tokenizer.encode(try data.novel("mansfield-park")).prefix(256))
         var recorders = [RecordingLinear]()
         // The output head too (`--quantize-head`), so that every Linear has an integer twin.
-        let fake = try QuantizationPipeline().quantize(model, recipe: Recipe.named(recipe, quantizingHead: true), calibrationTokens: calibration)
+        let fake = try QuantizationPipeline().quantize(model, recipe: Recipe.named(recipe, quantizingHead: true), calibration: CalibrationRun.windows(of: calibration))
         let recording = try fake.mapLinearLayers { layer in
             let r = RecordingLinear(layer)
             recorders.append(r)

@@ -14,7 +14,7 @@ import Quanta
         let prompt = Array(tokenizer.encode(try data.novel("emma")).prefix(32))
         let recipe = try Recipe.named(name)
         let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
-            try QuantizationPipeline().quantize(model, recipe: recipe, calibrationTokens: calibration, record: record)
+            try QuantizationPipeline().quantize(model, recipe: recipe, calibration: CalibrationRun.windows(of: calibration), record: record)
         }
         var qat = QuantizationAwareTraining(steps: 1)
         (qat.batchSize, qat.warmup, qat.learningRate) = (1, 1, 1e-4)

@@ -25,7 +25,7 @@ import Quanta
         for name in ["w8a8-static", "peg", "fp8-e4m3", "llm-int8", "mxfp4", "w8a8-smoothquant", "w4a16-g128-gptq", mixed] {
             let recipe = try Recipe.named(name)
             let writer = QuantizedModelFolder.Writer()
-            let quantized = try QuantizationPipeline().quantize(model, tokenizer: tokenizer, recipe: recipe, calibrationTexts: calibration, record: writer.record)
+            let quantized = try QuantizationPipeline().quantize(model, recipe: recipe, calibration: calibration.map(tokenizer.encode), record: writer.record)
             let folder = Self.temporaryFolder()
             defer { try? FileManager.default.removeItem(atPath: folder) }
             try writer.write(.bert(quantized, tokenizer), base: .bert(model, tokenizer), baseModel: "minilm", recipe: recipe, to: folder)
@@ -46,7 +46,7 @@ import Quanta
         var recipe = try Recipe.named("w8a8-static-rotated")
         recipe.kvCache = try Recipe.builtIn("kv-int8").kvCache
         let writer = QuantizedModelFolder.Writer()
-        let quantized = try QuantizationPipeline().quantize(model, recipe: recipe, calibrationTokens: calibration, record: writer.record)
+        let quantized = try QuantizationPipeline().quantize(model, recipe: recipe, calibration: CalibrationRun.windows(of: calibration), record: writer.record)
         let folder = Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try writer.write(.llama(quantized, tokenizer), base: .llama(model, tokenizer), baseModel: "smollm2", recipe: recipe, to: folder)
@@ -92,7 +92,7 @@ import Quanta
         for quantizingHead in [false, true] {
             let recipe = try Recipe.named("w8a8", quantizingHead: quantizingHead)
             let writer = QuantizedModelFolder.Writer()
-            let quantized = try QuantizationPipeline().quantize(model, recipe: recipe, calibrationTokens: [], record: writer.record)
+            let quantized = try QuantizationPipeline().quantize(model, recipe: recipe, calibration: CalibrationRun.windows(of: []), record: writer.record)
             #expect((quantized.head is FakeQuantizedLinear) == quantizingHead)
             let folder = Self.temporaryFolder()
             defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -8,7 +8,7 @@ import Quanta
         let (model, tokenizer) = try ModelFixtures.smolLM2.get()
         let data = EvaluationData(assets: try ModelFixtures.assets())
         let calibration = Array(tokenizer.encode(try data.novel("mansfield-park")).prefix(256))
-        let statistics = try CalibrationRun.statistics(model, tokens: calibration, window: 256, windows: 1)
+        let statistics = try CalibrationRun.statistics(model, sequences: [calibration])
         let folded = try SmoothQuant.fold(into: model, statistics: statistics, alpha: 0.5)
         let prompt = Array(tokenizer.encode(try data.novel("emma")).prefix(64))
         var c1 = LlamaModel.KVCache(for: model.config), c2 = LlamaModel.KVCache(for: model.config)
@@ -21,7 +21,7 @@ import Quanta
         let automatic = try SmoothQuant.fold(into: model, statistics: statistics, strength: .automatic).forward(prompt, cache: &c3)
         #expect(zip(a.storage, automatic.storage).map { abs($0 - $1) }.max()! <= 2e-4 * scale)
         // The smoothed activations have smaller outliers relative to their median channel.
-        let after = try CalibrationRun.statistics(folded, tokens: calibration, window: 256, windows: 1)
+        let after = try CalibrationRun.statistics(folded, sequences: [calibration])
         func spread(_ s: ActivationStatistics) -> Float {
             let sorted = s.channelAbsMax.sorted()
             return sorted.last! / sorted[sorted.count / 2]
@@ -34,7 +34,7 @@ import Quanta
         let (model, tokenizer) = try ModelFixtures.miniLM.get()
         let data = EvaluationData(assets: try ModelFixtures.assets())
         let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
-        let statistics = try CalibrationRun.statistics(embedder, texts: Array(try data.calibrationDocuments().prefix(32)))
+        let statistics = try CalibrationRun.statistics(model, sequences: try data.calibrationDocuments().prefix(32).map(tokenizer.encode))
         let folded = SentenceEmbedder(model: try SmoothQuant.fold(into: model, statistics: statistics, alpha: 0.5), tokenizer: tokenizer)
         let documents = Array(try data.lee().documents.prefix(8))
         for (a, b) in zip(try embedder.embed(documents), try folded.embed(documents)) {

@@ -39,7 +39,7 @@ import Testing
     @Test func foldingKeepsTheFP32Function() throws {
         let model = try LlamaModel(gguf: GGUFFile(path: GGUFExportTests.tinyLlama))
         let tokens: [Int32] = (0..<96).map { Int32(1 + ($0 * 37) % 90) }
-        let statistics = try CalibrationRun.statistics(model, tokens: tokens, window: 48, windows: 2, sampleRows: 96)
+        let statistics = try CalibrationRun.statistics(model, sequences: CalibrationRun.windows(of: tokens, length: 48), sampleRows: 96)
         let folded = try ActivationAwareScaling.fold(into: model, statistics: statistics, roundTrip: Self.q4_0.roundTrip)
         #expect(folded.blocks[0].attentionNorm.weight != model.blocks[0].attentionNorm.weight, "no factor was folded")
         var a = LlamaModel.KVCache(for: model.config), b = LlamaModel.KVCache(for: model.config)

@@ -111,7 +111,7 @@ import Testing
         let chosen = recipe == "w4a16-g32" ? Recipe(name: recipe, everyLayer: .init(weight: .integer(.int4, .asymmetric, .perGroup(size: 32)), activation: nil))
             : try Recipe.named(recipe)
         let qat = try QuantizationAwareTraining.prepared(chosen) { record throws(QuantaError) in
-            try QuantizationPipeline().quantize(model, recipe: chosen, calibrationTokens: calibration, record: record)
+            try QuantizationPipeline().quantize(model, recipe: chosen, calibration: CalibrationRun.windows(of: calibration), record: record)
         }
         return (model, qat)
     }

@@ -45,14 +45,19 @@ import Testing
         for (a, b) in zip(logits.row(0), fixture["logits_first_row"] as! [Double]) { #expect(abs(Double(a) - b) <= 1e-4 * max(1, abs(b))) }
     }
 
-    @Test func bertEmbeddingCosineGradients() throws {
-        // The repository keeps no *.safetensors file: the weights are `model.safetensors.bin`, copied under the name the loader reads.
+    /// The tiny BERT of the fixtures (2 layers, width 64). The repository keeps no *.safetensors file: the
+    /// weights are `model.safetensors.bin`, copied under the name the loader reads.
+    static func tinyBert() throws -> BertModel {
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-bert-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: copy) }
-        try FileManager.default.copyItem(atPath: Self.folder + "/tiny-bert/config.json", toPath: copy + "/config.json")
-        try FileManager.default.copyItem(atPath: Self.folder + "/tiny-bert/model.safetensors.bin", toPath: copy + "/model.safetensors")
-        let model = try BertModel(folder: copy)
+        try FileManager.default.copyItem(atPath: folder + "/tiny-bert/config.json", toPath: copy + "/config.json")
+        try FileManager.default.copyItem(atPath: folder + "/tiny-bert/model.safetensors.bin", toPath: copy + "/model.safetensors")
+        return try BertModel(folder: copy)
+    }
+
+    @Test func bertEmbeddingCosineGradients() throws {
+        let model = try Self.tinyBert()
         let fixture = try Self.json("tiny-bert-case.json")
         let batch = (fixture["sequences"] as! [[Int]]).map { $0.map(Int32.init) }
         let targets = try Matrix(rows: 2, columns: 64, storage: (fixture["targets"] as! [[Double]]).flatMap { $0.map(Float.init) })

@@ -21,11 +21,11 @@ public enum ActivationAwareScaling {
 
     /// `model` with activation-aware factors folded in, chosen on the sample rows of `statistics` (the FP32
     /// model's calibration) for the weight format `roundTrip`.
-    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], roundTrip: @escaping WeightRoundTrip) throws(QuantaError) -> LlamaModel {
-        try SmoothQuant.fold(into: model, statistics: statistics, factors: rule(roundTrip))
+    public static func fold<Model: QuantizableModel>(into model: Model, statistics: [String: ActivationStatistics], roundTrip: @escaping WeightRoundTrip) throws(QuantaError) -> Model {
+        try model.smoothQuantFolded(statistics: statistics, factors: rule(roundTrip))
     }
 
-    /// The factor rule for `SmoothQuant.fold`: `factors` on the statistics' sample rows; 1 where the factors
+    /// The factor rule for `QuantizableModel.smoothQuantFolded`: `factors` on the statistics' sample rows; 1 where the factors
     /// would be shared across heads (a per-channel max is given).
     public static func rule(_ roundTrip: @escaping WeightRoundTrip) -> SmoothQuant.FactorRule {
         { statistics, sharedMax, weights throws(QuantaError) in

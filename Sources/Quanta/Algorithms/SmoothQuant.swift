@@ -87,13 +87,14 @@ public enum SmoothQuant {
     }
 
     /// `model` with SmoothQuant folded in, from calibration `statistics` of the FP32 model.
-    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], alpha: Float) throws(QuantaError) -> LlamaModel {
+    public static func fold<Model: QuantizableModel>(into model: Model, statistics: [String: ActivationStatistics], alpha: Float) throws(QuantaError) -> Model {
         try fold(into: model, statistics: statistics, strength: .alpha(alpha))
     }
 
-    /// `model` with SmoothQuant folded in at `strength`.
-    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> LlamaModel {
-        try fold(into: model, statistics: statistics) { stats, activationMax, weights throws(QuantaError) in
+    /// `model` with SmoothQuant folded in at `strength`, where the architecture takes the 1/s
+    /// (`QuantizableModel.smoothQuantFolded`).
+    public static func fold<Model: QuantizableModel>(into model: Model, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> Model {
+        try model.smoothQuantFolded(statistics: statistics) { stats, activationMax, weights throws(QuantaError) in
             try factors(stats, activationMax: activationMax, weights: weights, strength: strength)
         }
     }
@@ -101,69 +102,6 @@ public enum SmoothQuant {
     /// The factors of a group of Linears reading one input, from the input's statistics (with a per-channel
     /// max that replaces the statistics' own where the factors are shared across heads) and the group's weights.
     public typealias FactorRule = (ActivationStatistics, _ activationMax: [Float]?, _ weights: [Matrix<Float>]) throws(QuantaError) -> [Float]
-
-    /// `model` with per-input-channel factors s folded in where the type's documentation says, `factors`
-    /// choosing each group's s: W[:, j] s_j, the input divided by s_j where it is produced.
-    public static func fold(into model: LlamaModel, statistics: [String: ActivationStatistics], factors: FactorRule) throws(QuantaError) -> LlamaModel {
-        var result = model
-        let c = model.config, d = c.headDimension, group = c.heads / c.kvHeads
-        for i in result.blocks.indices {
-            var block = result.blocks[i]
-            let (q, k, v, o) = (try float(block.query), try float(block.key), try float(block.value), try float(block.output))
-            let (gate, up, down) = (try float(block.gate), try float(block.up), try float(block.down))
-            // Attention input: fold into attn_norm.
-            let sAttention = try factors(try stats(statistics, q.name), nil, [q.weight, k.weight, v.weight])
-            block.attentionNorm.weight = zip(block.attentionNorm.weight, sAttention).map { $0 / $1 }
-            block.query = try q.scalingColumns(by: sAttention)
-            block.key = try k.scalingColumns(by: sAttention)
-            // Output projection: factors per KV channel (g, e), shared by the query heads of KV head g.
-            let oMax = try stats(statistics, o.name).channelAbsMax
-            let kvMax = (0..<c.kvHeads * d).map { kv in (0..<group).map { oMax[((kv / d) * group + $0) * d + kv % d] }.max()! }
-            let oWeights = (0..<group).map { h in o.weight.selectingColumns((0..<c.kvHeads * d).map { (($0 / d) * group + h) * d + $0 % d }) }
-            let sKV = try factors(try stats(statistics, o.name), kvMax, oWeights)
-            let sO = (0..<c.heads * d).map { sKV[($0 / d / group) * d + $0 % d] }
-            block.value = try v.scalingColumns(by: sAttention).scalingRows(by: sKV.map { 1 / $0 })
-            block.output = try o.scalingColumns(by: sO)
-            // MLP input: fold into ffn_norm.
-            let sMLP = try factors(try stats(statistics, gate.name), nil, [gate.weight, up.weight])
-            block.feedForwardNorm.weight = zip(block.feedForwardNorm.weight, sMLP).map { $0 / $1 }
-            block.gate = try gate.scalingColumns(by: sMLP)
-            // Down projection: fold into up's rows.
-            let sDown = try factors(try stats(statistics, down.name), nil, [down.weight])
-            block.up = try up.scalingColumns(by: sMLP).scalingRows(by: sDown.map { 1 / $0 })
-            block.down = try down.scalingColumns(by: sDown)
-            result.blocks[i] = block
-        }
-        return result
-    }
-
-    /// `model` with SmoothQuant applied: the attention output's factors folded into V's rows, every other
-    /// Linear given the input scale 1/s (see the type's documentation).
-    public static func fold(into model: BertModel, statistics: [String: ActivationStatistics], alpha: Float) throws(QuantaError) -> BertModel {
-        try fold(into: model, statistics: statistics, strength: .alpha(alpha))
-    }
-
-    /// `model` with SmoothQuant applied at `strength`.
-    public static func fold(into model: BertModel, statistics: [String: ActivationStatistics], strength: Strength) throws(QuantaError) -> BertModel {
-        var result = model
-        for i in result.layers.indices {
-            var layer = result.layers[i]
-            let (q, k, v, o) = (try float(layer.query), try float(layer.key), try float(layer.value), try float(layer.attentionOutput))
-            let (up, down) = (try float(layer.intermediate), try float(layer.output))
-            let sAttention = try factors(try stats(statistics, q.name), weights: [q.weight, k.weight, v.weight], strength: strength)
-            let sO = try factors(try stats(statistics, o.name), weights: [o.weight], strength: strength)
-            layer.query = try q.smoothing(by: sAttention)
-            layer.key = try k.smoothing(by: sAttention)
-            layer.value = try v.smoothing(by: sAttention).scalingRows(by: sO.map { 1 / $0 })
-            layer.attentionOutput = try o.scalingColumns(by: sO)
-            let sUp = try factors(try stats(statistics, up.name), weights: [up.weight], strength: strength)
-            layer.intermediate = try up.smoothing(by: sUp)
-            let sDown = try factors(try stats(statistics, down.name), weights: [down.weight], strength: strength)
-            layer.output = try down.smoothing(by: sDown)
-            result.layers[i] = layer
-        }
-        return result
-    }
 
     static func float(_ layer: any LinearLayer) throws(QuantaError) -> FloatLinear {
         guard let float = layer as? FloatLinear else {

@@ -4,32 +4,21 @@ import Foundation
 /// each layer's `ActivationStatistics`. The observers see one batch at a time, so memory is bounded by a
 /// batch of activations.
 public enum CalibrationRun {
-    /// SmolLM2: `windows` non-overlapping windows of `window` tokens from the start of `tokens`.
-    /// `gram`: also each layer's sum of x x^T (GPTQ's Hessian).
-    public static func statistics(_ model: LlamaModel, tokens: [Int32], window: Int = 512, windows: Int = 16, sampleRows: Int = 256,
-                                  gram: Bool = false, progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
+    /// `model` run over `sequences` (`QuantizableModel.calibrationPass`) with an observer on every Linear
+    /// input. `gram`: also each layer's sum of x x^T (GPTQ's Hessian).
+    public static func statistics<Model: QuantizableModel>(_ model: Model, sequences: [[Int32]], sampleRows: Int = 256, gram: Bool = false,
+                                                           progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
         let recorder = StatisticsRecorder(sampleRows: sampleRows, gram: gram)
-        let observed = try model.mapLinearLayers { layer throws(QuantaError) in ObservingLinear(inner: layer, recorder: recorder) }
-        let chunks = stride(from: 0, to: tokens.count, by: window).prefix(windows).map { Array(tokens[$0..<min($0 + window, tokens.count)]) }
-        for (i, chunk) in chunks.enumerated() {
-            var cache = LlamaModel.KVCache(for: model.config)
-            _ = try observed.forward(chunk, cache: &cache, lastOnly: true)
-            try recorder.check()
-            progress(i + 1, chunks.count)
-        }
+        try model.mapLinearLayers { layer throws(QuantaError) in ObservingLinear(inner: layer, recorder: recorder) }
+            .calibrationPass(sequences, progress: progress)
+        try recorder.check()
         return recorder.statistics
     }
 
-    /// MiniLM: the sentence embedder over `texts`, in its batches.
-    public static func statistics(_ embedder: SentenceEmbedder, texts: [String], sampleRows: Int = 256, gram: Bool = false,
-                                  progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [String: ActivationStatistics] {
-        let recorder = StatisticsRecorder(sampleRows: sampleRows, gram: gram)
-        let observed = SentenceEmbedder(model: try embedder.model.mapLinearLayers { layer throws(QuantaError) in
-            ObservingLinear(inner: layer, recorder: recorder)
-        }, tokenizer: embedder.tokenizer, batchSize: embedder.batchSize)
-        _ = try observed.embed(texts, progress: progress)
-        try recorder.check()
-        return recorder.statistics
+    /// Consecutive windows of `length` tokens from the start of `tokens` (the last one may be shorter), at
+    /// most `count` of them: a decoder's calibration sequences.
+    public static func windows(of tokens: [Int32], length: Int = 512, count: Int = .max) -> [[Int32]] {
+        stride(from: 0, to: tokens.count, by: length).prefix(count).map { Array(tokens[$0..<min($0 + length, tokens.count)]) }
     }
 }
 

@@ -67,11 +67,11 @@ public struct RecipeEvaluation: Sendable {
             rows.append(Row(model: modelName, recipe: recipe, task: task, metric: metric, value: value,
                             deltaVsFP32: delta ? baseline.map { value - $0 } : nil, linearWeightBytes: bytes))
         }
+        let calibration = try loaded.calibrationSequences(data, files: calibrationFiles)
         switch loaded {
         case let .bert(bert, tokenizer):
             let tasks = tasks ?? Task.embeddingTasks
             guard tasks.allSatisfy(\.isEmbedding) else { throw .invalidArgument("\(modelName) is a sentence-embedding model: tasks lee, polarity, bbc") }
-            let calibrationTexts = try data.calibrationDocuments(files: calibrationFiles)
             let runner = EmbeddingTasks(data: data)
             let reference = SentenceEmbedder(model: bert, tokenizer: tokenizer)
             // Each task's texts and FP32's embeddings of them, for the cosine rows of every variant.
@@ -87,7 +87,7 @@ public struct RecipeEvaluation: Sendable {
                 switch r {
                 case nil: model = bert
                 case let .recipe(recipe)?:
-                    model = try pipeline.quantize(bert, tokenizer: tokenizer, recipe: recipe, calibrationTexts: calibrationTexts) { progress("\(name): \($0)") }
+                    model = try pipeline.quantize(bert, recipe: recipe, calibration: calibration) { progress("\(name): \($0)") }
                 case let .stored(_, .bert(stored, _))?: model = stored
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }
@@ -127,14 +127,13 @@ public struct RecipeEvaluation: Sendable {
                 }
             }
             texts = texts.map { ($0.0, Array($0.1.prefix(tokensPerText))) }
-            let calibrationTokens = try tokenizer.encode(data.calibrationText(files: calibrationFiles))
             for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
                 var model: LlamaModel
                 switch r {
                 case nil: model = llama
                 case let .recipe(recipe)?:
-                    model = try pipeline.quantize(llama, recipe: recipe, calibrationTokens: calibrationTokens) { progress("\(name): \($0)") }
+                    model = try pipeline.quantize(llama, recipe: recipe, calibration: calibration) { progress("\(name): \($0)") }
                 case let .stored(_, .llama(stored, _))?: model = stored
                 case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
                 }

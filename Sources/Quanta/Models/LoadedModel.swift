@@ -22,11 +22,42 @@ public enum LoadedModel: Sendable {
         }
     }
 
-    /// Every Linear layer of the model, in model order.
-    public var allLinearLayers: [any LinearLayer] {
+    /// The model, whatever its architecture: generic code (`QuantizationPipeline`, QAT) opens it.
+    public var model: any QuantizableModel {
         switch self {
-        case let .bert(m, _): return m.allLinearLayers
-        case let .llama(m, _): return m.allLinearLayers
+        case let .bert(m, _): return m
+        case let .llama(m, _): return m
+        }
+    }
+
+    /// This model's tokenizer with `model` (of the same architecture, e.g. this model quantized) in place of the model.
+    public func replacing(_ model: any QuantizableModel) throws(QuantaError) -> LoadedModel {
+        switch (self, model) {
+        case let (.bert(_, tokenizer), bert as BertModel): return .bert(bert, tokenizer)
+        case let (.llama(_, tokenizer), llama as LlamaModel): return .llama(llama, tokenizer)
+        default: throw .invalidArgument("a \(type(of: model).architecture) model cannot take the place of a \(type(of: self.model).architecture) model")
+        }
+    }
+
+    /// Every Linear layer of the model, in model order.
+    public var allLinearLayers: [any LinearLayer] { model.allLinearLayers }
+
+    /// The pipeline's calibration sequences from `files` (empty: DESIGN.md's calibration split): a decoder's
+    /// windows of 512 tokens of the running text (as many as GPTQ takes), an encoder's documents.
+    public func calibrationSequences(_ data: EvaluationData, files: [String] = []) throws(QuantaError) -> [[Int32]] {
+        switch self {
+        case let .bert(_, tokenizer): return try data.calibrationDocuments(files: files).map(tokenizer.encode)
+        case let .llama(_, tokenizer):
+            return CalibrationRun.windows(of: tokenizer.encode(try data.calibrationText(files: files)), count: GPTQ.calibrationWindows)
+        }
+    }
+
+    /// Quantization-aware training's sequences (never evaluation text): a decoder's windows of `window` tokens
+    /// of the training novels, an encoder's training documents (`EvaluationData.embedderTrainingDocuments`).
+    public func trainingSequences(_ data: EvaluationData, window: Int) throws(QuantaError) -> [[Int32]] {
+        switch self {
+        case let .bert(_, tokenizer): return try data.embedderTrainingDocuments().map(tokenizer.encode)
+        case let .llama(_, tokenizer): return TrainingBatches.windows(of: tokenizer.encode(try data.trainingText()), length: window)
         }
     }
 

@@ -12,32 +12,17 @@ public struct SensitivityAnalysis: Sendable {
 
     public init(pipeline: QuantizationPipeline = QuantizationPipeline()) { self.pipeline = pipeline }
 
-    /// SmolLM2: perplexity on `heldOut` tokens (not evaluation text), per layer. Sorted worst first.
-    public func rank(_ model: LlamaModel, recipe: Recipe, calibrationTokens: [Int32], heldOut: [Int32],
-                     progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [Entry] {
-        let scorer = try Perplexity(window: heldOut.count)
-        let baseline = try scorer.evaluate(model, tokens: heldOut)
+    /// The layers `recipe` quantizes, each quantized alone (calibrated on `calibration`), ranked by
+    /// `QuantizableModel.degradation` on `heldOut` sequences (never evaluation text): a language model's
+    /// perplexity ratio less 1, an embedder's 1 - mean cosine to FP32. Sorted worst first.
+    public func rank<Model: QuantizableModel>(_ model: Model, recipe: Recipe, calibration: [[Int32]], heldOut: [[Int32]],
+                                              progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [Entry] {
+        let degradation = try model.degradation(heldOut: heldOut)
         let layers = model.linearLayers.map(\.name).filter { recipe.spec(for: $0) != nil }
         var entries = [Entry]()
         for (i, layer) in layers.enumerated() {
-            let single = try pipeline.quantize(model, recipe: recipe.restricted(to: layer), calibrationTokens: calibrationTokens)
-            entries.append(Entry(layer: layer, degradation: try scorer.evaluate(single, tokens: heldOut) / baseline - 1))
-            progress(i + 1, layers.count)
-        }
-        return entries.sorted { $0.degradation > $1.degradation }
-    }
-
-    /// MiniLM: 1 - mean cosine similarity to FP32's embeddings of `heldOut` texts, per layer. Sorted worst first.
-    public func rank(_ model: BertModel, tokenizer: WordPieceTokenizer, recipe: Recipe, calibrationTexts: [String], heldOut: [String],
-                     progress: (Int, Int) -> Void = { _, _ in }) throws(QuantaError) -> [Entry] {
-        let reference = try SentenceEmbedder(model: model, tokenizer: tokenizer).embed(heldOut)
-        let layers = model.linearLayers.map(\.name).filter { recipe.spec(for: $0) != nil }
-        var entries = [Entry]()
-        for (i, layer) in layers.enumerated() {
-            let single = try pipeline.quantize(model, tokenizer: tokenizer, recipe: recipe.restricted(to: layer), calibrationTexts: calibrationTexts)
-            let embeddings = try SentenceEmbedder(model: single, tokenizer: tokenizer).embed(heldOut)
-            let cosine = zip(embeddings, reference).reduce(0.0) { $0 + Statistics.cosine($1.0, $1.1) } / Double(heldOut.count)
-            entries.append(Entry(layer: layer, degradation: 1 - cosine))
+            let single = try pipeline.quantize(model, recipe: recipe.restricted(to: layer), calibration: calibration)
+            entries.append(Entry(layer: layer, degradation: try degradation(single)))
             progress(i + 1, layers.count)
         }
         return entries.sorted { $0.degradation > $1.degradation }

@@ -93,10 +93,7 @@ public enum IntegerRuntime {
 
     public static func lower(_ model: LoadedModel, threads: Int) throws(QuantaError) -> LoadedModel {
         let lower = { (layer: any LinearLayer) -> any LinearLayer in Self.lower(layer, threads: threads) }
-        switch model {
-        case let .bert(m, t): return .bert(try m.mapLinearLayers(lower), t)
-        case let .llama(m, t): return .llama(try m.mapLinearLayers(lower), t)
-        }
+        return try model.replacing(model.model.mapLinearLayers(lower))
     }
 }
 

@@ -1,0 +1,62 @@
+/// LLaMA in the quantization pipeline: calibration windows of running text, SmoothQuant folded into the
+/// RMSNorm weights and the V / up rows, rotation, a quantized KV cache.
+extension LlamaModel: QuantizableModel {
+    public static let architecture = "llama"
+    /// 16 windows of 512 tokens.
+    public static let calibrationSequences = 16
+    public static let trainingBenchmarkBatch = (sequences: 1, tokens: 512)
+
+    /// Each window from an empty cache, the last position's logits only.
+    public func calibrationPass(_ sequences: [[Int32]], progress: (Int, Int) -> Void) throws(QuantaError) {
+        for (i, window) in sequences.enumerated() {
+            var cache = KVCache(for: config)
+            _ = try forward(window, cache: &cache, lastOnly: true)
+            progress(i + 1, sequences.count)
+        }
+    }
+
+    /// The factors of the attention input go into attn_norm (read by q, k, v), those of the MLP input into
+    /// ffn_norm (gate, up); the attention output's into V's rows, per KV channel (g, e) and shared by the
+    /// query heads of KV head g; the down projection's into up's rows (silu(gate) * up is linear in up).
+    public func smoothQuantFolded(statistics: [String: ActivationStatistics], factors: SmoothQuant.FactorRule) throws(QuantaError) -> LlamaModel {
+        var result = self
+        let c = config, d = c.headDimension, group = c.heads / c.kvHeads
+        let float = SmoothQuant.float, stats = { (name: String) throws(QuantaError) in try SmoothQuant.stats(statistics, name) }
+        for i in result.blocks.indices {
+            var block = result.blocks[i]
+            let (q, k, v, o) = (try float(block.query), try float(block.key), try float(block.value), try float(block.output))
+            let (gate, up, down) = (try float(block.gate), try float(block.up), try float(block.down))
+            let sAttention = try factors(try stats(q.name), nil, [q.weight, k.weight, v.weight])
+            block.attentionNorm.weight = zip(block.attentionNorm.weight, sAttention).map { $0 / $1 }
+            block.query = try q.scalingColumns(by: sAttention)
+            block.key = try k.scalingColumns(by: sAttention)
+            let oMax = try stats(o.name).channelAbsMax
+            let kvMax = (0..<c.kvHeads * d).map { kv in (0..<group).map { oMax[((kv / d) * group + $0) * d + kv % d] }.max()! }
+            let oWeights = (0..<group).map { h in o.weight.selectingColumns((0..<c.kvHeads * d).map { (($0 / d) * group + h) * d + $0 % d }) }
+            let sKV = try factors(try stats(o.name), kvMax, oWeights)
+            let sO = (0..<c.heads * d).map { sKV[($0 / d / group) * d + $0 % d] }
+            block.value = try v.scalingColumns(by: sAttention).scalingRows(by: sKV.map { 1 / $0 })
+            block.output = try o.scalingColumns(by: sO)
+            let sMLP = try factors(try stats(gate.name), nil, [gate.weight, up.weight])
+            block.feedForwardNorm.weight = zip(block.feedForwardNorm.weight, sMLP).map { $0 / $1 }
+            block.gate = try gate.scalingColumns(by: sMLP)
+            let sDown = try factors(try stats(down.name), nil, [down.weight])
+            block.up = try up.scalingColumns(by: sMLP).scalingRows(by: sDown.map { 1 / $0 })
+            block.down = try down.scalingColumns(by: sDown)
+            result.blocks[i] = block
+        }
+        return result
+    }
+
+    public func rotated(seed: UInt64) throws(QuantaError) -> LlamaModel { try Rotation.fold(into: self, seed: seed) }
+
+    public func integerOnly(calibration: [[Int32]]) throws(QuantaError) -> LlamaModel {
+        throw .invalidArgument("the integer-only encoder is built for BERT models, not decoders")
+    }
+
+    public func quantizingKVCache(_ quantizer: TensorQuantizer) throws(QuantaError) -> LlamaModel {
+        var model = self
+        model.kvCacheQuantizer = quantizer
+        return model
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Quanta
+import Testing
+
+/// The architecture-independent pipeline (`QuantizableModel`) on the tiny LLaMA and BERT of the training fixtures.
+struct QuantizableModelTests {
+    static let weightOnly = Recipe(name: "w4a16-g32", everyLayer: .init(weight: .integer(.int4, .asymmetric, .perGroup(size: 32)), activation: nil))
+
+    /// A decoder's degradation is its perplexity ratio less 1, as `Perplexity` measures it; the ranking holds
+    /// every layer the recipe quantizes, worst first.
+    @Test func llamaSensitivityIsThePerplexityRatio() throws {
+        let model = try LlamaModel(gguf: GGUFFile(path: QuantizationAwareTrainingTests.tinyLlama))
+        let heldOut: [Int32] = (0..<48).map { Int32(1 + ($0 * 37) % 90) }
+        let entries = try SensitivityAnalysis().rank(model, recipe: Self.weightOnly, calibration: [], heldOut: [heldOut])
+        #expect(entries.map(\.layer).sorted() == model.linearLayers.map(\.name).filter { Self.weightOnly.spec(for: $0) != nil }.sorted())
+        #expect(zip(entries, entries.dropFirst()).allSatisfy { $0.degradation >= $1.degradation })
+        let worst = try QuantizationPipeline().quantize(model, recipe: Self.weightOnly.restricted(to: entries[0].layer), calibration: [])
+        let perplexity = try Perplexity(window: heldOut.count)
+        let ratio = try perplexity.evaluate(worst, tokens: heldOut) / perplexity.evaluate(model, tokens: heldOut) - 1
+        #expect(entries[0].degradation > 0 && abs(entries[0].degradation - ratio) <= 1e-4 * max(ratio, 1e-3), "\(entries[0].degradation) vs \(ratio)")
+    }
+
+    /// An encoder's degradation is 1 - the mean cosine of its sentence embeddings to the FP32 model's.
+    @Test func bertSensitivityIsOneLessTheMeanCosine() throws {
+        let model = try TrainingOracleTests.tinyBert()
+        let heldOut: [[Int32]] = [[2, 17, 33, 41, 3], [2, 9, 60, 3], [2, 50, 51, 52, 53, 54, 3]]
+        let quantized = try QuantizationPipeline().quantize(model, recipe: Self.weightOnly, calibration: [])
+        let reference = try model.embed(heldOut), embeddings = try quantized.embed(heldOut)
+        let cosine = zip(embeddings, reference).reduce(0.0) { $0 + Statistics.cosine($1.0, $1.1) } / Double(heldOut.count)
+        let degradation = try model.degradation(heldOut: heldOut)(quantized)
+        #expect(degradation > 0 && abs(degradation - (1 - cosine)) <= 1e-6, "\(degradation) vs \(1 - cosine)")
+    }
+
+    /// Whole-model steps an architecture has not are refused with the recipe's name, never skipped.
+    @Test func wholeModelStepsAnArchitectureLacksAreRefused() throws {
+        let llama = try LlamaModel(gguf: GGUFFile(path: QuantizationAwareTrainingTests.tinyLlama))
+        let bert = try TrainingOracleTests.tinyBert()
+        var rotated = Self.weightOnly
+        rotated.rotationSeed = 1
+        let integerOnly = try Recipe.named("int-only")
+        #expect { _ = try QuantizationPipeline().quantize(llama, recipe: integerOnly, calibration: []) } throws: { error in
+            "\(error)".hasPrefix("int-only:") && "\(error)".contains("not decoders")
+        }
+        for (recipe, words) in [(rotated, "rotation"), (try Recipe.builtIn("kv-int8"), "KV cache")] {
+            #expect { _ = try QuantizationPipeline().quantize(bert, recipe: recipe, calibration: []) } throws: { error in
+                "\(error)".hasPrefix(recipe.name + ":") && "\(error)".contains(words)
+            }
+        }
+        #expect(try QuantizationPipeline().quantize(llama, recipe: Recipe.builtIn("kv-int8"), calibration: []).kvCacheQuantizer != nil)
+    }
+}
