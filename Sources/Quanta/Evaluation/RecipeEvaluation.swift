@@ -83,15 +83,7 @@ public struct RecipeEvaluation: Sendable {
             // Build, evaluate and drop one variant at a time: memory holds at most two models.
             for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
-                var model: BertModel
-                switch r {
-                case nil: model = bert
-                case let .recipe(recipe)?:
-                    model = try pipeline.quantize(bert, recipe: recipe, calibration: calibration) { progress("\(name): \($0)") }
-                case let .stored(_, .bert(stored, _))?: model = stored
-                case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
-                }
-                if integerKernels, r != nil { model = try model.mapLinearLayers { IntegerRuntime.lower($0) } }
+                let model = try variantModel(r, of: bert, calibration: calibration, modelName: modelName, progress: progress)
                 let bytes = model.integerEncoder?.linearWeightBytes ?? Self.linearWeightBytes(model.allLinearLayers)
                 let embedder = SentenceEmbedder(model: model, tokenizer: tokenizer)
                 if r != nil {
@@ -129,15 +121,7 @@ public struct RecipeEvaluation: Sendable {
             texts = texts.map { ($0.0, Array($0.1.prefix(tokensPerText))) }
             for r in [nil] + variants.map(Optional.some) {
                 let name = r?.name ?? "fp32"
-                var model: LlamaModel
-                switch r {
-                case nil: model = llama
-                case let .recipe(recipe)?:
-                    model = try pipeline.quantize(llama, recipe: recipe, calibration: calibration) { progress("\(name): \($0)") }
-                case let .stored(_, .llama(stored, _))?: model = stored
-                case .stored?: throw .invalidArgument("\(name) is not a quantized \(modelName)")
-                }
-                if integerKernels, r != nil { model = try model.mapLinearLayers { IntegerRuntime.lower($0) } }
+                let model = try variantModel(r, of: llama, calibration: calibration, modelName: modelName, progress: progress)
                 let bytes = Self.linearWeightBytes(model.allLinearLayers)
                 var worst: Double?
                 for (task, tokens) in texts {
@@ -154,6 +138,21 @@ public struct RecipeEvaluation: Sendable {
             }
         }
         return rows
+    }
+
+    /// FP32 (`variant` nil) or `variant`'s model of `fp32`, on the integer kernels when `integerKernels`.
+    func variantModel<Model: QuantizableModel>(_ variant: Variant?, of fp32: Model, calibration: [[Int32]], modelName: String,
+                                               progress: @escaping (String) -> Void) throws(QuantaError) -> Model {
+        guard let variant else { return fp32 }
+        let model: Model
+        switch variant {
+        case let .recipe(recipe):
+            model = try pipeline.quantize(fp32, recipe: recipe, calibration: calibration) { progress("\(variant.name): \($0)") }
+        case let .stored(name, stored):
+            guard let stored = stored.model as? Model else { throw .invalidArgument("\(name) is not a quantized \(modelName)") }
+            model = stored
+        }
+        return integerKernels ? try model.mapLinearLayers { IntegerRuntime.lower($0) } : model
     }
 
     /// Storage of the Linear weights as the layers hold them: codes plus scales, 4 bytes per FP32 weight.

@@ -51,4 +51,17 @@ extension BertModel: QuantizableModel {
     public func quantizingKVCache(_ quantizer: TensorQuantizer) throws(QuantaError) -> BertModel {
         throw .invalidArgument("BERT keeps no KV cache: a KV-cache recipe is for decoders")
     }
+
+    /// Nothing beside the Linear layers; the integer-only encoder's every tensor instead of them.
+    public func storedTensors(base: BertModel) throws(QuantaError) -> (tensors: [SafeTensorsWriter.Entry], replacesLinearLayers: Bool) {
+        integerEncoder.map { ($0.tensors(), true) } ?? ([], false)
+    }
+
+    public func loadingStored(_ file: SafeTensorsFile, description: QuantizedModelFolder.Description,
+                              linear: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> BertModel {
+        guard description.integerEncoder == true else { return try mapLinearLayers(linear) }
+        var integer = self
+        integer.integerEncoder = try IntegerEncoder(file: file, config: config)
+        return integer
+    }
 }

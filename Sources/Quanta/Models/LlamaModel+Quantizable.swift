@@ -59,4 +59,31 @@ extension LlamaModel: QuantizableModel {
         model.kvCacheQuantizer = quantizer
         return model
     }
+
+    /// Norm weights (SmoothQuant folds into them), and the embeddings where they differ from the base
+    /// model's (rotation; the rotated output head is a Linear layer like the others).
+    public func storedTensors(base: LlamaModel) throws(QuantaError) -> (tensors: [SafeTensorsWriter.Entry], replacesLinearLayers: Bool) {
+        let tensors = try tensors([.norm, .embedding])
+            .filter { $0.role == .norm || $0.values != base.tokenEmbeddings.storage }
+            .map { SafeTensorsWriter.Entry(name: $0.name, shape: $0.shape, floats: $0.values) }
+        return (tensors, false)
+    }
+
+    public func loadingStored(_ file: SafeTensorsFile, description: QuantizedModelFolder.Description,
+                              linear: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> LlamaModel {
+        var m = try mapLinearLayers(linear)
+        let h = config.hiddenSize
+        func vector(_ name: String) throws(QuantaError) -> [Float] { try file.floats(name, expectedShape: [h]).values }
+        for i in m.blocks.indices {
+            m.blocks[i].attentionNorm.weight = try vector("blk.\(i).attn_norm.weight")
+            m.blocks[i].feedForwardNorm.weight = try vector("blk.\(i).ffn_norm.weight")
+        }
+        m.outputNorm.weight = try vector("output_norm.weight")
+        if file.tensors.contains(where: { $0.name == "token_embd.weight" }) {
+            m.tokenEmbeddings = try Matrix(rows: config.vocabularySize, columns: h,
+                                           storage: file.floats("token_embd.weight", expectedShape: [config.vocabularySize, h]).values)
+        }
+        m.kvCacheQuantizer = try description.kvCache.map { d throws(QuantaError) in try d.quantizer(file: file, layer: "kv_cache", columns: 0) }
+        return m
+    }
 }

@@ -35,6 +35,16 @@ public protocol QuantizableModel: TrainableModel {
     /// The model with its attention keys and values stored through `quantizer`, or an error naming why the
     /// architecture keeps no cache.
     func quantizingKVCache(_ quantizer: TensorQuantizer) throws(QuantaError) -> Self
+
+    /// What a quantized folder stores besides its Linear layers (a decoder's norm weights, which SmoothQuant
+    /// changes, and its embeddings where they differ from `base`'s), or, when `replacesLinearLayers`, every
+    /// tensor of a model that runs without them (the integer-only encoder).
+    func storedTensors(base: Self) throws(QuantaError) -> (tensors: [SafeTensorsWriter.Entry], replacesLinearLayers: Bool)
+
+    /// This base model with a quantized folder loaded: each Linear layer made by `linear` (from the layer's
+    /// stored entry and the base's layer of that name), the rest from what `storedTensors` wrote to `file`.
+    func loadingStored(_ file: SafeTensorsFile, description: QuantizedModelFolder.Description,
+                       linear: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Self
 }
 
 extension QuantizableModel {

@@ -80,17 +80,12 @@ public enum QuantizedModelFolder {
         /// itself a quantized model folder.
         public func write(_ model: LoadedModel, base: LoadedModel, baseModel: String, recipe: Recipe, to folder: String) throws(QuantaError) {
             var tensors = entries
-            let architecture: String
-            switch (model, base) {
-            case let (.llama(m, _), .llama(b, _)):
-                architecture = "llama"
-                tensors += try QuantizedModelFolder.decoderTensors(m, base: b)
-            case let (.bert(m, _), .bert):
-                architecture = "bert"
-                if let integer = m.integerEncoder { tensors = integer.tensors() }
-            default: throw .invalidArgument("the quantized model and its base are different architectures")
+            func stored<Model: QuantizableModel>(_ model: Model) throws(QuantaError) -> (tensors: [SafeTensorsWriter.Entry], replacesLinearLayers: Bool) {
+                guard let base = base.model as? Model else { throw .invalidArgument("the quantized model and its base are different architectures") }
+                return try model.storedTensors(base: base)
             }
-            let integerOnly = tensors.contains { $0.name == "embeddings.word" }
+            let (modelTensors, integerOnly) = try stored(model.model)
+            tensors = integerOnly ? modelTensors : tensors + modelTensors
             // An FP32 weight equal to the base's (the tied output head, say) is read back from the base.
             let unchanged = Set(zip(model.allLinearLayers, base.allLinearLayers).compactMap { pair -> String? in
                 guard let a = pair.0 as? FloatLinear, let b = pair.1 as? FloatLinear, a.weight.storage == b.weight.storage else { return nil }
@@ -101,7 +96,7 @@ public enum QuantizedModelFolder {
             if !integerOnly, let missing = QuantizedModelFolder.linearNames(model).first(where: { !storedNames.contains($0) }) {
                 throw .invalidArgument("\(missing) was not recorded while quantizing")
             }
-            let description = Description(baseModel: QuantizedModelFolder.portableName(baseModel), architecture: architecture,
+            let description = Description(baseModel: QuantizedModelFolder.portableName(baseModel), architecture: type(of: model.model).architecture,
                                           recipe: recipe.name, kvCache: recipe.kvCache.map(QuantizerDescription.init),
                                           layers: integerOnly ? [] : layers, integerEncoder: integerOnly ? true : nil)
             let encoder = JSONEncoder()
@@ -154,21 +149,11 @@ public enum QuantizedModelFolder {
             }
             return try loadLayer(stored, file: file, base: layer)
         }
-        switch base {
-        case let .bert(model, tokenizer):
-            guard description.architecture == "bert" else { throw mismatch(folder, description) }
-            if description.integerEncoder == true {
-                var integer = model
-                integer.integerEncoder = try IntegerEncoder(file: file, config: model.config)
-                return .bert(integer, tokenizer)
-            }
-            return .bert(try model.mapLinearLayers(rebuild), tokenizer)
-        case let .llama(model, tokenizer):
-            guard description.architecture == "llama" else { throw mismatch(folder, description) }
-            var quantized = try loadDecoderTensors(into: model.mapLinearLayers(rebuild), file: file)
-            quantized.kvCacheQuantizer = try description.kvCache.map { d throws(QuantaError) in try d.quantizer(file: file, layer: "kv_cache", columns: 0) }
-            return .llama(quantized, tokenizer)
+        guard description.architecture == type(of: base.model).architecture else { throw mismatch(folder, description) }
+        func loaded<Model: QuantizableModel>(_ model: Model) throws(QuantaError) -> Model {
+            try model.loadingStored(file, description: description, linear: rebuild)
         }
+        return try base.replacing(loaded(base.model))
     }
 
     static func mismatch(_ folder: String, _ description: Description) -> QuantaError {
@@ -214,34 +199,6 @@ public enum QuantizedModelFolder {
         default:
             throw .file(path: file.path, reason: "\(name): unknown layer kind '\(stored.kind)' (fp32, quantized, llm-int8)")
         }
-    }
-
-    // MARK: decoder tensors outside the Linear layers
-
-    /// Norm weights (SmoothQuant folds into them), and the embeddings where they differ from the base
-    /// model's (rotation; the rotated output head is a Linear layer like the others).
-    static func decoderTensors(_ model: LlamaModel, base: LlamaModel) throws(QuantaError) -> [SafeTensorsWriter.Entry] {
-        try model.tensors([.norm, .embedding])
-            .filter { $0.role == .norm || $0.values != base.tokenEmbeddings.storage }
-            .map { SafeTensorsWriter.Entry(name: $0.name, shape: $0.shape, floats: $0.values) }
-    }
-
-    static func loadDecoderTensors(into model: LlamaModel, file: SafeTensorsFile) throws(QuantaError) -> LlamaModel {
-        var m = model
-        let h = m.config.hiddenSize
-        func vector(_ name: String) throws(QuantaError) -> [Float] { try file.floats(name, expectedShape: [h]).values }
-        func matrix(_ name: String) throws(QuantaError) -> Matrix<Float>? {
-            guard file.tensors.contains(where: { $0.name == name }) else { return nil }
-            let rows = m.config.vocabularySize
-            return try Matrix(rows: rows, columns: h, storage: file.floats(name, expectedShape: [rows, h]).values)
-        }
-        for i in m.blocks.indices {
-            m.blocks[i].attentionNorm.weight = try vector("blk.\(i).attn_norm.weight")
-            m.blocks[i].feedForwardNorm.weight = try vector("blk.\(i).ffn_norm.weight")
-        }
-        m.outputNorm.weight = try vector("output_norm.weight")
-        if let embeddings = try matrix("token_embd.weight") { m.tokenEmbeddings = embeddings }
-        return m
     }
 
     static func linearNames(_ model: LoadedModel) -> [String] { model.allLinearLayers.map(\.name) }
