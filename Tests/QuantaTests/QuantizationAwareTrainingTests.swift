@@ -116,6 +116,29 @@ import Testing
         return (model, qat)
     }
 
+    /// QAT of a GPTQ recipe starts at the GPTQ model (its latent weights are GPTQ's rounded ones), not at RTN's.
+    @Test func gptqTrainingStartsFromTheGPTQWeights() throws {
+        let model = try LlamaModel(gguf: GGUFFile(path: Self.tinyLlama))
+        var spec = try Recipe.named("w4a16-g128-gptq").rules[0].spec!
+        spec.weight = .integer(.int4, .asymmetric, .perGroup(size: 32))
+        let recipe = Recipe(name: "w4a16-g32-gptq", everyLayer: spec)
+        var generator = SplitMix64(seed: 9)
+        let calibration = CalibrationRun.windows(of: (0..<256).map { _ in Int32.random(in: 0..<96, using: &generator) }, length: 64)
+        let pipeline = QuantizationPipeline()
+        let gptq = try pipeline.quantize(model, recipe: recipe, calibration: calibration)
+        let qat = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
+            try pipeline.quantize(model, recipe: recipe, calibration: calibration, record: record)
+        }
+        let rtn = try QuantizationPipeline().quantize(model, recipe: Recipe(name: "w4a16-g32", everyLayer: .init(weight: spec.weight, activation: nil)), calibration: [])
+        var differsFromRTN = false
+        for (trained, (ptq, rounded)) in zip(qat.allLinearLayers, zip(gptq.allLinearLayers, rtn.allLinearLayers)) {
+            guard let trained = trained as? QATLinear, let ptq = ptq as? FakeQuantizedLinear, let rounded = rounded as? FakeQuantizedLinear else { continue }
+            #expect(trained.deployed.quantized.weight.storage == ptq.quantized.weight.storage, "\(trained.name)")
+            differsFromRTN = differsFromRTN || trained.deployed.quantized.weight.storage != rounded.quantized.weight.storage
+        }
+        #expect(differsFromRTN)
+    }
+
     /// ParetoQ's level sets, exactly: SEQ's alpha {+-1/4, +-3/4} (no zero), ternary's alpha {-2/3, 0, 2/3}, binary's
     /// +-alpha; each value on its deployment grid, so the stored model is the trained one.
     @Test(arguments: LowBitWeight.allCases) func paretoQLevelSets(_ kind: LowBitWeight) throws {

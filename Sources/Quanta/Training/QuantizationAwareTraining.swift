@@ -62,8 +62,8 @@ public struct QuantizationAwareTraining: Sendable {
 
     /// The QAT model of `recipe`: `quantize(record:)` runs the recipe's PTQ (a `QuantizationPipeline`) and reports
     /// each FP32 layer after the recipe's transforms with the layer made of it; every fake-quantized layer
-    /// becomes a `QATLinear` over that FP32 layer, starting from the PTQ step sizes (ParetoQ's quantizer where
-    /// the recipe's layer has one).
+    /// becomes a `QATLinear` over that FP32 layer (over GPTQ's rounded weights for a GPTQ recipe), starting from
+    /// the PTQ step sizes (ParetoQ's quantizer where the recipe's layer has one).
     public static func prepared<Model: TrainableModel>(
         _ recipe: Recipe, _ quantize: (_ record: @escaping QuantizationPipeline.LayerRecorder) throws(QuantaError) -> Model
     ) throws(QuantaError) -> Model {
@@ -72,7 +72,9 @@ public struct QuantizationAwareTraining: Sendable {
         return try quantized.mapLinearLayers { layer throws(QuantaError) in
             guard let layer = layer as? FakeQuantizedLinear else { return layer }
             guard let latent = latents.layers[layer.name] else { throw .invalidArgument("\(layer.name): its FP32 layer was not recorded") }
-            return QATLinear(layer, latent: latent, lowBit: recipe.spec(for: layer.name)?.lowBit)
+            let spec = recipe.spec(for: layer.name)
+            // A GPTQ layer starts from GPTQ's weights (its error compensation is what rounding the FP32 ones lacks).
+            return QATLinear(layer, latent: spec?.gptq == nil ? latent : layer.quantized, lowBit: spec?.lowBit)
         }
     }
 
