@@ -12,7 +12,7 @@ struct QATCommand: ParsableCommand {
         weights, biases, step sizes and SmolLM2's RMSNorm weights with AdamW (cosine schedule with warm-up, \
         gradient clipping at norm 1). SmolLM2 trains on windows of Mansfield Park, Northanger Abbey and \
         Persuasion; MiniLM on lee_background.cor's documents and the novels' paragraphs of 200 characters or \
-        more. With --distill (the default) the loss is the FP32 model's: \
+        more. --train adds texts to those (e.g. .assets/bbc/entertainment); evaluation text is refused. With --distill (the default) the loss is the FP32 model's: \
         KL divergence of next-token distributions (SmolLM2), 1 - cosine of sentence embeddings (MiniLM). \
         Progress on stderr; the folder is written only when training ends.
         """
@@ -26,6 +26,7 @@ struct QATCommand: ParsableCommand {
     @Option(name: .long, help: "SmolLM2: tokens per training window.") var window = 512
     @Option(name: .long, help: "Warm-up steps.") var warmup = 10
     @Option(name: .long, help: "Seed of the data order.") var seed: UInt64 = 0
+    @Option(name: .long, help: "More training text (repeatable): a file, or a folder whose .txt files are read; never evaluation text.") var train: [String] = []
     @Flag(inversion: .prefixedNo, help: "Distil the FP32 model (SmolLM2 can train on next-token cross-entropy instead).") var distill = true
     @Flag(help: "Print a JSON summary at the end.") var json = false
     @Option(name: .long, help: "The folder to write.") var out: String
@@ -55,7 +56,7 @@ struct QATCommand: ParsableCommand {
             }
             let pipeline = QuantizationPipeline(), writer = QuantizedModelFolder.Writer()
             let calibration = try base.calibrationSequences(data)
-            let batches = try TrainingBatches(items: base.trainingSequences(data, window: window), batchSize: batch, seed: seed)
+            let batches = try TrainingBatches(items: base.trainingSequences(data, window: window, adding: train), batchSize: batch, seed: seed)
             func trained<Model: QuantizableModel>(_ fp32: Model) throws(QuantaError) -> Model {
                 let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
                     try pipeline.quantize(fp32, recipe: recipe, calibration: calibration, progress: progress, record: record)

@@ -49,3 +49,22 @@ struct QuantizableModelTests {
         #expect(try QuantizationPipeline().quantize(llama, recipe: Recipe.builtIn("kv-int8"), calibration: []).kvCacheQuantizer != nil)
     }
 }
+
+/// Training text never includes evaluation text.
+struct TrainingTextTests {
+    @Test func evaluationTextIsRefused() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("assets-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let data = EvaluationData(assets: AssetStore(root: root))
+        for folder in ["austen", "gensim", "bbc/tech", "bbc/politics"] { try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true) }
+        for (file, text) in [("austen/mansfield-park.txt", "M"), ("austen/northanger-abbey.txt", "N"), ("austen/persuasion.txt", "P"),
+                             ("austen/emma.txt", "E"), ("bbc/tech/001.txt", "T"), ("bbc/politics/001.txt", "Politics")] {
+            try text.write(toFile: root + "/" + file, atomically: true, encoding: .utf8)
+        }
+        #expect(try data.trainingText(adding: [root + "/bbc/politics"]) == "M\n\nN\n\nP\n\nPolitics")
+        for evaluation in [root + "/austen/emma.txt", root + "/bbc/tech", root + "/bbc/../bbc/tech/001.txt", root + "/gensim/lee.cor"] {
+            #expect { _ = try data.trainingText(adding: [evaluation]) } throws: { error in "\(error)".contains("evaluation text") || "\(error)".contains("no such file") }
+        }
+        #expect { _ = try data.trainingText(adding: [root + "/bbc/tech"]) } throws: { error in "\(error)".contains("tech/001.txt: evaluation text") }
+    }
+}

@@ -80,19 +80,44 @@ public struct EvaluationData: Sendable {
         }
     }
 
-    /// A sentence embedder's training documents: lee_background.cor's, then the paragraphs of the training novels
-    /// (`trainingText`: blank-line separated, lines joined by spaces) of at least `minimumCharacters` characters.
-    public func embedderTrainingDocuments(minimumCharacters: Int = 200) throws(QuantaError) -> [String] {
-        let paragraphs = try trainingText().components(separatedBy: "\n\n")
+    /// A sentence embedder's training documents: lee_background.cor's, then the paragraphs of the training text
+    /// (`trainingText(adding:)`: blank-line separated, lines joined by spaces) of at least `minimumCharacters` characters.
+    public func embedderTrainingDocuments(adding extra: [String] = [], minimumCharacters: Int = 200) throws(QuantaError) -> [String] {
+        let paragraphs = try trainingText(adding: extra).components(separatedBy: "\n\n")
             .map { $0.split(whereSeparator: \.isNewline).joined(separator: " ") }
             .filter { $0.count >= minimumCharacters }
         return try calibrationDocuments() + paragraphs
     }
 
     /// A decoder's training text (quantization-aware training): Mansfield Park, Northanger Abbey and
-    /// Persuasion joined by a blank line. Never evaluation text.
-    public func trainingText() throws(QuantaError) -> String {
-        try ["mansfield-park", "northanger-abbey", "persuasion"].map { title throws(QuantaError) in try novel(title) }.joined(separator: "\n\n")
+    /// Persuasion, then the `extra` texts (files, or folders whose `.txt` files are read in name order), joined
+    /// by a blank line. Evaluation text is refused (`isEvaluationText`).
+    public func trainingText(adding extra: [String] = []) throws(QuantaError) -> String {
+        var parts = try ["mansfield-park", "northanger-abbey", "persuasion"].map { title throws(QuantaError) in try novel(title) }
+        for path in extra {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw .file(path: path, reason: "no such file or folder") }
+            let files = isFolder.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted().map { path + "/" + $0 }
+                : [path]
+            guard !files.isEmpty else { throw .file(path: path, reason: "a folder without .txt files") }
+            for file in files {
+                guard !isEvaluationText(file) else { throw .file(path: file, reason: "evaluation text; training never reads it") }
+                parts.append(try Self.read(file))
+            }
+        }
+        return parts.joined(separator: "\n\n")
+    }
+
+    /// Whether `path` is one of the evaluation texts (the held-out suite, Sense and Sensibility, and the
+    /// embedding tasks' Lee, polarity and BBC documents; BBC entertainment and politics are not evaluation text).
+    public func isEvaluationText(_ path: String) -> Bool {
+        let file = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath()
+        let name = file.lastPathComponent, folder = file.deletingLastPathComponent().path
+        func same(_ other: String) -> Bool { URL(fileURLWithPath: other).standardizedFileURL.resolvingSymlinksInPath().path == folder }
+        return (same(assets.austenFolder) && ["emma.txt", "pride-and-prejudice.txt", "sense-and-sensibility.txt"].contains(name))
+            || (same(assets.gensimFolder) && ["lee.cor", "pang_lee_polarity.cor", "word2vec.py", "METADATA", "simlex999.txt"].contains(name))
+            || ["tech", "business", "sports"].contains { same(assets.bbcFolder + "/" + $0) }
     }
 
     /// The held-out perplexity suite (issue 12): texts of eight kinds, none of them calibration text and none

@@ -54,10 +54,11 @@ public enum LoadedModel: Sendable {
 
     /// Quantization-aware training's sequences (never evaluation text): a decoder's windows of `window` tokens
     /// of the training novels, an encoder's training documents (`EvaluationData.embedderTrainingDocuments`).
-    public func trainingSequences(_ data: EvaluationData, window: Int) throws(QuantaError) -> [[Int32]] {
+    /// `extra`: more training texts (`EvaluationData.trainingText(adding:)`).
+    public func trainingSequences(_ data: EvaluationData, window: Int, adding extra: [String] = []) throws(QuantaError) -> [[Int32]] {
         switch self {
-        case let .bert(_, tokenizer): return try data.embedderTrainingDocuments().map(tokenizer.encode)
-        case let .llama(_, tokenizer): return TrainingBatches.windows(of: tokenizer.encode(try data.trainingText()), length: window)
+        case let .bert(_, tokenizer): return try data.embedderTrainingDocuments(adding: extra).map(tokenizer.encode)
+        case let .llama(_, tokenizer): return TrainingBatches.windows(of: tokenizer.encode(try data.trainingText(adding: extra)), length: window)
         }
     }
 

@@ -52,12 +52,10 @@ public final class QuantizationPipeline: @unchecked Sendable {
     public func quantize(_ model: LoadedModel, recipe: Recipe, data: EvaluationData, calibrationFiles: [String] = [],
                          progress: @escaping (String) -> Void = { _ in }, record: LayerRecorder? = nil) throws(QuantaError) -> LoadedModel {
         let calibration = try model.calibrationSequences(data, files: calibrationFiles)
-        switch model {
-        case let .bert(bert, tokenizer):
-            return .bert(try quantize(bert, recipe: recipe, calibration: calibration, progress: progress, record: record), tokenizer)
-        case let .llama(llama, tokenizer):
-            return .llama(try quantize(llama, recipe: recipe, calibration: calibration, progress: progress, record: record), tokenizer)
+        func quantized<Model: QuantizableModel>(_ fp32: Model) throws(QuantaError) -> Model {
+            try quantize(fp32, recipe: recipe, calibration: calibration, progress: progress, record: record)
         }
+        return try model.replacing(quantized(model.model))
     }
 
     /// The recipe's steps on any model: SmoothQuant from the FP32 statistics, calibration of what the
