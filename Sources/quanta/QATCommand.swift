@@ -47,9 +47,10 @@ struct QATCommand: ParsableCommand {
             var training = QuantizationAwareTraining(steps: steps)
             (training.learningRate, training.batchSize, training.warmup, training.distill) = (lr, batch, warmup, distill)
             var records = [QuantizationAwareTraining.Step]()
+            var trainingStarted = started   // after the PTQ model is made, so that its minutes do not skew the estimate
             let report = { (step: QuantizationAwareTraining.Step) in
                 records.append(step)
-                let elapsed = Date().timeIntervalSince(started), left = elapsed / Double(step.step) * Double(steps - step.step)
+                let elapsed = Date().timeIntervalSince(trainingStarted), left = elapsed / Double(step.step) * Double(steps - step.step)
                 progress(String(format: "step %d/%d  loss %.5f  lr %.2e  |g| %.3f  %.0f tok/s  %@ left%@", step.step, steps, step.loss,
                                 step.learningRate, step.gradientNorm, step.tokensPerSecond, Self.duration(left),
                                 step.clampedStepSizes > 0 ? "  (\(step.clampedStepSizes) step sizes held positive)" : ""))
@@ -61,6 +62,7 @@ struct QATCommand: ParsableCommand {
                 let student = try QuantizationAwareTraining.prepared(recipe) { record throws(QuantaError) in
                     try pipeline.quantize(fp32, recipe: recipe, calibration: calibration, progress: progress, record: record)
                 }
+                trainingStarted = Date()
                 return try QuantizationAwareTraining.deployed(training.train(student, teacher: fp32, batch: batches.batch, progress: report),
                                                               record: writer.record)
             }
