@@ -62,9 +62,10 @@ static inline void store_one(const qk_epilogue *e, int i, int j, int32_t acc) {
 /// qk_quantize_rows_u8_blocks' per-row bodies; the element-wise kernels are qk_activate's and qk_silu_multiply's,
 /// and exponentiate computes p[i] = qk_exp(p[i] - maximum) in place and returns the sum (qk_softmax); gemv_f32 is
 /// qk_gemv_f32's body on rows [0, rows) of W.
+typedef void (*qk_gemm_kernel)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
 typedef struct {
-    void (*gemm_u8s8)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
-    void (*gemm_u8s8_blocks)(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1, const qk_epilogue *e);
+    qk_gemm_kernel gemm_u8s8;
+    qk_gemm_kernel gemm_u8s8_blocks;
     void (*quantize_row_u8)(const float *row, int k, const float *column_scale, uint8_t *out, float *scale, int32_t *zero_point);
     void (*quantize_blocks_u8)(const float *row, int k, const float *column_scale, uint8_t *out, float *scales, int32_t *zero_points);
     void (*activate)(int activation, float *x, size_t n);

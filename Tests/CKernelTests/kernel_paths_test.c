@@ -235,7 +235,7 @@ int main(void) {
         { QK_PATH_NEON, "neon" }, { QK_PATH_I8MM, "i8mm" },
     };
     static const int shapes[][4] = { { 1, 16, 4, 0 }, { 7, 37, 45, 0 }, { 13, 64, 130, 1 }, { 6, 33, 1027, 1 }, { 97, 48, 64, 0 },
-                                     { 1, 300, 999, 0 }, { 5, 77, 3, 1 } };
+                                     { 1, 300, 999, 0 }, { 5, 77, 3, 1 }, { 200, 33, 70, 1 } };
     int simd = 0;
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         if (!qk_path_supported(paths[p].path)) continue;
@@ -247,7 +247,7 @@ int main(void) {
                 test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], range, shapes[s][3]);
             }
         }
-        static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 }, { 13, 40, 128, 1 } };
+        static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 }, { 13, 40, 128, 1 }, { 100, 37, 96, 1 } };
         for (size_t s = 0; s < sizeof block_shapes / sizeof block_shapes[0]; s++) {
             for (int range = 0; range < RANGES; range++) {
                 test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], range, block_shapes[s][3]);

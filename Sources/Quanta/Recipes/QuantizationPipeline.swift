@@ -38,12 +38,7 @@ public final class QuantizationPipeline: @unchecked Sendable {
             progress("calibrating the integer encoder on \(calibration.count) sequences")
             return try naming { () throws(QuantaError) in try model.integerOnly(calibration: calibration) }
         }
-        var quantized = try apply(recipe, to: model, calibrate: { m, gram throws(QuantaError) in
-            let count = gram ? max(Model.calibrationSequences, GPTQ.calibrationWindows) : Model.calibrationSequences
-            return try CalibrationRun.statistics(m, sequences: Array(calibration.prefix(count)), gram: gram) { done, total in
-                progress("calibration \(done)/\(total)")
-            }
-        }, record: record)
+        var quantized = try apply(recipe, to: model, calibration: calibration, progress: progress, record: record)
         if let cache = recipe.kvCache { quantized = try naming { () throws(QuantaError) in try quantized.quantizingKVCache(cache) } }
         return quantized
     }
@@ -59,11 +54,16 @@ public final class QuantizationPipeline: @unchecked Sendable {
     }
 
     /// The recipe's steps on any model: SmoothQuant from the FP32 statistics, calibration of what the
-    /// quantizers will see (with each layer's Gram matrix when GPTQ needs it), then every Linear replaced.
-    func apply<Model: QuantizableModel>(_ recipe: Recipe, to model: Model,
-                                        calibrate: (Model, _ gram: Bool) throws(QuantaError) -> [String: ActivationStatistics],
-                                        record: LayerRecorder?)
-        throws(QuantaError) -> Model {
+    /// quantizers will see on the first `Model.calibrationSequences` of `calibration` (GPTQ: with each layer's
+    /// Gram matrix, on at least `GPTQ.calibrationWindows`), then every Linear replaced.
+    func apply<Model: QuantizableModel>(_ recipe: Recipe, to model: Model, calibration: [[Int32]], progress: @escaping (String) -> Void,
+                                        record: LayerRecorder?) throws(QuantaError) -> Model {
+        func calibrate(_ m: Model, _ gram: Bool) throws(QuantaError) -> [String: ActivationStatistics] {
+            let count = gram ? max(Model.calibrationSequences, GPTQ.calibrationWindows) : Model.calibrationSequences
+            return try CalibrationRun.statistics(m, sequences: Array(calibration.prefix(count)), gram: gram) { done, total in
+                progress("calibration \(done)/\(total)")
+            }
+        }
         var transformed = model
         var statistics = [String: ActivationStatistics]()
         let gram = recipe.usesGPTQ

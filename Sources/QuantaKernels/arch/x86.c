@@ -1,11 +1,12 @@
-// The x86 rows of the kernel table: AVX2 (sign trick for narrow-range weights, nibble split otherwise),
-// AVX-512 VNNI on 256-bit and 512-bit registers, and the AVX2 row quantizer and element-wise loops that the
+// The x86 rows of the kernel table: AVX2 (operands widened to int16 for GEMMs; for GEMVs the sign trick for
+// narrow-range weights, the nibble split otherwise; the direct tile for 7-bit weights), AVX-512 VNNI on 256-bit and 512-bit registers, and the AVX2 row quantizer and element-wise loops that the
 // VNNI rows share. Each function carries its own target attribute and runs only where qk_kernels hands out
 // its row (checked at run time).
 #include "../kernels.h"
 #include "../simd_math.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #ifdef QK_X86
 
@@ -161,16 +162,48 @@ QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VN
 // vector-multiply pipes (measured: 1.3-1.5 cycles per 32 products against 1 for vpmaddubsw + vpmaddwd alone), so
 // small weights (7-bit codes, |w| <= 64) take the direct tile instead: vpmaddubsw(a, w) cannot saturate
 // (2 * 255 * 64 < 2^15) and the sign instruction goes, 1.4x the products per cycle.
+//
+// The wide tile is exact for every code at the direct tile's count of multiplies: both operands widened to int16
+// (UINT8 inputs zero-extended, INT8 weights sign-extended), vpmaddwd(a, w) sums each pair of products into an
+// int32 lane (|a w| <= 255 * 128, no saturation): 2 multiplies per 32 products against the sign trick's 3 and the
+// nibble split's 4. The widening runs once per cache block, into thread-local buffers: the block's MB rows of A
+// (widen_rows) and each panel pair's weights (widen_panels); a GEMM of fewer than QK_WIDE_MIN_ROWS rows (a GEMV)
+// would not amortise it and keeps the sign trick or the nibble split.
+// Measured on Zen 4 as the AVX2 class (`quanta bench gemm --isa avx2`): 2048 x 1920 x 1920 at 304-310 GOP/s
+// against the sign trick's 264 and the nibble split's 186 (the direct tile: 418); its loop is 4 weight loads, 2
+// broadcasts, 8 vpmaddwd and 8 vpaddd per 128 products, so it is bound by dispatch width there, not multiplies.
 // A register tile is 2 rows x 2 panels (8 accumulators, 4 weight vectors, the row's a' and |a'|): measured on
-// Zen 3 against 3-6 rows x 1 panel and 3 rows x 2 panels, which spill or issue more broadcasts per product.
-enum { MR_SIGN = 2 };
+// Zen 3 against 3-6 rows x 1 panel and 3 rows x 2 panels, which spill or issue more broadcasts per product (and
+// for the wide tile on Zen 4 against 3 rows x 2 panels, which spills: 211 GOP/s).
+enum { MR_SIGN = 2, QK_WIDE_MIN_ROWS = 8 };
 
-/// The products of k groups [g0, g1) for `rows` rows of A and the 2 * `panels` column vectors of a panel pair,
-/// added to acc[r][c]: with `direct` (small weights) sum_k a w by vpmaddubsw(a, w), else the sign trick's
-/// sum_k (a - 128) w.
-AVX2 __attribute__((always_inline)) static inline void sign_dot(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups,
-                                                                int panels, int direct, int g0, int g1, __m256i acc[MR_SIGN][4]) {
+/// How a tile multiplies: the sign trick, the direct tile (small weights) or the widened operands.
+enum { QK_SIGN, QK_DIRECT, QK_WIDE };
+
+/// The k groups [g0, g1) of `rows` rows of A and the 2 * `panels` column vectors of a panel pair, added to
+/// acc[r][c]: QK_DIRECT sum_k a w by vpmaddubsw(a, w); QK_SIGN the sign trick's sum_k (a - 128) w; QK_WIDE
+/// sum_k a w by vpmaddwd on the widened rows `wide_a` (`width` int16 each) and panels `wide_w` (widen_panels).
+AVX2 __attribute__((always_inline)) static inline void tile_dot(int kind, const uint8_t *a, int lda, const int16_t *wide_a, int width,
+                                                                int rows, const int8_t *panel, const int16_t *wide_w, int groups,
+                                                                int panels, int g0, int g1, __m256i acc[MR_SIGN][4]) {
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
+    if (kind == QK_WIDE) {
+        for (int g = g0; g < g1; g++) {
+            for (int p = 2 * g; p < 2 * g + 2; p++) {
+                __m256i w[4];
+                for (int c = 0; c < 2 * panels; c++) w[c] = _mm256_load_si256((const __m256i *)(wide_w + ((size_t)p * 4 + c) * 16));
+                for (int r = 0; r < MR_SIGN; r++) {
+                    if (r < rows) {
+                        int32_t pair;
+                        memcpy(&pair, wide_a + (size_t)r * width + 2 * p, 4);
+                        __m256i broadcast = _mm256_set1_epi32(pair);
+                        for (int c = 0; c < 2 * panels; c++) acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(broadcast, w[c]));
+                    }
+                }
+            }
+        }
+        return;
+    }
     const int8_t *second = panel + (size_t)groups * 64;
     for (int g = g0; g < g1; g++) {
         __m256i w[4];
@@ -185,7 +218,7 @@ AVX2 __attribute__((always_inline)) static inline void sign_dot(const uint8_t *a
                 int32_t bytes;
                 memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
                 __m256i broadcast = _mm256_set1_epi32(bytes);
-                if (direct) {
+                if (kind == QK_DIRECT) {
                     for (int c = 0; c < 2 * panels; c++) acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(broadcast, w[c]), ones));
                     continue;
                 }
@@ -199,27 +232,62 @@ AVX2 __attribute__((always_inline)) static inline void sign_dot(const uint8_t *a
     }
 }
 
-AVX2 __attribute__((always_inline)) static inline void gemm_avx2_sign_tile(const uint8_t *a, int lda, int rows, const int8_t *panel,
-                                                                           int groups, int panels, int direct, int i, int col, int n1,
-                                                                           const int32_t *sums, const qk_epilogue *e) {
+/// Rows [0, rows) of A zero-extended to int16, `width` (4 k groups) per row.
+AVX2 static void widen_rows(const uint8_t *a, int lda, int rows, int width, int16_t *out) {
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = a + (size_t)r * lda;
+        int16_t *to = out + (size_t)r * width;
+        int c = 0;
+        for (; c + 16 <= width; c += 16) _mm256_storeu_si256((__m256i *)(to + c), _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(row + c))));
+        for (; c < width; c++) to[c] = row[c];
+    }
+}
+
+/// The `panels` panels at `panel` sign-extended to int16 in k pairs: for pair p, 4 vectors of 8 columns (panel 0's
+/// columns 0-7 and 8-15, then panel 1's), lane j = (W[j][2p], W[j][2p + 1]), the operand of vpmaddwd against a
+/// broadcast pair of inputs. A packed group holds column j's 4 codes in lane j of each half; the shuffle takes
+/// each lane's first two bytes to the low 8 bytes of its 128-bit half and the last two to the high 8, and the
+/// permutation gathers the halves' first pairs into the low 128 bits.
+AVX2 static void widen_panels(const int8_t *panel, int groups, int panels, int16_t *out) {
+    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                          0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    for (int q = 0; q < panels; q++) {
+        const int8_t *source = panel + (size_t)q * groups * 64;
+        for (int g = 0; g < groups; g++) {
+            for (int h = 0; h < 2; h++) {
+                __m256i codes = _mm256_loadu_si256((const __m256i *)(source + (size_t)g * 64 + 32 * h));
+                __m256i pairs = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(codes, pick), _MM_SHUFFLE(3, 1, 2, 0));
+                int c = 2 * q + h;
+                _mm256_store_si256((__m256i *)(out + ((size_t)(2 * g) * 4 + c) * 16), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(pairs)));
+                _mm256_store_si256((__m256i *)(out + ((size_t)(2 * g + 1) * 4 + c) * 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(pairs, 1)));
+            }
+        }
+    }
+}
+
+AVX2 __attribute__((always_inline)) static inline void avx2_exact_tile(int kind, const uint8_t *a, int lda, const int16_t *wide_a, int width,
+                                                                      int rows, const int8_t *panel, const int16_t *wide_w, int groups,
+                                                                      int panels, int i, int col, int n1, const int32_t *sums,
+                                                                      const qk_epilogue *e) {
     __m256i acc[MR_SIGN][4];
     for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
-    sign_dot(a, lda, rows, panel, groups, panels, direct, 0, groups, acc);
+    tile_dot(kind, a, lda, wide_a, width, rows, panel, wide_w, groups, panels, 0, groups, acc);
     for (int c = 0; c < 2 * panels; c++) {
         int j = col + 8 * c, valid = n1 - j;
         if (valid <= 0) break;
-        __m256i offset = direct ? _mm256_setzero_si256() : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(sums + j)), 7);
+        __m256i offset = kind != QK_SIGN ? _mm256_setzero_si256() : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(sums + j)), 7);
         for (int r = 0; r < rows; r++) store8(e, i + r, j, _mm256_add_epi32(acc[r][c], offset), valid < 8 ? valid : 8);
     }
 }
 
-/// Mode 3 (activations in blocks of QK_BLOCK) on the sign trick, whose exact int32 partial sums are mode 3's
+/// Mode 3 (activations in blocks of QK_BLOCK) on the exact int32 partial sums of tile_dot, from which mode 3's
 /// t_b = sum (a - 128) w: per block, two fused multiply-adds per accumulator, S_b t_b and S_b (128 + Z_b) W_b,
 /// the operations of qk_gemm_blocks_generic in the same order. Measured on Zen 3 against 1-panel tiles and an
 /// integer zero-point correction (vpmulld per accumulator and block), both slower.
-__attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_sign_blocks_tile(const uint8_t *a, int lda, int rows,
-                                                                                  const int8_t *panel, int groups, int panels, int direct,
-                                                                                  int i, int col, int n1, const qk_epilogue *e) {
+__attribute__((target("avx2,fma"), always_inline)) static inline void avx2_exact_blocks_tile(int kind, const uint8_t *a, int lda,
+                                                                                  const int16_t *wide_a, int width, int rows,
+                                                                                  const int8_t *panel, const int16_t *wide_w, int groups,
+                                                                                  int panels, int i, int col, int n1, const qk_epilogue *e) {
     int blocks = groups / (QK_BLOCK / 4);
     const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
     __m256 total[MR_SIGN][4];
@@ -227,14 +295,14 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_
     for (int b = 0; b < blocks; b++) {
         __m256i acc[MR_SIGN][4];
         for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
-        sign_dot(a + b * QK_BLOCK, lda, rows, panel + (size_t)b * (QK_BLOCK / 4) * 64, groups, panels, direct, 0, QK_BLOCK / 4, acc);
+        tile_dot(kind, a, lda, wide_a, width, rows, panel, wide_w, groups, panels, b * (QK_BLOCK / 4), (b + 1) * (QK_BLOCK / 4), acc);
         __m256 weight_sum[4];
         for (int c = 0; c < 2 * panels; c++) {
             const int16_t *at = sums + ((size_t)(c / 2) * blocks + b) * QK_PANEL + (c % 2) * 8;
             __m256i w_b = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)at));
             weight_sum[c] = _mm256_cvtepi32_ps(w_b);
-            // The direct tile's sum_k a w, less 128 W_b: mode 3's exact t_b = sum_k (a - 128) w.
-            if (direct) for (int r = 0; r < rows; r++) acc[r][c] = _mm256_sub_epi32(acc[r][c], _mm256_slli_epi32(w_b, 7));
+            // sum_k a w less 128 W_b: mode 3's exact t_b = sum_k (a - 128) w.
+            if (kind != QK_SIGN) for (int r = 0; r < rows; r++) acc[r][c] = _mm256_sub_epi32(acc[r][c], _mm256_slli_epi32(w_b, 7));
         }
         for (int r = 0; r < rows; r++) {
             size_t rb = (size_t)(i + r) * blocks + b;
@@ -261,36 +329,68 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2_
 }
 
 /// The loops of the two-panel kernels: blocks of MB rows (in L2), pairs of panels in [n0, n1) (the last may be
-/// a single panel), then TILES, which runs the row tiles of rows [i0, i1) of the pair at `panel`.
-#define QK_FOR_PANEL_PAIRS(TILES)                                                                                 \
+/// a single panel), then TILES, which runs the row tiles of rows [i0, i1) of the pair at `panel`; BLOCK_START runs
+/// first in each block of rows, PAIR_START first for each pair.
+#define QK_FOR_PANEL_PAIRS_WITH(BLOCK_START, PAIR_START, TILES)                                                   \
     for (int i0 = 0; i0 < m; i0 += MB) {                                                                          \
         int i1 = i0 + MB < m ? i0 + MB : m;                                                                       \
+        BLOCK_START                                                                                               \
         for (int col = n0; col < n1; col += 2 * QK_PANEL) {                                                       \
             const int8_t *panel = packed + (size_t)(col / QK_PANEL) * groups * 64;                                \
             int panels = col + QK_PANEL < n1 ? 2 : 1;                                                             \
+            PAIR_START                                                                                            \
             TILES                                                                                                 \
         }                                                                                                         \
     }
+#define QK_FOR_PANEL_PAIRS(TILES) QK_FOR_PANEL_PAIRS_WITH(, , TILES)
 
-/// The loops of the sign-trick and direct (small-weight) tiles, for the per-row epilogues and for mode 3
-/// (activations in blocks).
-__attribute__((target("avx2,fma"))) static void gemm_avx2_sign(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n,
-                                                              int n0, int n1, const qk_epilogue *e) {
-    int groups = k_groups(k), blocks = e->mode == 3, direct = small_weights(packed, n, k);
+/// The loops of the sign-trick, direct (small-weight) and wide tiles of `kind`, for the per-row epilogues and for
+/// mode 3 (activations in blocks); QK_WIDE needs `wide_a` (MB rows of k_groups(k) * 4 int16) and `wide_w`
+/// (k_groups(k) * 128 int16), 32-byte aligned.
+__attribute__((target("avx2,fma"))) static void gemm_avx2_tiles(int kind, const uint8_t *a, int m, int k, int lda, const int8_t *packed,
+                                                               int n, int n0, int n1, int16_t *wide_a, int16_t *wide_w, const qk_epilogue *e) {
+    int groups = k_groups(k), width = 4 * groups, blocks = e->mode == 3;
     const int32_t *sums = column_sums(packed, n, k);
-#define QK_SIGN_TILE(ROWS, PANELS, DIRECT)                                                                                   \
-    if (blocks) gemm_avx2_sign_blocks_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, PANELS, DIRECT, i, col, n1, e);     \
-    else gemm_avx2_sign_tile(a + (size_t)i * lda, lda, ROWS, panel, groups, PANELS, DIRECT, i, col, n1, sums, e);
-#define QK_SIGN_PANELS(ROWS, DIRECT) if (panels == 2) { QK_SIGN_TILE(ROWS, 2, DIRECT) } else { QK_SIGN_TILE(ROWS, 1, DIRECT) }
-#define QK_SIGN_TILES(ROWS) if (direct) { QK_SIGN_PANELS(ROWS, 1) } else { QK_SIGN_PANELS(ROWS, 0) }
-    QK_FOR_PANEL_PAIRS({
+#define QK_AVX2_TILE(KIND, ROWS, PANELS)                                                                                       \
+    if (blocks) avx2_exact_blocks_tile(KIND, a + (size_t)i * lda, lda, wide_a + (size_t)(i - i0) * width, width, ROWS, panel,  \
+                                      wide_w, groups, PANELS, i, col, n1, e);                                                  \
+    else avx2_exact_tile(KIND, a + (size_t)i * lda, lda, wide_a + (size_t)(i - i0) * width, width, ROWS, panel, wide_w, groups,  \
+                        PANELS, i, col, n1, sums, e);
+#define QK_AVX2_PANELS(KIND, ROWS) if (panels == 2) { QK_AVX2_TILE(KIND, ROWS, 2) } else { QK_AVX2_TILE(KIND, ROWS, 1) }
+#define QK_AVX2_ROWS(KIND, MR)                                                                                                 \
+    for (; i + MR <= i1; i += MR) { QK_AVX2_PANELS(KIND, MR) }                                                                 \
+    if (i1 - i == 2) { QK_AVX2_PANELS(KIND, 2) } else if (i1 - i == 1) { QK_AVX2_PANELS(KIND, 1) }
+    QK_FOR_PANEL_PAIRS_WITH(if (kind == QK_WIDE) widen_rows(a + (size_t)i0 * lda, lda, i1 - i0, width, wide_a);,
+                            if (kind == QK_WIDE) widen_panels(panel, groups, panels, wide_w);, {
         int i = i0;
-        for (; i + MR_SIGN <= i1; i += MR_SIGN) { QK_SIGN_TILES(MR_SIGN) }
-        if (i < i1) { QK_SIGN_TILES(1) }
+        if (kind == QK_WIDE) { QK_AVX2_ROWS(QK_WIDE, MR_SIGN) }
+        else if (kind == QK_DIRECT) { QK_AVX2_ROWS(QK_DIRECT, MR_SIGN) }
+        else { QK_AVX2_ROWS(QK_SIGN, MR_SIGN) }
     })
-#undef QK_SIGN_TILES
-#undef QK_SIGN_PANELS
-#undef QK_SIGN_TILE
+#undef QK_AVX2_ROWS
+#undef QK_AVX2_PANELS
+#undef QK_AVX2_TILE
+}
+
+/// The exact AVX2 GEMM of any weights, for the per-row epilogues and mode 3: the direct tile for small weights;
+/// else the wide tile where there are QK_WIDE_MIN_ROWS rows or more; else the sign trick for narrow-range weights
+/// and `fallback` (the nibble split, or the portable kernel for mode 3) for the rest.
+AVX2 static void gemm_avx2_exact(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
+                                 const qk_epilogue *e, qk_gemm_kernel fallback) {
+    if (small_weights(packed, n, k)) {
+        gemm_avx2_tiles(QK_DIRECT, a, m, k, lda, packed, n, n0, n1, NULL, NULL, e);
+        return;
+    }
+    size_t width = 4 * (size_t)k_groups(k), rows_bytes = (size_t)MB * width * 2, panel_bytes = width * 64;
+    int16_t *wide = m >= QK_WIDE_MIN_ROWS ? aligned_alloc(32, rows_bytes + panel_bytes) : NULL;
+    if (wide) {
+        gemm_avx2_tiles(QK_WIDE, a, m, k, lda, packed, n, n0, n1, wide, wide + rows_bytes / 2, e);
+        free(wide);
+    } else if (narrow_range(packed, n, k)) {
+        gemm_avx2_tiles(QK_SIGN, a, m, k, lda, packed, n, n0, n1, NULL, NULL, e);
+    } else {
+        fallback(a, m, k, lda, packed, n, n0, n1, e);
+    }
 }
 
 // AVX-512 VNNI on 512-bit registers: one 64-byte weight group is a whole panel (16 columns x 4 k) in one
@@ -419,19 +519,15 @@ VNNI512 static void gemm_blocks_vnni512(const uint8_t *a, int m, int k, int lda,
     QK_FOR_PANEL_PAIRS({ QK_ROW_TILES(gemm_vnni512_blocks_tile, MR512_BLOCKS) })
 }
 
-/// AVX2: the direct tile for small weights, the sign trick where no weight code is -128, else the nibble split.
+/// AVX2's GEMM and mode 3 (also the 256-bit VNNI row's mode 3): gemm_avx2_exact, with the nibble split or the
+/// portable kernel for a GEMV of full-range weights.
 AVX2 static void gemm_avx2_any(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
                                const qk_epilogue *e) {
-    if (narrow_range(packed, n, k)) gemm_avx2_sign(a, m, k, lda, packed, n, n0, n1, e);
-    else gemm_avx2(a, m, k, lda, packed, n, n0, n1, e);
+    gemm_avx2_exact(a, m, k, lda, packed, n, n0, n1, e, gemm_avx2);
 }
-
-/// Mode 3 on AVX2 (and on the VNNI rows, whose CPUs have AVX2): the direct tile for small weights, the sign trick
-/// where no weight code is -128, else the portable kernel.
 AVX2 static void gemm_blocks_avx2_any(const uint8_t *a, int m, int k, int lda, const int8_t *packed, int n, int n0, int n1,
                                       const qk_epilogue *e) {
-    if (narrow_range(packed, n, k)) gemm_avx2_sign(a, m, k, lda, packed, n, n0, n1, e);
-    else qk_gemm_blocks_generic(a, m, k, lda, packed, n, n0, n1, e);
+    gemm_avx2_exact(a, m, k, lda, packed, n, n0, n1, e, qk_gemm_blocks_generic);
 }
 
 AVX2 static inline __m256 input8(const float *row, const float *column_scale, int c) {
