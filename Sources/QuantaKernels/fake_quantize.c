@@ -2,25 +2,40 @@
 // LearnedStepSize documents it, and ParetoQ's 1- and 2-bit weights as LowBitWeight documents it, element for
 // element (the scale gradients are summed per row chunk).
 #include <math.h>
+#include <stddef.h>
 #include "QuantaKernels.h"
+
+/// LSQ on columns [c0, c1) of one row, whose elements share parameter set p: the loop carries no memory
+/// dependency (the step-size gradient sums in four double lanes, added to *scale_gradient once), so it
+/// vectorises; per element the operations of qk_lsq_rows' formula.
+static inline void lsq_run(const float *x, int c0, int c1, float scale, float inverse, float lower, float upper,
+                           float *value, const float *dy, float *dx, double *scale_gradient) {
+    double lanes[4] = { 0, 0, 0, 0 };
+    for (int c = c0; c < c1; c++) {
+        const float u = x[c] * inverse;
+        float code = qk_round_even(u < lower ? lower : u > upper ? upper : u);
+        if (code != code) code = 0;   // NaN input: code 0, as IntegerFormat.roundClamped
+        value[c] = scale * code;
+        if (!dy) continue;
+        const float g = dy[c];
+        const int inside = u >= lower && u <= upper;
+        dx[c] = inside ? g : 0;
+        lanes[(c - c0) & 3] += (double)(g * (inside ? code - u : code));
+    }
+    if (dy) *scale_gradient += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
 
 void qk_lsq_rows(const float *x, int rows, int cols, const int32_t *first, const int32_t *offset,
                  const float *scale, const float *inverse, const int32_t *zero, int32_t lowest, int32_t highest,
                  float *value, const float *dy, float *dx, double *scale_gradient) {
     for (int r = 0; r < rows; r++) {
         const size_t row = (size_t)r * cols;
-        for (int c = 0; c < cols; c++) {
-            const int p = first[r] + offset[c];
-            const float lower = (float)(lowest + zero[p]), upper = (float)(highest + zero[p]);
-            const float u = x[row + c] * inverse[p];
-            float code = qk_round_even(u < lower ? lower : u > upper ? upper : u);
-            if (code != code) code = 0;   // NaN input: code 0, as IntegerFormat.roundClamped
-            value[row + c] = scale[p] * code;
-            if (!dy) continue;
-            const float g = dy[row + c];
-            const int inside = u >= lower && u <= upper;
-            dx[row + c] = inside ? g : 0;
-            scale_gradient[p] += (double)(g * (inside ? code - u : code));
+        // Runs of columns with one offset (a whole row per tensor or channel, a group per group).
+        for (int c0 = 0, c1; c0 < cols; c0 = c1) {
+            for (c1 = c0 + 1; c1 < cols && offset[c1] == offset[c0]; c1++) {}
+            const int p = first[r] + offset[c0];
+            lsq_run(x + row, c0, c1, scale[p], inverse[p], (float)(lowest + zero[p]), (float)(highest + zero[p]), value + row,
+                    dy ? dy + row : NULL, dx ? dx + row : NULL, &scale_gradient[p]);
         }
     }
 }
