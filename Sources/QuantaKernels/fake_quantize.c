@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include "QuantaKernels.h"
 
-/// LSQ on columns [c0, c1) of one row, whose elements share parameter set p: the loop carries no memory
-/// dependency (the step-size gradient sums in four double lanes, added to *scale_gradient once), so it
-/// vectorises; per element the operations of qk_lsq_rows' formula.
+/// LSQ on columns [c0, c1) of one row, whose elements share parameter set p, per element the operations of
+/// qk_lsq_rows' formula; the step-size gradient sums in four double lanes, added to *scale_gradient once per run
+/// (not through memory per element, which chained every element on the previous one's store).
 static inline void lsq_run(const float *x, int c0, int c1, float scale, float inverse, float lower, float upper,
                            float *value, const float *dy, float *dx, double *scale_gradient) {
     double lanes[4] = { 0, 0, 0, 0 };
