@@ -397,37 +397,63 @@ AVX2 static void gemm_avx2_exact(const uint8_t *a, int m, int k, int lda, const 
 // zmm, so a register tile of MR rows x 2 panels needs 2 weight loads and MR broadcasts per 2 MR vpdpbusd.
 #define VNNI512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/// acc[r][p] += the products of k groups [g0, g1) of row r of A (r < rows <= max_rows) and panel p of the pair at
-/// `panel` (p < panels): per group, one load per panel, one broadcast of the row's 4 bytes, one vpdpbusd each.
+/// acc[r][p] = the products of k groups [g0, g1) (g0 < g1) of row r of A (r < rows <= max_rows) and panel p of
+/// the pair at `panel` (p < panels): per group, one load per panel, one broadcast of the row's 4 bytes, one
+/// vpdpbusd each. The first group sets acc rather than adding to it, so that the caller's array needs no zeroing
+/// (which the compiler turns into a memset call per tile).
 VNNI512 __attribute__((always_inline)) static inline void vnni512_dot(const uint8_t *a, int lda, int max_rows, int rows, const int8_t *panel,
                                                                      int groups, int panels, int g0, int g1, __m512i (*acc)[2]) {
     const int8_t *second = panel + (size_t)groups * 64;
-    for (int g = g0; g < g1; g++) {
-        __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);
-        __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();
-        for (int r = 0; r < max_rows; r++) {
-            if (r < rows) {
-                int32_t bytes;
-                memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);
-                __m512i av = _mm512_set1_epi32(bytes);
-                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
-                if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
-            }
-        }
+#define QK_VNNI512_GROUP(FIRST)                                                                                  \
+    __m512i w0 = _mm512_loadu_si512(panel + (size_t)g * 64);                                                     \
+    __m512i w1 = panels == 2 ? _mm512_loadu_si512(second + (size_t)g * 64) : _mm512_setzero_si512();            \
+    for (int r = 0; r < max_rows; r++) {                                                                         \
+        if (r < rows) {                                                                                          \
+            int32_t bytes;                                                                                       \
+            memcpy(&bytes, a + (size_t)r * lda + 4 * (size_t)g, 4);                                              \
+            __m512i av = _mm512_set1_epi32(bytes);                                                               \
+            acc[r][0] = _mm512_dpbusd_epi32(FIRST ? _mm512_setzero_si512() : acc[r][0], av, w0);                 \
+            if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(FIRST ? _mm512_setzero_si512() : acc[r][1], av, w1); \
+        }                                                                                                        \
     }
+    { int g = g0; QK_VNNI512_GROUP(1) }
+    for (int g = g0 + 1; g < g1; g++) { QK_VNNI512_GROUP(0) }
+#undef QK_VNNI512_GROUP
+}
+
+/// store8_f32 on 16 columns.
+VNNI512 __attribute__((always_inline)) static inline void store16_f32(const qk_epilogue *e, int i, int j, __m512 y) {
+    if (e->bias) y = _mm512_add_ps(y, _mm512_loadu_ps(e->bias + j));
+    y = activate16(e->activation, y);
+    if (e->residual) y = _mm512_add_ps(y, _mm512_loadu_ps(e->residual + (size_t)i * e->ldc + j));
+    _mm512_storeu_ps(e->c_f32 + (size_t)i * e->ldc + j, y);
+}
+
+/// store8 on the 16 accumulators of row i, columns j..j+15 (`valid` of them inside C): modes 0 and 1 at 16 lanes,
+/// the rest through store8 on each half.
+VNNI512 __attribute__((always_inline)) static inline void store16(const qk_epilogue *e, int i, int j, __m512i acc, int valid) {
+    if (valid < 16 || e->mode == 2) {
+        store8(e, i, j, _mm512_castsi512_si256(acc), valid < 8 ? valid : 8);
+        if (valid > 8) store8(e, i, j + 8, _mm512_extracti64x4_epi64(acc, 1), valid - 8 < 8 ? valid - 8 : 8);
+        return;
+    }
+    if (e->a_zero && e->w_sum) acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(e->a_zero[i]), _mm512_loadu_si512(e->w_sum + j)));
+    if (e->mode == 0) {
+        _mm512_storeu_si512(e->c_i32 + (size_t)i * e->ldc + j, acc);
+        return;
+    }
+    __m512 scale = _mm512_mul_ps(_mm512_set1_ps(e->a_scale[i]), _mm512_loadu_ps(e->w_scale + j));
+    store16_f32(e, i, j, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(acc)));
 }
 
 VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
                                               int i, int col, int n1, const qk_epilogue *e) {
     __m512i acc[MR512][2];
-    for (int r = 0; r < MR512; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
     vnni512_dot(a, lda, MR512, rows, panel, groups, panels, 0, groups, acc);
     for (int r = 0; r < rows; r++) {
-        for (int half = 0; half < 2 * panels; half++) {
-            int j = col + 8 * half, valid = n1 - j;
-            if (valid <= 0) break;
-            __m512i v = acc[r][half / 2];
-            store8(e, i + r, j, half % 2 ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v), valid < 8 ? valid : 8);
+        for (int p = 0; p < panels; p++) {
+            int j = col + QK_PANEL * p;
+            if (j < n1) store16(e, i + r, j, acc[r][p], n1 - j);
         }
     }
 }
@@ -477,7 +503,6 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_blocks_ti
     for (int r = 0; r < MR512_BLOCKS; r++) total[r][0] = total[r][1] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         __m512i acc[MR512_BLOCKS][2];
-        for (int r = 0; r < MR512_BLOCKS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
         vnni512_dot(a, lda, MR512_BLOCKS, rows, panel, groups, panels, b * (QK_BLOCK / 4), (b + 1) * (QK_BLOCK / 4), acc);
         __m512i w_b[2];
         __m512 weight_sum[2];
@@ -496,17 +521,14 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_blocks_ti
         }
     }
     for (int r = 0; r < rows; r++) {
-        for (int half = 0; half < 2 * panels; half++) {
-            int j = col + 8 * half, valid = n1 - j;
-            if (valid <= 0) break;
-            __m512 v = total[r][half / 2];
-            __m256 y = half % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)) : _mm512_castps512_ps256(v);
-            if (valid >= 8) {
-                store8_f32(e, i + r, j, _mm256_mul_ps(_mm256_loadu_ps(e->w_scale + j), y));
+        for (int p = 0; p < panels; p++) {
+            int j = col + QK_PANEL * p, valid = n1 - j;
+            if (valid >= QK_PANEL) {
+                store16_f32(e, i + r, j, _mm512_mul_ps(_mm512_loadu_ps(e->w_scale + j), total[r][p]));
                 continue;
             }
-            float lanes[8];
-            _mm256_storeu_ps(lanes, y);
+            float lanes[QK_PANEL];
+            _mm512_storeu_ps(lanes, total[r][p]);
             for (int t = 0; t < valid; t++) e->c_f32[(size_t)(i + r) * e->ldc + j + t] = finish_float(e, i + r, j + t, e->w_scale[j + t] * lanes[t]);
         }
     }
@@ -638,6 +660,43 @@ AVX2 static float exponentiate_avx2(float *p, int count, float maximum) {
     return sum;
 }
 
+/// The element-wise kernels at 16 lanes (AVX-512), for the 512-bit VNNI row: the same bits as the AVX2 ones.
+AVX512 static void activate_avx512(int activation, float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, activate16(activation, _mm512_loadu_ps(x + i)));
+    activate_avx2(activation, x + i, n - i);
+}
+
+AVX512 static void silu_multiply_avx512(float *gate, const float *up, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(gate + i, _mm512_mul_ps(silu16(_mm512_loadu_ps(gate + i)), _mm512_loadu_ps(up + i)));
+    silu_multiply_avx2(gate + i, up + i, n - i);
+}
+
+/// exponentiate_avx2 with 16 exponentials per step; the sum still runs in exponentiate_avx2's 8 partial sums and
+/// order (each lane l < 8 adds element i + l, then i + 8 + l).
+AVX512 static float exponentiate_avx512(float *p, int count, float maximum) {
+    __m512 m = _mm512_set1_ps(maximum);
+    __m256 sums = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= count; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p + i), m));
+        _mm512_storeu_ps(p + i, e);
+        sums = _mm256_add_ps(_mm256_add_ps(sums, _mm512_castps512_ps256(e)), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    if (i + 8 <= count) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(p + i), _mm256_set1_ps(maximum)));
+        _mm256_storeu_ps(p + i, e);
+        sums = _mm256_add_ps(sums, e);
+        i += 8;
+    }
+    float lanes[8], sum = 0;
+    _mm256_storeu_ps(lanes, sums);
+    for (int l = 0; l < 8; l++) sum += lanes[l];
+    for (; i < count; i++) { p[i] = qk_exp(p[i] - maximum); sum += p[i]; }
+    return sum;
+}
+
 /// qk_gemv_f32 on AVX2: 4 rows at a time (x's two vectors loaded once for 4 rows), 16 lanes per row in two ymm
 /// registers, folded by the tree of sum_lanes: the portable row's operations in the same order.
 AVX2 static inline float reduce_lanes(__m256 low, __m256 high) {
@@ -673,6 +732,6 @@ __attribute__((target("avx2,fma"))) static void gemv_f32_avx2(const float *w, in
 
 const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
 const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
-const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_vnni512, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
+const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_vnni512, quantize_row_avx2, quantize_blocks_avx2, activate_avx512, silu_multiply_avx512, exponentiate_avx512, gemv_f32_avx2 };
 
 #endif
