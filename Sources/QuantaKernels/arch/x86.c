@@ -87,6 +87,20 @@ __attribute__((target("avx2"), always_inline)) static inline void store8(const q
     store8_f32(e, i, j, _mm256_mul_ps(scale, _mm256_cvtepi32_ps(acc)));
 }
 
+/// Asks for the cache lines that the epilogue of rows [i, i + rows) x `panels` panels at column `col` will read
+/// (the residual) and write (int32 or float outputs), so that they arrive while the tile's products run; without
+/// it the epilogue waits on them (MiniLM's layers at 4096 rows keep their residual and outputs in L3 or DRAM).
+AVX2 __attribute__((always_inline)) static inline void prefetch_epilogue(const qk_epilogue *e, int i, int rows, int col, int panels) {
+    for (int r = 0; r < rows; r++) {
+        size_t at = (size_t)(i + r) * e->ldc + col;
+        for (int p = 0; p < panels; p++) {
+            if (e->residual) _mm_prefetch((const char *)(e->residual + at + QK_PANEL * p), _MM_HINT_T0);
+            if (e->mode == 0) __builtin_prefetch(e->c_i32 + at + QK_PANEL * p, 1, 3);
+            else if (e->mode != 2) __builtin_prefetch(e->c_f32 + at + QK_PANEL * p, 1, 3);
+        }
+    }
+}
+
 /// The body shared by both SIMD paths: for each cache block of rows, each panel, each tile of `rows` <= MR
 /// rows, accumulate 16 columns in two registers per row with `DOT`, then run the epilogue.
 #define QK_GEMM_BODY(TARGET, NAME, DOT_SETUP, DOT)                                                              \
@@ -271,6 +285,7 @@ AVX2 __attribute__((always_inline)) static inline void avx2_exact_tile(int kind,
                                                                       const qk_epilogue *e) {
     __m256i acc[MR_SIGN][4];
     for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+    prefetch_epilogue(e, i, rows, col, panels);
     tile_dot(kind, a, lda, wide_a, width, rows, panel, wide_w, groups, panels, 0, groups, acc);
     for (int c = 0; c < 2 * panels; c++) {
         int j = col + 8 * c, valid = n1 - j;
@@ -292,6 +307,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void avx2_exact
     const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
     __m256 total[MR_SIGN][4];
     for (int r = 0; r < MR_SIGN; r++) total[r][0] = total[r][1] = total[r][2] = total[r][3] = _mm256_setzero_ps();
+    prefetch_epilogue(e, i, rows, col, panels);
     for (int b = 0; b < blocks; b++) {
         __m256i acc[MR_SIGN][4];
         for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
@@ -449,6 +465,7 @@ VNNI512 __attribute__((always_inline)) static inline void store16(const qk_epilo
 VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_tile(const uint8_t *a, int lda, int rows, const int8_t *panel, int groups, int panels,
                                               int i, int col, int n1, const qk_epilogue *e) {
     __m512i acc[MR512][2];
+    prefetch_epilogue(e, i, rows, col, panels);
     vnni512_dot(a, lda, MR512, rows, panel, groups, panels, 0, groups, acc);
     for (int r = 0; r < rows; r++) {
         for (int p = 0; p < panels; p++) {
@@ -501,6 +518,7 @@ VNNI512 __attribute__((always_inline)) static inline void gemm_vnni512_blocks_ti
     const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
     __m512 total[MR512_BLOCKS][2];
     for (int r = 0; r < MR512_BLOCKS; r++) total[r][0] = total[r][1] = _mm512_setzero_ps();
+    prefetch_epilogue(e, i, rows, col, panels);
     for (int b = 0; b < blocks; b++) {
         __m512i acc[MR512_BLOCKS][2];
         vnni512_dot(a, lda, MR512_BLOCKS, rows, panel, groups, panels, b * (QK_BLOCK / 4), (b + 1) * (QK_BLOCK / 4), acc);
