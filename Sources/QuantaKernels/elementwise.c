@@ -46,3 +46,16 @@ void qk_softmax_u8(float *p, int count, uint8_t *codes) {
         codes[i] = (uint8_t)(code > 255.0f ? 255.0f : code);
     }
 }
+
+void qk_transpose(const float *a, int rows, int columns, int lda, float *b, int ldb) {
+    // Rows are asked for AHEAD rows before they are read: a head's columns of K are 32 floats a row, 1.5 KB apart,
+    // freshly written by the K projection and usually outside L2, and a plain loop waits on each row in turn.
+    enum { AHEAD = 8 };
+    for (int r = 0; r < rows; r++) {
+        if (r + AHEAD < rows) {
+            for (int c = 0; c < columns; c += 16) __builtin_prefetch(a + (size_t)(r + AHEAD) * lda + c, 0, 3);
+        }
+        const float *row = a + (size_t)r * lda;
+        for (int c = 0; c < columns; c++) b[(size_t)c * ldb + r] = row[c];
+    }
+}

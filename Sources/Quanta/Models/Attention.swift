@@ -50,7 +50,7 @@ public struct Attention: Sendable {
         for h in stride(from: worker, to: heads, by: workers) {
             let g = h / (heads / kvHeads)
             if transpose && g != transposedGroup {
-                for j in 0..<keyCount { for c in 0..<d { transposedKeys[c * keyCount + j] = k[j * kvStride + g * d + c] } }
+                qk_transpose(k + g * d, Int32(keyCount), Int32(d), Int32(kvStride), transposedKeys, Int32(keyCount))
                 transposedGroup = g
             }
             for i0 in stride(from: 0, to: queryCount, by: block) {

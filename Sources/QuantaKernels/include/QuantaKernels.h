@@ -216,6 +216,8 @@ void qk_activate(int activation, float *x, size_t n);
 void qk_silu_multiply(float *gate, const float *up, size_t n);
 /// In place, p[i] = e^(p[i] - max) / sum_j e^(p[j] - max) over `count` values (qk_exp).
 void qk_softmax(float *p, int count);
+/// b[c][r] = a[r][c] for r < rows, c < columns (row strides lda and ldb): the keys of one attention head as K^T.
+void qk_transpose(const float *a, int rows, int columns, int lda, float *b, int ldb);
 /// Attention probabilities as UINT8 codes: qk_softmax of `count` scores in place, then the codes with the
 /// fixed scale 1/255 and zero point 0 (probabilities lie in [0, 1]): codes[i] = rne(p[i] * 255).
 void qk_softmax_u8(float *p, int count, uint8_t *codes);
