@@ -37,28 +37,60 @@ extension IntegerEncoder {
             }
         }
         var h = normalize(x, rows: tokens, embeddingNorm)
+        var input = quantizeRows(h, rows: tokens, columns: n)
         for layer in layers {
-            let input = quantizeRows(h, rows: tokens, columns: n)
             let context = try attention(product(input, layer.queryKeyValue, int8: true).int8, lengths: lengths, softmax: layer.softmax)
-            let attentionSum = product(quantizeRows(context, rows: tokens, columns: n), layer.attentionOutput,
-                                       residual: h, residualScale: layer.attentionResidual).int32
-            h = normalize(attentionSum, rows: tokens, layer.attentionNorm)
-            let inner = product(quantizeRows(h, rows: tokens, columns: n), layer.intermediate).int32
-            let g = [Int32](unsafeUninitializedCapacity: inner.count) { out, count in
-                inner.withUnsafeBufferPointer { x in
-                    WorkerPool.runChunks(inner.count, work: inner.count) { r in
-                        var gelu = layer.gelu
-                        qi_gelu_rows(x.baseAddress! + r.lowerBound, Int64(r.count), &gelu, layer.geluNarrowing, layer.geluOutput,
-                                     out.baseAddress! + r.lowerBound, simd)
-                    }
-                }
-                count = inner.count
-            }
-            let outputSum = product(quantizeRows(g, rows: tokens, columns: layer.intermediate.weight.outFeatures), layer.output,
-                                    residual: h, residualScale: layer.outputResidual).int32
-            h = normalize(outputSum, rows: tokens, layer.outputNorm)
+            (h, input) = normalizedSum(quantizeRows(context, rows: tokens, columns: n), layer.attentionOutput,
+                                       residual: h, residualScale: layer.attentionResidual, norm: layer.attentionNorm)
+            input = geluCodes(input, layer)
+            (h, input) = normalizedSum(input, layer.output, residual: h, residualScale: layer.outputResidual, norm: layer.outputNorm)
         }
         return h
+    }
+
+    /// Rows of the int32 codes per block of the fused steps below: a block of 1536 int32 columns is 96 KB, within L2.
+    static let fusedBlock = 16
+
+    /// LayerNorm(requantized product + requantized residual) as the next residual stream h, and h quantized per row
+    /// for the next Linear, a block of rows at a time while the block is in cache (the same codes as
+    /// `product`, `normalize` and `quantizeRows` one after the other).
+    func normalizedSum(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, residual: [Int32],
+                       residualScale: qi_multiplier, norm: Norm) -> (h: [Int32], input: (codes: PaddedActivations, steps: [qi_multiplier])) {
+        let m = input.codes.rows, n = linear.weight.outFeatures
+        var next = (codes: PaddedActivations(rows: m, columns: n, unfilled: true), steps: [qi_multiplier](repeating: qi_multiplier(), count: m))
+        let stride = next.codes.stride
+        let h = [Int32](unsafeUninitializedCapacity: m * n) { out, count in
+            next.codes.codes.withUnsafeMutableBufferPointer { c in next.codes.zeroPoints.withUnsafeMutableBufferPointer { z in
+            next.steps.withUnsafeMutableBufferPointer { s in norm.mantissas.withUnsafeBufferPointer { nm in norm.shifts.withUnsafeBufferPointer { ns in
+            norm.bias.withUnsafeBufferPointer { nb in
+                requantizedBlocks(input, linear, residual: residual, residualScale: residualScale) { rows, sum, _ in
+                    let row = out.baseAddress! + rows.lowerBound * n
+                    qi_layernorm_rows(sum, Int32(rows.count), Int32(n), nm.baseAddress, ns.baseAddress, nb.baseAddress, row, simd)
+                    qi_quantize_rows_u8(row, Int32(rows.count), Int32(n), Int32(n), c.baseAddress! + rows.lowerBound * stride, Int32(stride),
+                                        z.baseAddress! + rows.lowerBound, s.baseAddress! + rows.lowerBound, simd)
+                }
+            }}}}}}
+            count = m * n
+        }
+        return (h, next)
+    }
+
+    /// The intermediate Linear's product requantized, through i-GELU and quantized per row for the output Linear,
+    /// a block of rows at a time: the [tokens, intermediate] int32 tensors never reach memory.
+    func geluCodes(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ layer: Layer) -> (codes: PaddedActivations, steps: [qi_multiplier]) {
+        let m = input.codes.rows, n = layer.intermediate.weight.outFeatures
+        var next = (codes: PaddedActivations(rows: m, columns: n, unfilled: true), steps: [qi_multiplier](repeating: qi_multiplier(), count: m))
+        let stride = next.codes.stride
+        next.codes.codes.withUnsafeMutableBufferPointer { c in next.codes.zeroPoints.withUnsafeMutableBufferPointer { z in
+        next.steps.withUnsafeMutableBufferPointer { s in
+            requantizedBlocks(input, layer.intermediate) { rows, sum, gelu in
+                var constants = layer.gelu
+                qi_gelu_rows(sum, Int64(rows.count * n), &constants, layer.geluNarrowing, layer.geluOutput, gelu, simd)
+                qi_quantize_rows_u8(gelu, Int32(rows.count), Int32(n), Int32(n), c.baseAddress! + rows.lowerBound * stride, Int32(stride),
+                                    z.baseAddress! + rows.lowerBound, s.baseAddress! + rows.lowerBound, simd)
+            }
+        }}}
+        return next
     }
 
     /// Integer LayerNorm of each row, requantized per channel (`qi_layernorm_rows`), rows over the cores.
@@ -98,24 +130,55 @@ extension IntegerEncoder {
     func product(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, int8: Bool = false,
                  residual: [Int32]? = nil, residualScale: qi_multiplier = qi_multiplier()) -> (int32: [Int32], int8: [Int8]) {
         let m = input.codes.rows, n = linear.weight.outFeatures
-        // Every element of t and of the output is written: no zero fill.
-        var t = try! Matrix<Int32>(rows: m, columns: n, storage: [Int32](unsafeUninitializedCapacity: m * n) { $1 = m * n })
-        Int8GEMM.i8i32(input.codes, linear.weight, into: &t, threads: threads, path: path)
+        let t = int32Product(input, linear)
         var out32 = [Int32](unsafeUninitializedCapacity: int8 ? 0 : m * n) { $1 = int8 ? 0 : m * n }
         var out8 = [Int8](unsafeUninitializedCapacity: int8 ? m * n : 0) { $1 = int8 ? m * n : 0 }
-        let bound: Int32 = int8 ? 127 : (1 << 29) - 1
-        t.storage.withUnsafeBufferPointer { tp in input.steps.withUnsafeBufferPointer { s in
-        linear.columnMantissas.withUnsafeBufferPointer { cm in linear.columnShifts.withUnsafeBufferPointer { cs in
-        linear.bias.withUnsafeBufferPointer { b in (residual ?? []).withUnsafeBufferPointer { rp in
         out32.withUnsafeMutableBufferPointer { o32 in out8.withUnsafeMutableBufferPointer { o8 in
             WorkerPool.runChunks(m, work: m * n * 4) { r in
-                let offset = r.lowerBound * n
-                qi_requantize(tp.baseAddress! + offset, Int32(r.count), Int32(n), Int32(n), s.baseAddress! + r.lowerBound, cm.baseAddress,
-                              cs.baseAddress, b.baseAddress, residual == nil ? nil : rp.baseAddress! + offset, Int32(n), residualScale,
-                              -bound, bound, int8 ? nil : o32.baseAddress! + offset, int8 ? o8.baseAddress! + offset : nil, Int32(n), simd)
+                requantize(t, rows: r, input.steps, linear, int8: int8, residual: residual, residualScale: residualScale,
+                           out32: int8 ? nil : o32.baseAddress! + r.lowerBound * n, out8: int8 ? o8.baseAddress! + r.lowerBound * n : nil)
             }
-        }}}}}}}}
+        }}
         return (out32, out8)
+    }
+
+    /// The i8i32 product t = codes W^T (every element written: no zero fill).
+    func int32Product(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear) -> Matrix<Int32> {
+        let m = input.codes.rows, n = linear.weight.outFeatures
+        var t = try! Matrix<Int32>(rows: m, columns: n, storage: [Int32](unsafeUninitializedCapacity: m * n) { $1 = m * n })
+        Int8GEMM.i8i32(input.codes, linear.weight, into: &t, threads: threads, path: path)
+        return t
+    }
+
+    /// `qi_requantize` of rows `rows` of t into out32 or out8 (row stride n, pointing at the first of these rows).
+    func requantize(_ t: Matrix<Int32>, rows: Range<Int>, _ steps: [qi_multiplier], _ linear: Linear, int8: Bool, residual: [Int32]?,
+                    residualScale: qi_multiplier, out32: UnsafeMutablePointer<Int32>?, out8: UnsafeMutablePointer<Int8>?) {
+        let n = t.columns, offset = rows.lowerBound * n, bound: Int32 = int8 ? 127 : (1 << 29) - 1
+        t.storage.withUnsafeBufferPointer { tp in steps.withUnsafeBufferPointer { s in
+        linear.columnMantissas.withUnsafeBufferPointer { cm in linear.columnShifts.withUnsafeBufferPointer { cs in
+        linear.bias.withUnsafeBufferPointer { b in (residual ?? []).withUnsafeBufferPointer { rp in
+            qi_requantize(tp.baseAddress! + offset, Int32(rows.count), Int32(n), Int32(n), s.baseAddress! + rows.lowerBound, cm.baseAddress,
+                          cs.baseAddress, b.baseAddress, residual == nil ? nil : rp.baseAddress! + offset, Int32(n), residualScale,
+                          -bound, bound, out32, out8, Int32(n), simd)
+        }}}}}}
+    }
+
+    /// The Linear's product requantized to int32 stream codes (as `product`), `fusedBlock` rows at a time into a
+    /// per-worker scratch that `finish(rows, codes, spare)` consumes while it is in cache; `spare` is a second
+    /// scratch of the same size (the integer kernels vectorise only when input and output do not overlap).
+    func requantizedBlocks(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, residual: [Int32]? = nil,
+                           residualScale: qi_multiplier = qi_multiplier(),
+                           finish: (Range<Int>, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void) {
+        let t = int32Product(input, linear), m = t.rows, n = t.columns, size = Self.fusedBlock * n
+        WorkerPool.runChunks(m, work: m * n * 16) { r in
+            let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * size)
+            defer { scratch.deallocate() }
+            for start in stride(from: r.lowerBound, to: r.upperBound, by: Self.fusedBlock) {
+                let rows = start..<min(start + Self.fusedBlock, r.upperBound)
+                requantize(t, rows: rows, input.steps, linear, int8: false, residual: residual, residualScale: residualScale, out32: scratch, out8: nil)
+                finish(rows, scratch, scratch + size)
+            }
+        }
     }
 
     /// Each sequence's heads of the stacked Q, K, V codes [tokens, 3 hidden]: scores = Q K^T (INT8 x INT8 ->
