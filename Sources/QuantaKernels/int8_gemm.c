@@ -18,8 +18,12 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
     int groups = k_groups(k);
     memset(packed, 0, qk_packed_size(n, k));
     int32_t *sums = (int32_t *)(packed + panel_bytes(n, k)), narrow = 1, small = 1;
+    // Rows are asked for 8 ahead: an attention head's keys are packed in place from freshly written Q, K, V codes,
+    // one short row every 3 hidden bytes, and a plain loop waits on each.
+    enum { AHEAD = 8 };
     for (int col = 0; col < n; col++) {
         int p = col / QK_PANEL, j = col % QK_PANEL;
+        if (col + AHEAD < n) __builtin_prefetch(w + (size_t)(col + AHEAD) * ldw, 0, 3);
         for (int kk = 0; kk < k; kk++) {
             int8_t v = w[(size_t)col * ldw + kk];
             packed[(((size_t)p * groups + kk / 4) * QK_PANEL + j) * 4 + kk % 4] = v;
@@ -31,6 +35,8 @@ void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed) {
     sums[padded_columns(n)] = narrow;
     sums[padded_columns(n) + 1] = small;
 }
+
+const int32_t *qk_packed_row_sums(const int8_t *packed, int n, int k) { return column_sums(packed, n, k); }
 
 size_t qk_block_sums_count(int n, int k) { return (size_t)padded_columns(n) * (size_t)(k / QK_BLOCK); }
 

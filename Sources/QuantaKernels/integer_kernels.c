@@ -383,11 +383,20 @@ void qi_requantize(const int32_t *t, int m, int n, int ldt, const qi_multiplier 
 
 void qi_gather_head(const int8_t *q, const int8_t *k, const int8_t *v, int ld, int length, int d, uint8_t *queries, int ldq,
                     int8_t *keys, int8_t *values_transposed) {
+    // Rows are asked for AHEAD tokens early: the stacked codes were just written by the Q, K, V product and a
+    // head's d bytes of each are 3 hidden bytes apart, so a plain loop waits on every row.
+    enum { AHEAD = 8 };
     for (int t = 0; t < length; t++) {
-        const int8_t *qt = q + (int64_t)t * ld, *kt = k + (int64_t)t * ld, *vt = v + (int64_t)t * ld;
+        const int8_t *qt = q + (int64_t)t * ld, *kt = keys ? k + (int64_t)t * ld : 0, *vt = v + (int64_t)t * ld;
+        if (t + AHEAD < length) {
+            int64_t ahead = (int64_t)AHEAD * ld;
+            __builtin_prefetch(qt + ahead, 0, 3);
+            if (keys) __builtin_prefetch(kt + ahead, 0, 3);
+            __builtin_prefetch(vt + ahead, 0, 3);
+        }
         for (int c = 0; c < d; c++) {
             queries[(int64_t)t * ldq + c] = (uint8_t)(qt[c] + 128);
-            keys[(int64_t)t * d + c] = kt[c];
+            if (keys) keys[(int64_t)t * d + c] = kt[c];
             values_transposed[(int64_t)c * length + t] = vt[c];
         }
     }

@@ -194,22 +194,28 @@ extension IntegerEncoder {
         context.withUnsafeMutableBufferPointer { out in failed.withUnsafeMutableBufferPointer { failures in
             let out = out.baseAddress!, failures = failures.baseAddress!
             WorkerPool.run(workers) { worker in
+                // Each worker's buffers, made again only when a sequence's length changes.
+                var length = -1, queries = PaddedActivations(rows: 0, columns: d), probabilities = queries
+                var scores = Matrix<Int32>(rows: 0, columns: 0, repeating: 0), valueCodes = [Int8]()
                 for task in stride(from: worker, to: tasks, by: workers) {
-                    let (s, head) = (task / heads, task % heads), start = starts[s], length = lengths[s]
-                    var queries = PaddedActivations(rows: length, columns: d)
-                    queries.zeroPoints = [Int32](repeating: -128, count: length)
-                    var keyCodes = [Int8](repeating: 0, count: length * d), valueCodes = keyCodes
-                    let offset = start * n + head * d, source = start * 3 * n + head * d
-                    qkv.withUnsafeBufferPointer { p in
-                        qi_gather_head(p.baseAddress! + source, p.baseAddress! + source + n, p.baseAddress! + source + 2 * n, Int32(3 * n),
-                                       Int32(length), Int32(d), &queries.codes, Int32(queries.stride), &keyCodes, &valueCodes)
+                    let (s, head) = (task / heads, task % heads), start = starts[s]
+                    if lengths[s] != length {
+                        length = lengths[s]
+                        queries = PaddedActivations(rows: length, columns: d, unfilled: true)
+                        queries.zeroPoints = [Int32](repeating: -128, count: length)
+                        probabilities = PaddedActivations(rows: length, columns: length, unfilled: true)
+                        scores = Matrix(rows: length, columns: length, repeating: 0)
+                        valueCodes = [Int8](repeating: 0, count: length * d)
                     }
-                    guard let keys = try? PackedInt8Weight(codes: Matrix(rows: length, columns: d, storage: keyCodes), scales: [Float](repeating: 1, count: length)),
-                          let values = try? PackedInt8Weight(codes: Matrix(rows: d, columns: length, storage: valueCodes), scales: [Float](repeating: 1, count: d))
-                    else { failures[task] = true; continue }
-                    var scores = Matrix<Int32>(rows: length, columns: length, repeating: 0)
+                    let offset = start * n + head * d, source = start * 3 * n + head * d
+                    // The keys are packed in place from the stacked codes; the queries (as q + 128) and V^T are gathered.
+                    let keys = qkv.withUnsafeBufferPointer { p in
+                        qi_gather_head(p.baseAddress! + source, nil, p.baseAddress! + source + 2 * n, Int32(3 * n), Int32(length), Int32(d),
+                                       &queries.codes, Int32(queries.stride), nil, &valueCodes)
+                        return PackedInt8Weight(unitScaled: p.baseAddress! + source + n, rows: length, columns: d, stride: 3 * n)
+                    }
+                    let values = valueCodes.withUnsafeBufferPointer { PackedInt8Weight(unitScaled: $0.baseAddress!, rows: d, columns: length, stride: length) }
                     Int8GEMM.i8i32(queries, keys, into: &scores, path: path)
-                    var probabilities = PaddedActivations(rows: length, columns: length)
                     let stride = probabilities.stride
                     var constants = softmax
                     let status = scores.storage.withUnsafeBufferPointer { sp in probabilities.codes.withUnsafeMutableBufferPointer { pp in

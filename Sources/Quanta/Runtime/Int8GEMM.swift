@@ -42,19 +42,33 @@ public struct PackedInt8Weight: Sendable {
         guard !blockSums || codes.columns % Int8GEMM.activationBlock == 0 else {
             throw .shapeMismatch("k = \(codes.columns) is not a multiple of the activation block \(Int8GEMM.activationBlock)")
         }
-        outFeatures = codes.rows
-        inFeatures = codes.columns
-        let bytes = AlignedBytes(count: qk_packed_size(Int32(codes.rows), Int32(codes.columns)))
-        codes.storage.withUnsafeBufferPointer { w in
-            qk_pack_weights(w.baseAddress, Int32(codes.rows), Int32(codes.columns), Int32(codes.columns), bytes.pointer)
-        }
-        packed = bytes
-        rowSums = Int8Matmul.weightRowSums(codes)
-        self.scales = scales
+        let bytes = codes.storage.withUnsafeBufferPointer { w in Self.pack(w.baseAddress!, rows: codes.rows, columns: codes.columns, stride: codes.columns) }
+        (outFeatures, inFeatures, packed, self.scales) = (codes.rows, codes.columns, bytes, scales)
+        rowSums = Self.rowSums(bytes, rows: codes.rows, columns: codes.columns)
         self.blockSums = blockSums ? [Int16](unsafeUninitializedCapacity: qk_block_sums_count(Int32(codes.rows), Int32(codes.columns))) { sums, count in
             qk_block_sums(bytes.pointer, Int32(codes.rows), Int32(codes.columns), sums.baseAddress)
             count = sums.count
         } : nil
+    }
+
+    /// `rows` x `columns` codes read in place (row stride `stride`, columns < 2^16) with unit scales: an operand of
+    /// exact i8i32 products, such as an attention head's keys within the stacked Q, K, V codes.
+    public init(unitScaled codes: UnsafePointer<Int8>, rows: Int, columns: Int, stride: Int) {
+        precondition(columns < 1 << 16 && stride >= columns)
+        let bytes = Self.pack(codes, rows: rows, columns: columns, stride: stride)
+        (outFeatures, inFeatures, packed, blockSums) = (rows, columns, bytes, nil)
+        rowSums = Self.rowSums(bytes, rows: rows, columns: columns)
+        scales = [Float](repeating: 1, count: rows)
+    }
+
+    private static func pack(_ codes: UnsafePointer<Int8>, rows: Int, columns: Int, stride: Int) -> AlignedBytes {
+        let bytes = AlignedBytes(count: qk_packed_size(Int32(rows), Int32(columns)))
+        qk_pack_weights(codes, Int32(rows), Int32(columns), Int32(stride), bytes.pointer)
+        return bytes
+    }
+
+    private static func rowSums(_ bytes: AlignedBytes, rows: Int, columns: Int) -> [Int32] {
+        Array(UnsafeBufferPointer(start: qk_packed_row_sums(bytes.pointer, Int32(rows), Int32(columns)), count: rows))
     }
 }
 

@@ -54,6 +54,8 @@ int qk_path_supported(qk_path path);
 size_t qk_packed_size(int n, int k);
 /// Packs row-major int8 W [n, k] (row stride ldw) into `packed` (qk_packed_size bytes, 4-byte aligned).
 void qk_pack_weights(const int8_t *w, int n, int k, int ldw, int8_t *packed);
+/// sum_k W[j][k] for each of the n rows of a packed weight (from its trailer).
+const int32_t *qk_packed_row_sums(const int8_t *packed, int n, int k);
 
 /// What happens to each int32 accumulator acc[i][j] before it is stored. With t = acc + a_zero[i] * w_sum[j]:
 ///   mode 0 (i8i32): c_i32 = t

@@ -80,7 +80,7 @@ void qi_requantize(const int32_t *t, int m, int n, int ldt, const qi_multiplier 
 
 /// One head of one sequence for the integer attention, from the INT8 Q, K, V codes of the stacked tokens
 /// (row stride ld, the head's channels at column offset 0 of each pointer): the queries as UINT8 codes q + 128
-/// in rows of stride ldq, the keys [length, d] and the values transposed [d, length], both contiguous.
+/// in rows of stride ldq, the keys [length, d] (unless `keys` is NULL) and the values transposed [d, length], both contiguous.
 void qi_gather_head(const int8_t *q, const int8_t *k, const int8_t *v, int ld, int length, int d, uint8_t *queries, int ldq,
                     int8_t *keys, int8_t *values_transposed);
 
