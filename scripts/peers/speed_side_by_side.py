@@ -21,7 +21,7 @@ Every round runs every engine once (interleaved; each peer call after an untimed
 machine; the table gives the median over the rounds and each figure against the best peer of the same workload.
 
     scripts/peers/speed [--rounds 3] [--threads 2] [--smollm2-recipes w8a8,w8a8-block32,w7a8]
-                        [--minilm-recipes w8a8,w7a8] [--skip-gemm] [--train [--train-recipes w4a16-g128]]
+                        [--minilm-recipes w8a8,w7a8] [--skip-gemm] [--train [--train-recipes w4a16-g128]] [--minilm-only]
 """
 import argparse
 import json
@@ -252,23 +252,24 @@ def main():
     parser.add_argument("--skip-gemm", action="store_true")
     parser.add_argument("--train", action="store_true", help="also time a SmolLM2 training step against PyTorch")
     parser.add_argument("--train-recipes", default="w4a16-g128")
+    parser.add_argument("--minilm-only", action="store_true", help="MiniLM and its peers only (no llama.cpp, no GEMM)")
     args = parser.parse_args()
     work, threads = pathlib.Path(args.work), args.threads
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {threads} threads; Quanta {args.quanta}")
 
-    files = smollm2_files(args.quanta, work)
-    ids = emma_ids(files["llama.cpp F32"], 512 + 128)
+    files = {} if args.minilm_only else smollm2_files(args.quanta, work)
+    ids = None if args.minilm_only else emma_ids(files["llama.cpp F32"], 512 + 128)
     engines = {name: LlamaCpp(path, threads, ids) for name, path in files.items()}
     minilm = MiniLMPeers(threads, work)
-    trainer = SmolLM2TrainingPeer(threads, ids) if args.train else None
+    trainer = SmolLM2TrainingPeer(threads, ids) if args.train and not args.minilm_only else None
     prefill, decode, sentences, training = {}, {}, {}, {}
     for round_ in range(args.rounds):
         print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
         for name, engine in engines.items():
             prefill.setdefault(name, []).append(engine.prefill())
             decode.setdefault(name, []).append(engine.decode())
-        for row in quanta_json(args.quanta, ["bench", "model", "--model", "smollm2", "--recipe", args.smollm2_recipes,
-                                             "--quantize-head", "--threads", str(threads), "--runs", "1"]):
+        for row in [] if args.minilm_only else quanta_json(args.quanta, ["bench", "model", "--model", "smollm2", "--recipe", args.smollm2_recipes,
+                                                                         "--quantize-head", "--threads", str(threads), "--runs", "1"]):
             target = prefill if row["metric"] == "prefill_tokens_per_s" else decode
             target.setdefault(f"Quanta {row['recipe']}", []).append(row["value"])
         for name, rate in minilm.rates().items():
@@ -282,12 +283,13 @@ def main():
                                                  "--threads", str(threads), "--runs", "1"]):
                 training.setdefault(f"Quanta {row['recipe']} ({row['metric']})", []).append(row["value"])
     peers_llama = [n for n in engines]
-    table("SmolLM2 prefill 512", "tokens/s", prefill, peers_llama)
-    table("SmolLM2 decode 128", "tokens/s", decode, peers_llama)
+    if not args.minilm_only:
+        table("SmolLM2 prefill 512", "tokens/s", prefill, peers_llama)
+        table("SmolLM2 decode 128", "tokens/s", decode, peers_llama)
     table("MiniLM batch 32 x 128", "sequences/s", sentences, [n for n in sentences if not n.startswith("Quanta")])
     if trainer:
         table("SmolLM2 training step, 512 tokens", "tokens/s", training, ["PyTorch FP32"])
-    if not args.skip_gemm:
+    if not args.skip_gemm and not args.minilm_only:
         print("\nGEMM (quanta bench gemm: Quanta's kernels, OpenBLAS sgemm and oneDNN in one run)")
         env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))
         subprocess.run([args.quanta, "bench", "gemm", "--threads", str(threads), "--runs", "7"], check=True, env=env)
