@@ -139,6 +139,10 @@ struct ModelBench: ParsableCommand {
             guard !variants.isEmpty else { throw .invalidArgument("give --recipe, or a quantized model folder as --model") }
             let lowered = try variants.map { v throws(QuantaError) in (v.0, try IntegerRuntime.lower(v.1, threads: threads)) }
             for (recipe, model) in lowered {
+                if case let .bert(bert, _) = model, bert.integerEncoder != nil {
+                    progress("\(recipe): the integer encoder (every operator in integer arithmetic)")
+                    continue
+                }
                 let layers = model.allLinearLayers
                 progress("\(recipe): \(layers.filter(IntegerRuntime.isInteger).count) of \(layers.count) Linear layers on integer kernels")
             }
