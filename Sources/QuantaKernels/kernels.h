@@ -9,7 +9,7 @@
 
 /// Rows per register tile and rows per cache block (a block of A stays in L2 while every panel of
 /// weights passes by).
-enum { MR = 6, MB = 96, MR512 = 12 };
+enum { MR = 6, MB = 96, MR512 = 6 };
 
 static inline int k_groups(int k) { return (k + 3) / 4; }
 static inline int padded_columns(int n) { return (n + QK_PANEL - 1) / QK_PANEL * QK_PANEL; }
