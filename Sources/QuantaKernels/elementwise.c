@@ -1,7 +1,7 @@
 // Element-wise kernels of the engines: GELU/SiLU, SwiGLU's gate, softmax (FP32 and with UINT8 output), on
-// the active path's row of the kernel table. The SIMD rows apply the header's scalar formulas lane by lane
-// with the same operations in the same order, so every path gives the same bits (tested); only softmax's sum
-// runs in 8 partial sums on AVX2.
+// the active path's row of the kernel table, and attention's copy of K^T (qk_transpose). The SIMD rows apply
+// the header's scalar formulas lane by lane with the same operations in the same order, so every path gives
+// the same bits (tested); only softmax's sum runs in 8 partial sums on the x86 rows.
 #include "kernels.h"
 
 void qk_activate(int activation, float *x, size_t n) {
