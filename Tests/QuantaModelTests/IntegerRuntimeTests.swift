@@ -22,7 +22,7 @@ final class RecordingLinear: LinearLayer, @unchecked Sendable {
 /// float rounding. (Through 30 blocks, a rounding difference occasionally moves an activation across a
 /// rounding boundary of the next quantizer, so whole-model logits are compared by perplexity instead.)
 @Suite struct IntegerRuntimeTests {
-    @Test(arguments: ["w8a8", "w8a8-block32", "w7a8-block32", "w8a8-smoothquant", "w8a8-static"]) func smolLM2LayersMatchFakeQuantization(_ recipe: String) throws {
+    @Test(arguments: ["w8a8", "w8a8-rotated", "w8a8-block32", "w7a8-block32", "w8a8-smoothquant", "w8a8-static"]) func smolLM2LayersMatchFakeQuantization(_ recipe: String) throws {
         let (model, tokenizer) = try ModelFixtures.smolLM2.get()
         let data = EvaluationData(assets: try ModelFixtures.assets())
         let prompt = Array(tokenizer.encode(try data.novel("emma")).prefix(96))

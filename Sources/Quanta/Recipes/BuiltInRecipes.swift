@@ -2,7 +2,7 @@
 /// computed per token (or per block) at run time.
 extension Recipe {
     /// Names of the built-in recipes.
-    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-block32", "w7a8", "w7a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-awq", "w4a16-g128-gptq", "w4a16-g128-awq-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq", "q4_0-gptq", "q4_1-gptq", "q8_0-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
+    public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-rotated", "w8a8-block32", "w7a8", "w7a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-awq", "w4a16-g128-gptq", "w4a16-g128-awq-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq", "q4_0-gptq", "q4_1-gptq", "q8_0-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
                                       "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxint8-gptq", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8", "int-only"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
@@ -22,6 +22,8 @@ extension Recipe {
         // Asymmetric per-token INT8 activations: UINT8 codes with a zero point, the u8 x s8 operand pair of
         // the CPU's integer dot-product instructions (the zero point folds into the GEMM epilogue).
         let perTokenUInt8 = ActivationScheme.dynamic(.integer(.uint8, .asymmetric, .perToken))
+        // The same per block of 32 along the reduction axis (llama.cpp's Q8 activations, MX blocks).
+        let perBlockUInt8 = ActivationScheme.dynamic(.integer(.uint8, .asymmetric, .perGroup(size: 32)))
         switch name {
         case "w8a8-naive":
             // Per-tensor weights and per-tensor static min/max activations: the scheme that collapses.
@@ -30,13 +32,22 @@ extension Recipe {
             // Per-channel symmetric weights, per-token dynamic asymmetric activations (the seed's accurate INT8
             // scheme with the zero point of oneDNN's u8s8 products).
             return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: perTokenUInt8))
+        case "w8a8-rotated":
+            // Per-token w8a8 with the two causes of its loss on held-out text removed (README, issue 12): the
+            // residual stream's outlier channels, spread over every channel by the randomised Hadamard rotation
+            // folded into the weights (decoders only), and the SwiGLU product's massive activations, which set the
+            // scale of a whole 1536-wide row of ffn_down's input: there one scale per block of 32 along k (the
+            // w8a8-block32 kernels). Every other input keeps per-token scales and the fastest kernels.
+            var recipe = Recipe(name: name, rules: [Rule(pattern: "*.ffn_down", spec: .init(weight: perChannelInt8, activation: perBlockUInt8)),
+                                                    Rule(pattern: "*", spec: .init(weight: perChannelInt8, activation: perTokenUInt8))])
+            recipe.rotationSeed = 1
+            return recipe
         case "w8a8-block32":
             // The w8a8 weights with each token's activations quantized in blocks of 32 along the reduction axis
             // (one UINT8 scale and zero point per block, as llama.cpp's Q8 activations and MX blocks): an
             // outlier channel then coarsens only its own block. Held-out worst case +0.60% against w8a8's
             // +2.33% (README). Integer kernels: each block's int32 partial sum rescaled in float (mode 3).
-            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8,
-                                                        activation: .dynamic(.integer(.uint8, .asymmetric, .perGroup(size: 32)))))
+            return Recipe(name: name, everyLayer: .init(weight: perChannelInt8, activation: perBlockUInt8))
         case "w7a8", "w7a8-block32":
             // The w8a8 (or w8a8-block32) activations with INT7 per-channel weights: every code in [-63, 63], so
             // AVX2 multiplies them on its direct vpmaddubsw tile (no sign instruction, 1.25-1.37x the products
