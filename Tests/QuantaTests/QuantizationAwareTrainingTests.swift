@@ -171,6 +171,41 @@ import Testing
         #expect(abs(g.scales![0] - 4 * 2.25 / Float(2).squareRoot()) < 1e-5)
     }
 
+    /// A run stopped after a checkpoint and resumed from the file ends where the uninterrupted run ends (to float
+    /// rounding: step sizes come back through their logarithms); resuming without AdamW's moments does not, and a
+    /// checkpoint of other settings is refused.
+    @Test func resumedTrainingContinuesTheRun() throws {
+        let (teacher, student) = try Self.qatModel("w8a8-static")
+        var training = QuantizationAwareTraining(steps: 6)
+        (training.learningRate, training.warmup, training.batchSize) = (1e-4, 2, 2)
+        var generator = SplitMix64(seed: 2)
+        let batches = (0..<6).map { _ in (0..<2).map { _ in (0..<12).map { _ in Int32.random(in: 0..<96, using: &generator) } } }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("quanta-checkpoint-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = ["recipe": "w8a8-static", "steps": "6"]
+        var uninterrupted = [Double]()
+        _ = try training.train(student, teacher: teacher, batch: { batches[$0] },
+                               checkpointing: .init(every: 3, run: run) { state throws(QuantaError) in try state.write(to: path) }) { uninterrupted.append($0.loss) }
+        let saved = try TrainingCheckpoint(path: path, optimizer: training.optimizer)
+        #expect(saved.step == 3 && saved.optimizer.step == 3)
+        #expect(try SafeTensorsFile(path: path).tensors.count == 3 * saved.parameters.count)   // each parameter and its two moments
+        try saved.check(matches: run)
+        #expect(throws: QuantaError.self) { try saved.check(matches: run.merging(["steps": "7"]) { $1 }) }
+
+        func losses(from checkpoint: TrainingCheckpoint) throws -> [Double] {
+            var losses = [Double]()
+            _ = try training.train(student, teacher: teacher, batch: { batches[$0] }, resuming: checkpoint) { losses.append($0.loss) }
+            return losses
+        }
+        let resumed = try losses(from: saved)
+        #expect(resumed.count == 3)
+        let gap = zip(resumed, uninterrupted[3...]).map { abs($0 - $1) / $1 }.max()!
+        #expect(gap <= 1e-4, "resumed losses \(resumed), uninterrupted \(uninterrupted[3...])")
+        let forgetful = TrainingCheckpoint(step: saved.step, parameters: saved.parameters, optimizer: training.optimizer, run: saved.run)
+        let restarted = try losses(from: forgetful)
+        #expect(zip(restarted, uninterrupted[3...]).map { abs($0 - $1) / $1 }.max()! > 100 * max(gap, 1e-7))
+    }
+
     @Test(arguments: ["w4a16-g32", "w8a8-static", "ternary-g64-seq"]) func trainingLowersTheDistillationLossAndDeploysWithoutDrift(_ recipe: String) throws {
         let (teacher, student) = try Self.qatModel(recipe)
         #expect(student.allLinearLayers.filter { $0 is QATLinear }.count == 14)

@@ -26,10 +26,10 @@ public struct TrainingBenchmark: Sendable {
                     var (_, gradients) = try model.gradients(batch, loss: loss)
                     gradients.clip(toGlobalNorm: 1)
                     optimizer.beginStep()
-                    var clamped = 0
+                    var stepSizes = StepSizeGuard()
                     model = try model.updatingParameters({ name, parameter in
                         if let g = gradients[name] { optimizer.update(name, &parameter, gradient: g, rate: 1e-6) }
-                    }, clamped: &clamped)
+                    }, guarding: &stepSizes)
                 } catch { failure = failure ?? error }
             }
         }

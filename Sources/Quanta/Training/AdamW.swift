@@ -7,7 +7,7 @@ import Foundation
 ///     p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 public struct AdamW: Sendable {
     public var beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
-    public private(set) var step = 0
+    public internal(set) var step = 0
     var moments: [String: (first: [Float], second: [Float])] = [:]
 
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {

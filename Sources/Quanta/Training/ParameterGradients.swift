@@ -3,12 +3,12 @@ public protocol TrainableLinear: LinearLayer {
     /// dL/dX, dL/dW and dL/db given the forward input `x` and dL/dY.
     func backward(input x: Matrix<Float>, outputGradient dy: Matrix<Float>) -> LinearGradients
     /// The layer with each parameter passed through `update` by its name (the names `ParameterGradients` uses);
-    /// `clamped` counts step sizes that had to be held positive and finite.
-    func updating(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> any TrainableLinear
+    /// `guarding` holds step sizes positive and finite (`StepSizeGuard`).
+    func updating(_ update: (String, inout [Float]) -> Void, guarding: inout StepSizeGuard) throws(QuantaError) -> any TrainableLinear
 }
 
 extension FloatLinear: TrainableLinear {
-    public func updating(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> any TrainableLinear {
+    public func updating(_ update: (String, inout [Float]) -> Void, guarding _: inout StepSizeGuard) throws(QuantaError) -> any TrainableLinear {
         var w = weight.storage, b = bias
         update(name + ".weight", &w)
         if b != nil { update(name + ".bias", &b!) }

@@ -84,27 +84,33 @@ public struct QATLinear: TrainableLinear {
         return gradients
     }
 
-    public func updating(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> any TrainableLinear {
-        let layer = try latent.updating(update, clamped: &clamped) as! FloatLinear
+    public func updating(_ update: (String, inout [Float]) -> Void, guarding stepSizes: inout StepSizeGuard) throws(QuantaError) -> any TrainableLinear {
+        let layer = try latent.updating(update, guarding: &stepSizes) as! FloatLinear
         var weightParameters = self.weightParameters, activation = self.activation
-        if let p = weightParameters { weightParameters = try Self.updated(p, name: name + ".weight_scale", update, clamped: &clamped) }
-        if case let .staticInteger(p)? = activation { activation = .staticInteger(try Self.updated(p, name: name + ".input_scale", update, clamped: &clamped)) }
+        if let p = weightParameters { weightParameters = try Self.updated(p, name: name + ".weight_scale", update, guarding: &stepSizes) }
+        if case let .staticInteger(p)? = activation { activation = .staticInteger(try Self.updated(p, name: name + ".input_scale", update, guarding: &stepSizes)) }
         return QATLinear(latent: layer, weightParameters: weightParameters, weight: weight, activation: activation, lowBit: lowBit)
     }
 
-    /// A step size that one update would take below this fraction of its value (to zero, below it, or to NaN:
-    /// LSQ's known failure) is held at the fraction instead, and counted.
-    static let minimumShrink: Float = 0.5
-
     static func updated(_ p: QuantizationParameters, name: String, _ update: (String, inout [Float]) -> Void,
-                        clamped: inout Int) throws(QuantaError) -> QuantizationParameters {
+                        guarding stepSizes: inout StepSizeGuard) throws(QuantaError) -> QuantizationParameters {
         var logs = p.scales.map { log($0) }
         update(name, &logs)
         var scales = logs.map { exp($0) }
-        for i in scales.indices where !(scales[i].isFinite && scales[i] >= p.scales[i] * minimumShrink) {
-            scales[i] = p.scales[i] * minimumShrink
-            clamped += 1
+        for i in scales.indices where stepSizes.holds && !(scales[i].isFinite && scales[i] >= p.scales[i] * StepSizeGuard.minimumShrink) {
+            scales[i] = p.scales[i] * StepSizeGuard.minimumShrink
+            stepSizes.held += 1
         }
         return try QuantizationParameters(scales: scales, zeroPoints: p.zeroPoints, format: p.format, scheme: p.scheme, granularity: p.granularity)
     }
+}
+
+/// LSQ's known failure is an update that takes a step size to zero, below it, or to NaN: `updatingParameters`
+/// holds each step size at no less than `minimumShrink` of its value before the update and counts the ones it
+/// held; a restore (`TrainingCheckpoint.restoring`) sets them as saved (`holds` false).
+public struct StepSizeGuard: Sendable {
+    public static let minimumShrink: Float = 0.5
+    public var holds: Bool
+    public var held = 0
+    public init(holds: Bool = true) { self.holds = holds }
 }

@@ -24,15 +24,34 @@ public struct QuantizationAwareTraining: Sendable {
         public var step: Int, loss: Double, learningRate: Float, gradientNorm: Float, tokensPerSecond: Double, clampedStepSizes: Int
     }
 
+    /// Writes the run's state every `every` steps (not after the last): `write` gets a checkpoint whose `run`
+    /// is `run` (the settings a resume must repeat).
+    public struct Checkpointing {
+        public var every: Int
+        public var run: [String: String]
+        public var write: (TrainingCheckpoint) throws(QuantaError) -> Void
+        public init(every: Int, run: [String: String], write: @escaping (TrainingCheckpoint) throws(QuantaError) -> Void) {
+            (self.every, self.run, self.write) = (every, run, write)
+        }
+    }
+
+    /// AdamW with this run's settings.
+    public var optimizer: AdamW { AdamW(weightDecay: weightDecay) }
+
     /// `model` (a PTQ model whose quantized layers `prepared` turned into `QATLinear`) trained for `steps`
-    /// steps on `batch(step)`; `teacher` (the FP32 model) gives the targets when distilling.
+    /// steps on `batch(step)`; `teacher` (the FP32 model) gives the targets when distilling. With `resuming`, the
+    /// model takes the checkpoint's parameters and the run continues after its step with its optimizer state
+    /// (the same run to float rounding: step sizes come back through their logarithms).
     public func train<Model: TrainableModel>(_ model: Model, teacher: Model?, batch: (Int) -> [[Int32]],
+                                              resuming checkpoint: TrainingCheckpoint? = nil, checkpointing: Checkpointing? = nil,
                                               progress: (Step) -> Void = { _ in }) throws(QuantaError) -> Model {
         guard steps > 0, batchSize > 0 else { throw .invalidArgument("training needs a positive number of steps and sequences per step") }
         let schedule = CosineSchedule(peak: learningRate, floor: learningRate / 10, warmup: min(warmup, steps), total: steps)
-        var optimizer = AdamW(weightDecay: weightDecay)
-        var model = model
-        for step in 0..<steps {
+        var optimizer = checkpoint?.optimizer ?? self.optimizer
+        var model = try checkpoint?.restoring(model) ?? model
+        let first = checkpoint?.step ?? 0
+        guard first < steps else { throw .invalidArgument("the checkpoint is at step \(first), and the run has \(steps) steps") }
+        for step in first..<steps {
             let started = Date()
             let sequences = batch(step)
             let loss: (Matrix<Float>) throws(QuantaError) -> (loss: Double, gradient: Matrix<Float>)
@@ -48,14 +67,17 @@ public struct QuantizationAwareTraining: Sendable {
             let norm = gradients.clip(toGlobalNorm: maxGradientNorm)
             let rate = schedule.rate(at: step)
             optimizer.beginStep()
-            var clamped = 0
+            var stepSizes = StepSizeGuard()
             model = try model.updatingParameters({ name, parameter in
                 guard let gradient = gradients[name] else { return }
                 optimizer.update(name, &parameter, gradient: gradient, rate: name.hasSuffix("_scale") ? rate * stepSizeRateFactor : rate)
-            }, clamped: &clamped)
+            }, guarding: &stepSizes)
             let tokens = sequences.reduce(0) { $0 + $1.count }
             progress(Step(step: step + 1, loss: value, learningRate: rate, gradientNorm: norm,
-                          tokensPerSecond: Double(tokens) / max(Date().timeIntervalSince(started), 1e-9), clampedStepSizes: clamped))
+                          tokensPerSecond: Double(tokens) / max(Date().timeIntervalSince(started), 1e-9), clampedStepSizes: stepSizes.held))
+            if let checkpointing, checkpointing.every > 0, (step + 1) % checkpointing.every == 0, step + 1 < steps {
+                try checkpointing.write(TrainingCheckpoint(model, step: step + 1, optimizer: optimizer, run: checkpointing.run))
+            }
         }
         return model
     }

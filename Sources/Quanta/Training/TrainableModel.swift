@@ -8,7 +8,7 @@ public protocol TrainableModel: Sendable, LinearLayerModel {
     func gradients(_ batch: [[Int32]], loss: (Matrix<Float>) throws(QuantaError) -> (loss: Double, gradient: Matrix<Float>))
         throws(QuantaError) -> (loss: Double, gradients: ParameterGradients)
     /// The model with each trainable parameter passed through `update` by tensor name.
-    func updatingParameters(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> Self
+    func updatingParameters(_ update: (String, inout [Float]) -> Void, guarding: inout StepSizeGuard) throws(QuantaError) -> Self
     /// The loss of `batch` without a teacher, or nil when the model has none (an encoder: distil instead).
     static func taskLoss(_ batch: [[Int32]]) -> ((Matrix<Float>) throws(QuantaError) -> (loss: Double, gradient: Matrix<Float>))?
     /// The loss of matching the teacher's `trainingOutput`.

@@ -2,8 +2,8 @@ extension LlamaModel {
     /// The model with each trainable parameter passed through `update` by its tensor name: every Linear
     /// layer's (weights, and the step sizes of `QATLinear` layers) and the RMSNorm weights. The token
     /// embeddings and the tied head they make stay as they are (a quantized model folder then keeps reading
-    /// them from the base model); `clamped` counts step sizes held positive (`QATLinear.updating`).
-    public func updatingParameters(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> LlamaModel {
+    /// them from the base model); `guarding` holds step sizes positive (`StepSizeGuard`).
+    public func updatingParameters(_ update: (String, inout [Float]) -> Void, guarding stepSizes: inout StepSizeGuard) throws(QuantaError) -> LlamaModel {
         var copy = self
         update("output_norm.weight", &copy.outputNorm.weight)
         for i in copy.blocks.indices {
@@ -11,7 +11,7 @@ extension LlamaModel {
             update("blk.\(i).ffn_norm.weight", &copy.blocks[i].feedForwardNorm.weight)
         }
         return try copy.mapLinearLayers { layer throws(QuantaError) in
-            layer.name == Self.headName ? layer : try layer.trainable().updating(update, clamped: &clamped)
+            layer.name == Self.headName ? layer : try layer.trainable().updating(update, guarding: &stepSizes)
         }
     }
 }
@@ -19,7 +19,7 @@ extension LlamaModel {
 extension BertModel {
     /// The model with each Linear layer's parameters (weights, biases, and the step sizes of `QATLinear`
     /// layers) passed through `update` by tensor name; embeddings and LayerNorms stay as they are.
-    public func updatingParameters(_ update: (String, inout [Float]) -> Void, clamped: inout Int) throws(QuantaError) -> BertModel {
-        try mapLinearLayers { layer throws(QuantaError) in try layer.trainable().updating(update, clamped: &clamped) }
+    public func updatingParameters(_ update: (String, inout [Float]) -> Void, guarding stepSizes: inout StepSizeGuard) throws(QuantaError) -> BertModel {
+        try mapLinearLayers { layer throws(QuantaError) in try layer.trainable().updating(update, guarding: &stepSizes) }
     }
 }
