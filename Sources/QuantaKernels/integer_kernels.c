@@ -36,10 +36,17 @@ __attribute__((always_inline)) static inline int64_t rne_shift(int64_t p, int s)
     return p < 0 ? -(int64_t)r : (int64_t)r;
 }
 
-/// Whether the AVX2 variants of the loops below can run (the same integer operations, compiled for AVX2).
+/// The widest variant of the loops below this CPU runs: 2 (AVX-512 F/BW/VL/DQ), 1 (AVX2), 0 (the baseline);
+/// every variant is the same integer operations, auto-vectorised, so all give the same bits.
 int qi_simd_available(void) {
 #if defined(__x86_64__)
-    return __builtin_cpu_supports("avx2");
+    static int level = -1;
+    if (level < 0) {
+        level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq") ? 2
+                : __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return level;
 #else
     return 0;
 #endif
@@ -47,19 +54,25 @@ int qi_simd_available(void) {
 
 #if defined(__x86_64__)
 #define QI_AVX2 __attribute__((target("avx2")))
-#define QI_DISPATCH(simd, name, ...)                                    \
-    do {                                                                \
-        if ((simd) && qi_simd_available()) name##_avx2(__VA_ARGS__);    \
-        else name##_plain(__VA_ARGS__);                                 \
-    } while (0)
+#if defined(__clang__)
+#define QI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"), min_vector_width(512)))
+#else
+#define QI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#endif
+/// NAME_avx512, NAME_avx2 or NAME_plain: the widest variant that both `simd` (the caller's kernel path: 2, 1
+/// or 0) and the CPU allow.
+#define QI_PICK(simd, name) ((simd) >= 2 && qi_simd_available() >= 2 ? name##_avx512 : (simd) >= 1 && qi_simd_available() >= 1 ? name##_avx2 : name##_plain)
+#define QI_DISPATCH(simd, name, ...) QI_PICK(simd, name)(__VA_ARGS__)
 #else
 #define QI_DISPATCH(simd, name, ...) name##_plain(__VA_ARGS__)
 #endif
-/// A loop body compiled twice: NAME_plain for the baseline ISA and, on x86-64, NAME_avx2 (auto-vectorised).
+/// A loop body compiled three times on x86-64: NAME_plain for the baseline ISA, NAME_avx2 and NAME_avx512
+/// (auto-vectorised at 256 and 512 bits); once elsewhere.
 #if defined(__x86_64__)
 #define QI_VARIANTS(name, params, args)                                                       \
     static void name##_plain params { name##_body args; }                                     \
-    QI_AVX2 static void name##_avx2 params { name##_body args; }
+    QI_AVX2 static void name##_avx2 params { name##_body args; }                              \
+    QI_AVX512 static void name##_avx512 params { name##_body args; }
 #else
 #define QI_VARIANTS(name, params, args) static void name##_plain params { name##_body args; }
 #endif
@@ -169,12 +182,14 @@ static int softmax_rows_plain(const int32_t *x, int rows, int cols, int ldx, qi_
 QI_AVX2 static int softmax_rows_avx2(const int32_t *x, int rows, int cols, int ldx, qi_softmax s, uint8_t *p, int ldp) {
     return softmax_rows_body(x, rows, cols, ldx, s, p, ldp);
 }
+QI_AVX512 static int softmax_rows_avx512(const int32_t *x, int rows, int cols, int ldx, qi_softmax s, uint8_t *p, int ldp) {
+    return softmax_rows_body(x, rows, cols, ldx, s, p, ldp);
+}
 #endif
 
 int qi_softmax_rows(const int32_t *x, int rows, int cols, int ldx, const qi_softmax *s, uint8_t *p, int ldp, int simd) {
 #if defined(__x86_64__)
-    if (simd && qi_simd_available()) return softmax_rows_avx2(x, rows, cols, ldx, *s, p, ldp);
-    return softmax_rows_plain(x, rows, cols, ldx, *s, p, ldp);
+    return QI_PICK(simd, softmax_rows)(x, rows, cols, ldx, *s, p, ldp);
 #else
     (void)simd;
     return softmax_rows_body(x, rows, cols, ldx, *s, p, ldp);

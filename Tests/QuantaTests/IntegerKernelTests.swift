@@ -55,12 +55,12 @@ import Testing
             let (mantissas, shifts) = (multipliers.map(\.mantissa), multipliers.map(\.shift))
             let biasCodes = bias.map { Int32(($0 / scale).rounded()) }
             var outputs = [[Int32]]()
-            for simd: Int32 in [1, 0] {
+            for simd: Int32 in [2, 1, 0] {
                 var out = [Int32](repeating: 0, count: q.count)
                 qi_layernorm_rows(q, 1, Int32(q.count), mantissas, shifts, biasCodes, &out, simd)
                 outputs.append(out)
             }
-            #expect(outputs[0] == outputs[1])
+            #expect(outputs[0] == outputs[1] && outputs[1] == outputs[2])
             let x = q.map(Double.init), mean = x.reduce(0, +) / n
             let deviation = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / n).squareRoot()
             let worst = x.indices.map { c in abs(Double(outputs[0][c]) * scale - ((x[c] - mean) / deviation * weight[c] + bias[c])) }.max()!
@@ -76,7 +76,7 @@ import Testing
             var constants = softmax.kernelConstants
             let q = Self.integers(entry["q"]).map { Int32($0) }
             var p = [UInt8](repeating: 0, count: q.count)
-            for simd: Int32 in [1, 0] {
+            for simd: Int32 in [2, 1, 0] {
                 #expect(qi_softmax_rows(q, 1, Int32(q.count), Int32(q.count), &constants, &p, Int32(q.count), simd) == 0)
                 #expect(p.map(Int64.init) == Self.integers(entry["out"]), "scale \(softmax.inputScale)")
             }
@@ -93,7 +93,7 @@ import Testing
         for entry in cases {
             let x = Self.integers(entry["x"]).map { Int32($0) }
             var codes = [UInt8](repeating: 0, count: x.count), zero: Int32 = 0, step = qi_multiplier()
-            for simd: Int32 in [1, 0] {
+            for simd: Int32 in [2, 1, 0] {
                 qi_quantize_rows_u8(x, 1, Int32(x.count), Int32(x.count), &codes, Int32(x.count), &zero, &step, simd)
             #expect(codes.map(Int64.init) == Self.integers(entry["codes"]), "row of \(x.max()!)")
             #expect(Int64(zero) == (entry["zero"] as! NSNumber).int64Value)
@@ -117,7 +117,7 @@ import Testing
             let residual = (entry["residual"] as! NSNumber).int32Value, expected = (entry["out"] as! NSNumber).int64Value
             var rowStep = qi_multiplier(mantissa: row[0], shift: row[1]), (mu, sigma) = (column[0], column[1])
             var b = bias, r = residual, product = t
-            for simd: Int32 in [1, 0] {
+            for simd: Int32 in [2, 1, 0] {
                 qi_requantize(&product, 1, 1, 1, &rowStep, &mu, &sigma, &b, &r, 1, qi_multiplier(mantissa: scale[0], shift: scale[1]),
                               range[0], range[1], &out32, nil, 1, simd)
                 #expect(Int64(out32) == expected)

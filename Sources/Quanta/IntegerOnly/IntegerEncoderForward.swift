@@ -4,8 +4,9 @@ import QuantaKernels
 /// The integer encoder's forward pass: int32, UINT8 and INT8 tensors from the token ids to the last
 /// LayerNorm, through integer_kernels.c and the INT8 GEMM in i8i32 mode.
 extension IntegerEncoder {
-    /// Whether the integer kernels take their AVX2 variants (identical results): on every path but `portable`.
-    var simd: Int32 { path == .portable ? 0 : 1 }
+    /// The widest variant of the integer kernels to take (identical results): AVX-512 on `vnni512`, AVX2 on the other
+    /// x86 paths (capped by the CPU: `qi_simd_available`), the baseline on `portable`.
+    var simd: Int32 { path == .portable ? 0 : path == .vnni512 ? 2 : 1 }
 
     /// Sentence embeddings of token-id sequences (checked as `BertModel.validate` checks them): the integer encoder's
     /// last LayerNorm codes summed over each sequence (int64), then L2-normalised, the one float step (the mean

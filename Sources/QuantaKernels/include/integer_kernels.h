@@ -28,7 +28,9 @@ typedef struct {
 /// i-GELU of one code: q (sgn(q) ((min(|q|, -q_b) + q_b)^2 + q_c) >> k + q_1).
 int64_t qi_gelu_code(int64_t q, const qi_gelu *g);
 
-/// Whether the kernels' AVX2 variants (`simd` = 1: the same integer operations, auto-vectorised) can run.
+/// The widest variant of the kernels this CPU runs: 2 (AVX-512), 1 (AVX2), 0 (the baseline). A kernel's `simd`
+/// argument caps it (the caller's kernel path: 2 vnni512, 1 other x86 paths, 0 portable); every variant is the
+/// same integer operations, auto-vectorised, so all give the same bits.
 int qi_simd_available(void);
 
 /// y[i] = clamp(rne(rne(gelu(x[i]) / 2^pre) m / 2^s), int32 range): i-GELU requantized to the output's scale,
