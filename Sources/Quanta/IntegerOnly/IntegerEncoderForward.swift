@@ -131,37 +131,50 @@ extension IntegerEncoder {
     func product(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, int8: Bool = false,
                  residual: [Int32]? = nil, residualScale: qi_multiplier = qi_multiplier()) -> (int32: [Int32], int8: [Int8]) {
         let m = input.codes.rows, n = linear.weight.outFeatures
-        let t = int32Product(input, linear)
         var out32 = [Int32](unsafeUninitializedCapacity: int8 ? 0 : m * n) { $1 = int8 ? 0 : m * n }
         var out8 = [Int8](unsafeUninitializedCapacity: int8 ? m * n : 0) { $1 = int8 ? m * n : 0 }
         out32.withUnsafeMutableBufferPointer { o32 in out8.withUnsafeMutableBufferPointer { o8 in
-            WorkerPool.runChunks(m, work: m * n * 4) { r in
-                requantize(t, rows: r, input.steps, linear, int8: int8, residual: residual, residualScale: residualScale,
-                           out32: int8 ? nil : o32.baseAddress! + r.lowerBound * n, out8: int8 ? o8.baseAddress! + r.lowerBound * n : nil)
+            productSlices(input, linear) { rows, t, _ in
+                requantize(t, rows: rows, input.steps, linear, int8: int8, residual: residual, residualScale: residualScale,
+                           out32: int8 ? nil : o32.baseAddress! + rows.lowerBound * n, out8: int8 ? o8.baseAddress! + rows.lowerBound * n : nil)
             }
         }}
         return (out32, out8)
     }
 
-    /// The i8i32 product t = codes W^T (every element written: no zero fill).
-    func int32Product(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear) -> Matrix<Int32> {
+    /// Rows of the i8i32 product per GEMM call in `productSlices`: the kernel's row block (MB), 96 x 1536 int32 =
+    /// 576 KB, which the requantization reads back from L2 instead of memory.
+    static let productRows = 96
+
+    /// The i8i32 product t = codes W^T, `productRows` rows at a time on each core, each slice handed to
+    /// `consume(rows, t, scratch)` while it is in cache (t: the slice's rows, row stride n; scratch: `scratch`
+    /// int32 of the worker's own).
+    func productSlices(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, scratch: Int = 0,
+                       consume: (Range<Int>, UnsafePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void) {
         let m = input.codes.rows, n = linear.weight.outFeatures
-        var t = try! Matrix<Int32>(rows: m, columns: n, storage: [Int32](unsafeUninitializedCapacity: m * n) { $1 = m * n })
-        Int8GEMM.i8i32(input.codes, linear.weight, into: &t, threads: threads, path: path)
-        return t
+        WorkerPool.runChunks(m, work: m * n * linear.weight.inFeatures) { r in
+            let t = UnsafeMutablePointer<Int32>.allocate(capacity: Self.productRows * n + scratch)
+            defer { t.deallocate() }
+            for start in stride(from: r.lowerBound, to: r.upperBound, by: Self.productRows) {
+                let rows = start..<min(start + Self.productRows, r.upperBound)
+                Int8GEMM.i8i32(input.codes, rows: rows, linear.weight, into: t, ldc: n, path: path)
+                consume(rows, t, t + Self.productRows * n)
+            }
+        }
     }
 
-    /// `qi_requantize` of rows `rows` of t into out32 or out8 (row stride n, pointing at the first of these rows).
-    func requantize(_ t: Matrix<Int32>, rows: Range<Int>, _ steps: [qi_multiplier], _ linear: Linear, int8: Bool, residual: [Int32]?,
+    /// `qi_requantize` of the product rows `rows` (t pointing at the first of them, row stride n) into out32 or
+    /// out8 (the same).
+    func requantize(_ t: UnsafePointer<Int32>, rows: Range<Int>, _ steps: [qi_multiplier], _ linear: Linear, int8: Bool, residual: [Int32]?,
                     residualScale: qi_multiplier, out32: UnsafeMutablePointer<Int32>?, out8: UnsafeMutablePointer<Int8>?) {
-        let n = t.columns, offset = rows.lowerBound * n, bound: Int32 = int8 ? 127 : (1 << 29) - 1
-        t.storage.withUnsafeBufferPointer { tp in steps.withUnsafeBufferPointer { s in
+        let n = linear.weight.outFeatures, bound: Int32 = int8 ? 127 : (1 << 29) - 1
+        steps.withUnsafeBufferPointer { s in
         linear.columnMantissas.withUnsafeBufferPointer { cm in linear.columnShifts.withUnsafeBufferPointer { cs in
         linear.bias.withUnsafeBufferPointer { b in (residual ?? []).withUnsafeBufferPointer { rp in
-            qi_requantize(tp.baseAddress! + offset, Int32(rows.count), Int32(n), Int32(n), s.baseAddress! + rows.lowerBound, cm.baseAddress,
-                          cs.baseAddress, b.baseAddress, residual == nil ? nil : rp.baseAddress! + offset, Int32(n), residualScale,
+            qi_requantize(t, Int32(rows.count), Int32(n), Int32(n), s.baseAddress! + rows.lowerBound, cm.baseAddress,
+                          cs.baseAddress, b.baseAddress, residual == nil ? nil : rp.baseAddress! + rows.lowerBound * n, Int32(n), residualScale,
                           -bound, bound, out32, out8, Int32(n), simd)
-        }}}}}}
+        }}}}}
     }
 
     /// The Linear's product requantized to int32 stream codes (as `product`), `fusedBlock` rows at a time into a
@@ -170,13 +183,12 @@ extension IntegerEncoder {
     func requantizedBlocks(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, residual: [Int32]? = nil,
                            residualScale: qi_multiplier = qi_multiplier(),
                            finish: (Range<Int>, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void) {
-        let t = int32Product(input, linear), m = t.rows, n = t.columns, size = Self.fusedBlock * n
-        WorkerPool.runChunks(m, work: m * n * 16) { r in
-            let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * size)
-            defer { scratch.deallocate() }
-            for start in stride(from: r.lowerBound, to: r.upperBound, by: Self.fusedBlock) {
-                let rows = start..<min(start + Self.fusedBlock, r.upperBound)
-                requantize(t, rows: rows, input.steps, linear, int8: false, residual: residual, residualScale: residualScale, out32: scratch, out8: nil)
+        let n = linear.weight.outFeatures, size = Self.fusedBlock * n
+        productSlices(input, linear, scratch: 2 * size) { slice, t, scratch in
+            for start in stride(from: slice.lowerBound, to: slice.upperBound, by: Self.fusedBlock) {
+                let rows = start..<min(start + Self.fusedBlock, slice.upperBound)
+                requantize(t + (start - slice.lowerBound) * n, rows: rows, input.steps, linear, int8: false, residual: residual,
+                           residualScale: residualScale, out32: scratch, out8: nil)
                 finish(rows, scratch, scratch + size)
             }
         }

@@ -182,6 +182,14 @@ public enum Int8GEMM {
         run(a, w, threads: threads, path: path) { $0.mode = 0; $0.c_i32 = c; $0.ldc = Int32(ldc) }
     }
 
+    /// i8i32 of rows `rows` of `a` into `c` (row stride `ldc` >= n, pointing at the first of these rows) on the
+    /// calling thread: a slice of the product small enough to stay in cache for a caller that consumes it at once.
+    public static func i8i32(_ a: PaddedActivations, rows: Range<Int>, _ w: PackedInt8Weight, into c: UnsafeMutablePointer<Int32>, ldc: Int,
+                             path: KernelPath = .best) {
+        precondition(a.columns == w.inFeatures && ldc >= w.outFeatures && !a.blocked && rows.clamped(to: 0..<a.rows) == rows)
+        run(a, w, rows: rows, threads: 1, path: path) { $0.mode = 0; $0.c_i32 = c; $0.ldc = Int32(ldc) }
+    }
+
     /// `residual` [m, n] must not be `y` itself.
     public static func i8f32(_ a: PaddedActivations, _ w: PackedInt8Weight, bias: [Float]? = nil, activation: Activation? = nil,
                              residual: Matrix<Float>? = nil, into y: inout Matrix<Float>, threads: Int = 1, path: KernelPath = .best) {
@@ -225,10 +233,13 @@ public enum Int8GEMM {
         }}}
     }
 
-    /// Runs the kernel with the operand pointers of `a` and `w` and the output fields `configure` sets.
-    static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, threads: Int, path: KernelPath, configure: (inout qk_epilogue) -> Void) {
+    /// Runs the kernel on rows `rows` of `a` (all by default) with the operand pointers of `a` and `w` and the
+    /// output fields `configure` sets (relative to the first of these rows).
+    static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, rows: Range<Int>? = nil, threads: Int, path: KernelPath,
+                    configure: (inout qk_epilogue) -> Void) {
+        let rows = rows ?? 0..<a.rows, perRow = a.blocked ? a.columns / activationBlock : 1
         let panels = (w.outFeatures + Int(QK_PANEL) - 1) / Int(QK_PANEL)
-        let work = a.rows * w.outFeatures * w.inFeatures
+        let work = rows.count * w.outFeatures * w.inFeatures
         let workers = work < WorkerPool.minimumWork ? 1 : max(1, min(threads, panels))
         a.codes.withUnsafeBufferPointer { codes in
         a.scales.withUnsafeBufferPointer { aScale in
@@ -239,16 +250,16 @@ public enum Int8GEMM {
         (w.blockSums ?? []).withUnsafeBufferPointer { blockSums in
             var epilogue = qk_epilogue()
             epilogue.block_sums = blockSums.baseAddress
-            epilogue.a_zero = aZero.baseAddress
+            epilogue.a_zero = aZero.baseAddress.map { $0 + rows.lowerBound * perRow }
             epilogue.w_sum = sums.baseAddress
-            epilogue.a_scale = aScale.baseAddress
+            epilogue.a_scale = aScale.baseAddress.map { $0 + rows.lowerBound * perRow }
             epilogue.w_scale = wScale.baseAddress
             epilogue.ldc = Int32(w.outFeatures)
             configure(&epilogue)
             withUnsafePointer(to: epilogue) { e in
                 WorkerPool.run(workers) { t in
                     let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
-                    qk_gemm_u8s8(path.c, codes.baseAddress, Int32(a.rows), Int32(a.columns), Int32(a.stride), packed,
+                    qk_gemm_u8s8(path.c, codes.baseAddress! + rows.lowerBound * a.stride, Int32(rows.count), Int32(a.columns), Int32(a.stride), packed,
                                  Int32(w.outFeatures), Int32(n0), Int32(n1), e)
                 }
             }
