@@ -367,3 +367,29 @@ extension Int8LinearTests {
         #expect(results.counts == [Int32](repeating: 1, count: 8))
     }
 }
+
+extension Int8LinearTests {
+    /// The fused feed-forward block (`Int8Linear.feedForward`: slices of rows through up, its activation, down's
+    /// quantization and down, on each core) gives the bits of the two layers' own forward passes, on every path,
+    /// for per-token and blocked inner inputs, with a SmoothQuant column scale, over slices and ragged tails.
+    @Test func fusedFeedForwardIsTheTwoLayers() throws {
+        var x = TestData.gaussian(rows: 131, columns: 48, seed: 21)
+        x[70, 5] = 20   // an outlier token in the second slice
+        let up = try FloatLinear(name: "up", weight: TestData.gaussian(rows: 64, columns: 48, seed: 22, scale: 0.2), bias: (0..<64).map { Float($0) / 50 })
+        let downWeight = TestData.gaussian(rows: 40, columns: 64, seed: 23, scale: 0.2)
+        for (blocked, inputScale) in [(false, nil), (true, nil), (false, (0..<64).map { 0.5 + Float($0) / 64 })] {
+            let down = try FloatLinear(name: "down", weight: downWeight, bias: (0..<40).map { Float($0) / 30 }, inputScale: inputScale)
+            let scheme = blocked ? Int8Linear.blockedActivationScheme : Int8Linear.activationScheme
+            let upInteger = try #require(Int8Linear(FakeQuantizedLinear(up, weight: Int8Linear.weightScheme, activation: Int8Linear.activationScheme)))
+            let downInteger = try #require(Int8Linear(FakeQuantizedLinear(down, weight: Int8Linear.weightScheme, activation: scheme)))
+            let residual = TestData.gaussian(rows: 131, columns: 40, seed: 24)
+            for path in KernelPath.allCases.filter(\.isSupported) {
+                let u = Int8Linear(name: "up", weight: upInteger.weight, bias: upInteger.bias, inputScale: nil, threads: 2, path: path)
+                let d = Int8Linear(name: "down", weight: downInteger.weight, bias: downInteger.bias, inputScale: downInteger.inputScale,
+                                   blockedInput: blocked, threads: 2, path: path)
+                let expected = d.forward(u.forward(x, activation: .gelu, residual: nil), activation: nil, residual: residual)
+                #expect(Int8Linear.feedForward(x, up: u, activation: .gelu, down: d, residual: residual) == expected, "\(path), blocked \(blocked)")
+            }
+        }
+    }
+}

@@ -142,6 +142,10 @@ public struct BertModel: Sendable, LinearLayerModel {
             let context = attention.perSequence(queries: q, keys: k, values: v, lengths: lengths, causal: false)
             let attentionSum = layer.attentionOutput.forward(context, activation: nil, residual: x)
             x = layer.attentionNorm(attentionSum)
+            if observe == nil, let up = layer.intermediate as? Int8Linear, let down = layer.output as? Int8Linear {
+                x = layer.outputNorm(Int8Linear.feedForward(x, up: up, activation: .gelu, down: down, residual: x))
+                continue
+            }
             let inner = layer.intermediate.forward(x, activation: .gelu, residual: nil)
             let outputSum = layer.output.forward(inner, activation: nil, residual: x)
             x = layer.outputNorm(outputSum)

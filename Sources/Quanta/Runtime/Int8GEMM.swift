@@ -212,6 +212,22 @@ public enum Int8GEMM {
         }
     }
 
+    /// i8f32 of rows `rows` of `a` on the calling thread into `y` (row stride n, pointing at the first of these
+    /// rows), with the same rows of a residual at `residual` (row stride n): a slice of the product that the
+    /// caller consumes while it is in cache.
+    public static func i8f32(_ a: PaddedActivations, rows: Range<Int>, _ w: PackedInt8Weight, bias: UnsafePointer<Float>?, activation: Activation?,
+                             residual: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {
+        precondition(a.columns == w.inFeatures && rows.clamped(to: 0..<a.rows) == rows)
+        precondition(!a.blocked || w.blockSums != nil, "blocked activations need a weight packed with its block sums")
+        run(a, w, rows: rows, threads: 1, path: path) {
+            $0.mode = a.blocked ? 3 : 1
+            $0.bias = bias
+            $0.activation = activation?.code ?? 0
+            $0.residual = residual
+            $0.c_f32 = y
+        }
+    }
+
     public static func i8i8(_ a: PaddedActivations, _ w: PackedInt8Weight, requantization q: Requantization, into c: inout Matrix<Int8>,
                             threads: Int = 1, path: KernelPath = .best) {
         precondition(a.columns == w.inFeatures && c.rows == a.rows && c.columns == w.outFeatures)

@@ -80,6 +80,40 @@ public struct Int8Linear: LinearLayer {
     }
 }
 
+extension Int8Linear {
+    /// Rows per slice of `feedForward`: 48 x 1536 floats (288 KB) and their codes stay in L2 beside the weights' stream.
+    static let feedForwardRows = 48
+
+    /// down(act(up(x)), residual) with the inner activations kept in cache: each core runs `feedForwardRows` rows at
+    /// a time through up's GEMM (the activation in its epilogue), quantizes them as down's input and runs down's GEMM
+    /// on them. Per element the same operations as `down.forward(up.forward(x, activation:), residual:)`, so the
+    /// same bits, without the [tokens, inner] float tensor's trip to memory and back.
+    public static func feedForward(_ x: Matrix<Float>, up: Int8Linear, activation: Activation, down: Int8Linear, residual: Matrix<Float>?) -> Matrix<Float> {
+        precondition(x.columns == up.inFeatures && up.outFeatures == down.inFeatures)
+        precondition(residual == nil || (residual!.rows == x.rows && residual!.columns == down.outFeatures))
+        let a = PaddedActivations(quantizing: x, columnScale: up.inputScale, staticInput: up.staticInput, blocked: up.blockedInput)
+        let (m, f, n, slice) = (x.rows, up.outFeatures, down.outFeatures, feedForwardRows)
+        var y = Matrix<Float>(unfilledRows: m, columns: n)
+        (up.bias ?? []).withUnsafeBufferPointer { upBias in (down.bias ?? []).withUnsafeBufferPointer { downBias in
+        (residual?.storage ?? []).withUnsafeBufferPointer { r in y.storage.withUnsafeMutableBufferPointer { out in
+            WorkerPool.runChunks(m, work: m * f * (x.columns + n)) { chunk in
+                let inner = UnsafeMutablePointer<Float>.allocate(capacity: slice * f)
+                defer { inner.deallocate() }
+                var codes = PaddedActivations(rows: slice, columns: f, blocked: down.blockedInput, unfilled: true)
+                for start in stride(from: chunk.lowerBound, to: chunk.upperBound, by: slice) {
+                    let rows = start..<min(start + slice, chunk.upperBound)
+                    Int8GEMM.i8f32(a, rows: rows, up.weight, bias: up.bias == nil ? nil : upBias.baseAddress, activation: activation,
+                                   residual: nil, into: inner, path: up.path)
+                    codes.withRowPointers(columnScale: down.inputScale) { write in write(0..<rows.count, inner, down.staticInput) }
+                    Int8GEMM.i8f32(codes, rows: 0..<rows.count, down.weight, bias: down.bias == nil ? nil : downBias.baseAddress, activation: nil,
+                                   residual: residual == nil ? nil : r.baseAddress! + start * n, into: out.baseAddress! + start * n, path: down.path)
+                }
+            }
+        }}}}
+        return y
+    }
+}
+
 /// Replaces every Linear that has an integer kernel (`Int8Linear`'s W8A8 schemes, dynamic, in blocks or
 /// static, `OutlierInt8Linear`'s LLM.int8() and `WeightOnlyLinear`'s UINT8/UINT4 weight-only schemes) by it;
 /// the rest stay as they are.
@@ -105,29 +139,40 @@ extension PaddedActivations {
     public init(quantizing x: Matrix<Float>, columnScale: [Float]?, staticInput: QuantizationParameters? = nil, blocked: Bool = false) {
         precondition(staticInput == nil || !blocked)
         self.init(rows: x.rows, columns: x.columns, blocked: blocked, unfilled: true)
-        if let p = staticInput {
-            scales = [Float](repeating: p.scales[0], count: rows)
-            zeroPoints = [Int32](repeating: p.zeroPoints[0] - 128, count: rows)
-        }
-        let (rows, columns, stride, parametersPerRow) = (x.rows, x.columns, self.stride, blocked ? x.columns / Int8GEMM.activationBlock : 1)
-        x.storage.withUnsafeBufferPointer { xp in (columnScale ?? []).withUnsafeBufferPointer { sp in
-        codes.withUnsafeMutableBufferPointer { cp in scales.withUnsafeMutableBufferPointer { scp in zeroPoints.withUnsafeMutableBufferPointer { zp in
-            let scale = columnScale == nil ? nil : sp.baseAddress
-            WorkerPool.runChunks(rows, work: rows * columns) { chunk in
-                let (r0, r1) = (chunk.lowerBound, chunk.upperBound)
-                if blocked {
-                    qk_quantize_rows_u8_blocks(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale,
-                                               cp.baseAddress! + r0 * stride, Int32(stride), scp.baseAddress! + r0 * parametersPerRow,
-                                               zp.baseAddress! + r0 * parametersPerRow)
-                } else if let p = staticInput {
-                    let range = p.codeRange, z = p.zeroPoints[0]
-                    qk_quantize_rows_static_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale, 1 / p.scales[0],
-                                               range.lowerBound + z, range.upperBound + z, 128 - z, cp.baseAddress! + r0 * stride, Int32(stride))
-                } else {
-                    qk_quantize_rows_u8(xp.baseAddress! + r0 * columns, Int32(r1 - r0), Int32(columns), Int32(columns), scale,
-                                        cp.baseAddress! + r0 * stride, Int32(stride), scp.baseAddress! + r0, zp.baseAddress! + r0)
+        let (rows, columns) = (x.rows, x.columns)
+        x.storage.withUnsafeBufferPointer { xp in
+            withRowPointers(columnScale: columnScale) { write in
+                WorkerPool.runChunks(rows, work: rows * columns) { chunk in
+                    write(chunk, xp.baseAddress! + chunk.lowerBound * columns, staticInput)
                 }
             }
-        }}}}}
+        }
+    }
+
+    /// Calls `body` with `write(rows, x, staticInput)`, which quantizes the rows `rows` of these activations from
+    /// the float rows at `x` (row stride `columns`) as `init(quantizing:)` does; calls of `write` on disjoint rows
+    /// may run at once.
+    mutating func withRowPointers(columnScale: [Float]?,
+                                  _ body: ((Range<Int>, UnsafePointer<Float>, QuantizationParameters?) -> Void) -> Void) {
+        let (columns, stride, blocked, parametersPerRow) = (columns, stride, blocked, blocked ? columns / Int8GEMM.activationBlock : 1)
+        (columnScale ?? []).withUnsafeBufferPointer { sp in
+        codes.withUnsafeMutableBufferPointer { cp in scales.withUnsafeMutableBufferPointer { scp in zeroPoints.withUnsafeMutableBufferPointer { zp in
+            let scale = columnScale == nil ? nil : sp.baseAddress
+            body { rows, x, staticInput in
+                let (r0, count) = (rows.lowerBound, Int32(rows.count))
+                if blocked {
+                    qk_quantize_rows_u8_blocks(x, count, Int32(columns), Int32(columns), scale, cp.baseAddress! + r0 * stride, Int32(stride),
+                                               scp.baseAddress! + r0 * parametersPerRow, zp.baseAddress! + r0 * parametersPerRow)
+                } else if let p = staticInput {
+                    let range = p.codeRange, z = p.zeroPoints[0]
+                    for r in rows { (scp[r], zp[r]) = (p.scales[0], z - 128) }
+                    qk_quantize_rows_static_u8(x, count, Int32(columns), Int32(columns), scale, 1 / p.scales[0],
+                                               range.lowerBound + z, range.upperBound + z, 128 - z, cp.baseAddress! + r0 * stride, Int32(stride))
+                } else {
+                    qk_quantize_rows_u8(x, count, Int32(columns), Int32(columns), scale, cp.baseAddress! + r0 * stride, Int32(stride),
+                                        scp.baseAddress! + r0, zp.baseAddress! + r0)
+                }
+            }
+        }}}}
     }
 }
