@@ -104,7 +104,7 @@ extension Int8Linear {
                     let rows = start..<min(start + slice, chunk.upperBound)
                     Int8GEMM.i8f32(a, rows: rows, up.weight, bias: up.bias == nil ? nil : upBias.baseAddress, activation: activation,
                                    residual: nil, into: inner, path: up.path)
-                    codes.withRowPointers(columnScale: down.inputScale) { write in write(0..<rows.count, inner, down.staticInput) }
+                    codes.withRowQuantizer(columnScale: down.inputScale) { write in write(0..<rows.count, inner, down.staticInput) }
                     Int8GEMM.i8f32(codes, rows: 0..<rows.count, down.weight, bias: down.bias == nil ? nil : downBias.baseAddress, activation: nil,
                                    residual: residual == nil ? nil : r.baseAddress! + start * n, into: out.baseAddress! + start * n, path: down.path)
                 }
@@ -141,7 +141,7 @@ extension PaddedActivations {
         self.init(rows: x.rows, columns: x.columns, blocked: blocked, unfilled: true)
         let (rows, columns) = (x.rows, x.columns)
         x.storage.withUnsafeBufferPointer { xp in
-            withRowPointers(columnScale: columnScale) { write in
+            withRowQuantizer(columnScale: columnScale) { write in
                 WorkerPool.runChunks(rows, work: rows * columns) { chunk in
                     write(chunk, xp.baseAddress! + chunk.lowerBound * columns, staticInput)
                 }
@@ -149,11 +149,11 @@ extension PaddedActivations {
         }
     }
 
-    /// Calls `body` with `write(rows, x, staticInput)`, which quantizes the rows `rows` of these activations from
+    /// Calls `body` with a row quantizer `write(rows, x, staticInput)`, which sets the rows `rows` of these activations from
     /// the float rows at `x` (row stride `columns`) as `init(quantizing:)` does; calls of `write` on disjoint rows
     /// may run at once.
-    mutating func withRowPointers(columnScale: [Float]?,
-                                  _ body: ((Range<Int>, UnsafePointer<Float>, QuantizationParameters?) -> Void) -> Void) {
+    mutating func withRowQuantizer(columnScale: [Float]?,
+                                   _ body: ((Range<Int>, UnsafePointer<Float>, QuantizationParameters?) -> Void) -> Void) {
         let (columns, stride, blocked, parametersPerRow) = (columns, stride, blocked, blocked ? columns / Int8GEMM.activationBlock : 1)
         (columnScale ?? []).withUnsafeBufferPointer { sp in
         codes.withUnsafeMutableBufferPointer { cp in scales.withUnsafeMutableBufferPointer { scp in zeroPoints.withUnsafeMutableBufferPointer { zp in
