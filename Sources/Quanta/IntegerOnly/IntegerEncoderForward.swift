@@ -146,13 +146,13 @@ extension IntegerEncoder {
     /// 576 KB, which the requantization reads back from L2 instead of memory.
     static let productRows = 96
 
-    /// The i8i32 product t = codes W^T, `productRows` rows at a time on each core, each slice handed to
+    /// The i8i32 product t = codes W^T, `productRows` rows at a time on each core (at most `threads`), each slice handed to
     /// `consume(rows, t, scratch)` while it is in cache (t: the slice's rows, row stride n; scratch: `scratch`
     /// int32 of the worker's own).
     func productSlices(_ input: (codes: PaddedActivations, steps: [qi_multiplier]), _ linear: Linear, scratch: Int = 0,
                        consume: (Range<Int>, UnsafePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void) {
         let m = input.codes.rows, n = linear.weight.outFeatures
-        WorkerPool.runChunks(m, work: m * n * linear.weight.inFeatures) { r in
+        WorkerPool.runChunks(m, work: m * n * linear.weight.inFeatures, threads: threads) { r in
             let t = UnsafeMutablePointer<Int32>.allocate(capacity: Self.productRows * n + scratch)
             defer { t.deallocate() }
             for start in stride(from: r.lowerBound, to: r.upperBound, by: Self.productRows) {

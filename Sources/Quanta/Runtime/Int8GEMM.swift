@@ -289,10 +289,10 @@ public enum WorkerPool {
     /// over two cores costs more in synchronisation than it saves).
     public static let minimumWork = 1 << 16
 
-    /// Runs body over [0, count) split into one range per core when `work` (multiply-adds or elements) is
-    /// at least `minimumWork`, else as one range on the calling thread.
-    public static func runChunks(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let chunks = work < minimumWork ? 1 : max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
+    /// Runs body over [0, count) split into one range per core (at most `threads`) when `work` (multiply-adds or
+    /// elements) is at least `minimumWork`, else as one range on the calling thread.
+    public static func runChunks(_ count: Int, work: Int, threads: Int = .max, _ body: (Range<Int>) -> Void) {
+        let chunks = work < minimumWork ? 1 : max(1, min(count, ProcessInfo.processInfo.activeProcessorCount, threads))
         run(chunks) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
     }
 

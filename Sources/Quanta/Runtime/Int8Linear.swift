@@ -84,10 +84,11 @@ extension Int8Linear {
     /// Rows per slice of `feedForward`: 48 x 1536 floats (288 KB) and their codes stay in L2 beside the weights' stream.
     static let feedForwardRows = 48
 
-    /// down(act(up(x)), residual) with the inner activations kept in cache: each core runs `feedForwardRows` rows at
-    /// a time through up's GEMM (the activation in its epilogue), quantizes them as down's input and runs down's GEMM
-    /// on them. Per element the same operations as `down.forward(up.forward(x, activation:), residual:)`, so the
-    /// same bits, without the [tokens, inner] float tensor's trip to memory and back.
+    /// down(act(up(x)), residual) with the inner activations kept in cache: each core (at most up's `threads`)
+    /// runs `feedForwardRows` rows at a time through up's GEMM (the activation in its epilogue), quantizes them as
+    /// down's input and runs down's GEMM on them. Per element the same operations as
+    /// `down.forward(up.forward(x, activation:), residual:)`, so the same bits, without the [tokens, inner] float
+    /// tensor's trip to memory and back.
     public static func feedForward(_ x: Matrix<Float>, up: Int8Linear, activation: Activation, down: Int8Linear, residual: Matrix<Float>?) -> Matrix<Float> {
         precondition(x.columns == up.inFeatures && up.outFeatures == down.inFeatures)
         precondition(residual == nil || (residual!.rows == x.rows && residual!.columns == down.outFeatures))
@@ -96,7 +97,7 @@ extension Int8Linear {
         var y = Matrix<Float>(unfilledRows: m, columns: n)
         (up.bias ?? []).withUnsafeBufferPointer { upBias in (down.bias ?? []).withUnsafeBufferPointer { downBias in
         (residual?.storage ?? []).withUnsafeBufferPointer { r in y.storage.withUnsafeMutableBufferPointer { out in
-            WorkerPool.runChunks(m, work: m * f * (x.columns + n)) { chunk in
+            WorkerPool.runChunks(m, work: m * f * (x.columns + n), threads: up.threads) { chunk in
                 let inner = UnsafeMutablePointer<Float>.allocate(capacity: slice * f)
                 defer { inner.deallocate() }
                 var codes = PaddedActivations(rows: slice, columns: f, blocked: down.blockedInput, unfilled: true)
