@@ -47,6 +47,12 @@ struct QuantizableModelTests {
             }
         }
         #expect(try QuantizationPipeline().quantize(llama, recipe: Recipe.builtIn("kv-int8"), calibration: []).kvCacheQuantizer != nil)
+        // The same refusals before any work (`quanta eval` checks every recipe before it evaluates FP32).
+        #expect { try BertModel.check(Recipe.named("w8a8-rotated")) } throws: { "\($0)".hasPrefix("w8a8-rotated:") && "\($0)".contains("LayerNorm") }
+        #expect { try LlamaModel.check(integerOnly) } throws: { "\($0)".hasPrefix("int-only:") }
+        try LlamaModel.check(Recipe.named("w8a8-rotated"))
+        try BertModel.check(integerOnly)
+        #expect(try Recipe.named("w8a8-rotated").wholeModelSteps == [.rotation])
     }
 }
 

@@ -17,11 +17,17 @@ Workloads, all at --threads (default 2), the same as `quanta bench model` times:
            the weights' values do not change the time) against `quanta bench train --model smollm2` (FP32 and
            the --train-recipes QAT models).
   GEMM     `quanta bench gemm` (Quanta's kernels, OpenBLAS sgemm and oneDNN's u8s8 matmul in one run).
+With --isa avx2 the AVX2 class is measured on an AVX-512 machine: Quanta runs with `--isa avx2`, and PyTorch is held
+to AVX2 by its own switches (ATEN_CPU_CAPABILITY=avx2 for ATen, FBGEMM_ENABLE_INSTRUCTIONS=AVX2 for the int8
+GEMMs, MKL_ENABLE_INSTRUCTIONS=AVX2 for the FP32 ones, ONEDNN_MAX_CPU_ISA=AVX2). ONNX Runtime's MLAS has no such
+switch (it reads CPUID), so its rows stay on the native class and are not counted as the best peer; llama.cpp is
+built for this CPU, so --isa avx2 needs --minilm-only.
 Every round runs every engine once (interleaved; each peer call after an untimed one), so ratios hold on a noisy
 machine; the table gives the median over the rounds and each figure against the best peer of the same workload.
 
     scripts/peers/speed [--rounds 3] [--threads 2] [--smollm2-recipes w8a8,w8a8-block32,w7a8]
                         [--minilm-recipes w8a8,w7a8] [--skip-gemm] [--train [--train-recipes w4a16-g128]] [--minilm-only]
+                        [--isa native|avx2]
 """
 import argparse
 import json
@@ -46,9 +52,17 @@ def cpu_model():
     return platform.processor()
 
 
-def quanta_json(quanta, args):
+# The switches that hold PyTorch (ATen, FBGEMM, MKL, oneDNN) to the AVX2 class; read when torch loads.
+AVX2_CLASS_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+                          "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"}
+NATIVE_ONLY = " [native ISA]"   # the suffix of a peer that cannot be held to the AVX2 class
+
+
+def quanta_json(quanta, args, isa="native"):
     env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))
-    out = subprocess.run([quanta, *args, "--json"], check=True, env=env, stdout=subprocess.PIPE, text=True).stdout
+    isa_flag = [] if isa == "native" else ["--isa", isa]
+    out = subprocess.run([quanta, *args, *isa_flag, "--json"], check=True, env=env, stdout=subprocess.PIPE,
+                         text=True).stdout
     return json.loads(out)
 
 
@@ -137,11 +151,12 @@ def emma_ids(gguf_path, count):
 class MiniLMPeers:
     """MiniLM's batch of 32 x 128 in PyTorch (FP32, dynamic int8) and ONNX Runtime (FP32, int8 per channel)."""
 
-    def __init__(self, threads, work):
+    def __init__(self, threads, work, onnx_suffix=""):
         import torch
         from transformers import AutoModel
         torch.set_num_threads(threads)
         self.torch = torch
+        self.onnx_suffix = onnx_suffix
         folder = ASSETS / "minilm"
         self.fp32 = AutoModel.from_pretrained(str(folder)).eval()
         self.int8 = torch.ao.quantization.quantize_dynamic(AutoModel.from_pretrained(str(folder)).eval(),
@@ -196,7 +211,7 @@ class MiniLMPeers:
         rates = {"PyTorch FP32": timed(lambda: self.embed_torch(self.fp32), 32),
                  "PyTorch int8 (quantize_dynamic)": timed(lambda: self.embed_torch(self.int8), 32)}
         for name in self.sessions:
-            rates[name] = timed(lambda: self.embed_onnx(name), 32)
+            rates[name + self.onnx_suffix] = timed(lambda: self.embed_onnx(name), 32)
         return rates
 
 
@@ -253,14 +268,23 @@ def main():
     parser.add_argument("--train", action="store_true", help="also time a SmolLM2 training step against PyTorch")
     parser.add_argument("--train-recipes", default="w4a16-g128")
     parser.add_argument("--minilm-only", action="store_true", help="MiniLM and its peers only (no llama.cpp, no GEMM)")
+    parser.add_argument("--isa", choices=["native", "avx2"], default="native",
+                        help="avx2: measure the AVX2 class on this machine (needs --minilm-only)")
     args = parser.parse_args()
+    if args.isa == "avx2" and not args.minilm_only:
+        parser.error("--isa avx2 needs --minilm-only: llama.cpp is built for this CPU (-DGGML_NATIVE=ON) and has "
+                     "no run-time switch to the AVX2 class")
+    if args.isa == "avx2":
+        os.environ.update(AVX2_CLASS_ENVIRONMENT)
     work, threads = pathlib.Path(args.work), args.threads
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {threads} threads; Quanta {args.quanta}")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {threads} threads; Quanta {args.quanta}; class {args.isa}")
 
     files = {} if args.minilm_only else smollm2_files(args.quanta, work)
     ids = None if args.minilm_only else emma_ids(files["llama.cpp F32"], 512 + 128)
     engines = {name: LlamaCpp(path, threads, ids) for name, path in files.items()}
-    minilm = MiniLMPeers(threads, work)
+    minilm = MiniLMPeers(threads, work, NATIVE_ONLY if args.isa == "avx2" else "")
+    import torch
+    print(f"PyTorch's CPU capability: {torch.backends.cpu.get_cpu_capability()}")
     trainer = SmolLM2TrainingPeer(threads, ids) if args.train and not args.minilm_only else None
     prefill, decode, sentences, training = {}, {}, {}, {}
     for round_ in range(args.rounds):
@@ -275,7 +299,7 @@ def main():
         for name, rate in minilm.rates().items():
             sentences.setdefault(name, []).append(rate)
         for row in quanta_json(args.quanta, ["bench", "model", "--model", "minilm", "--recipe", args.minilm_recipes,
-                                             "--threads", str(threads), "--runs", "1"]):
+                                             "--threads", str(threads), "--runs", "1"], args.isa):
             sentences.setdefault(f"Quanta {row['recipe']}", []).append(row["value"])
         if trainer:
             training.setdefault("PyTorch FP32", []).append(trainer.rate())
@@ -286,7 +310,8 @@ def main():
     if not args.minilm_only:
         table("SmolLM2 prefill 512", "tokens/s", prefill, peers_llama)
         table("SmolLM2 decode 128", "tokens/s", decode, peers_llama)
-    table("MiniLM batch 32 x 128", "sequences/s", sentences, [n for n in sentences if not n.startswith("Quanta")])
+    table("MiniLM batch 32 x 128", "sequences/s", sentences,
+          [n for n in sentences if not n.startswith("Quanta") and not n.endswith(NATIVE_ONLY)])
     if trainer:
         table("SmolLM2 training step, 512 tokens", "tokens/s", training, ["PyTorch FP32"])
     if not args.skip_gemm and not args.minilm_only:

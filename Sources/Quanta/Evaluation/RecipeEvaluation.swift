@@ -67,6 +67,7 @@ public struct RecipeEvaluation: Sendable {
             rows.append(Row(model: modelName, recipe: recipe, task: task, metric: metric, value: value,
                             deltaVsFP32: delta ? baseline.map { value - $0 } : nil, linearWeightBytes: bytes))
         }
+        for case let .recipe(recipe) in variants { try type(of: loaded.model).check(recipe) }
         let calibration = try loaded.calibrationSequences(data, files: calibrationFiles)
         switch loaded {
         case let .bert(bert, tokenizer):

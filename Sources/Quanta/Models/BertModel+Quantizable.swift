@@ -38,9 +38,15 @@ extension BertModel: QuantizableModel {
         return result
     }
 
-    public func rotated(seed: UInt64) throws(QuantaError) -> BertModel {
-        throw .invalidArgument("rotation folds into pre-norm decoders only; BERT's LayerNorm subtracts the mean and does not commute with a rotation")
+    public static func refusal(of step: WholeModelStep) -> String? {
+        switch step {
+        case .rotation: "rotation folds into pre-norm decoders only; BERT's LayerNorm subtracts the mean and does not commute with a rotation"
+        case .kvCache: "BERT keeps no KV cache: a KV-cache recipe is for decoders"
+        case .integerOnly: nil
+        }
     }
+
+    public func rotated(seed: UInt64) throws(QuantaError) -> BertModel { try refusing(.rotation) }
 
     public func integerOnly(calibration: [[Int32]]) throws(QuantaError) -> BertModel {
         var integer = self
@@ -48,9 +54,7 @@ extension BertModel: QuantizableModel {
         return integer
     }
 
-    public func quantizingKVCache(_ quantizer: TensorQuantizer) throws(QuantaError) -> BertModel {
-        throw .invalidArgument("BERT keeps no KV cache: a KV-cache recipe is for decoders")
-    }
+    public func quantizingKVCache(_ quantizer: TensorQuantizer) throws(QuantaError) -> BertModel { try refusing(.kvCache) }
 
     /// Nothing beside the Linear layers; the integer-only encoder's every tensor instead of them.
     public func storedTensors(base: BertModel) throws(QuantaError) -> (tensors: [SafeTensorsWriter.Entry], replacesLinearLayers: Bool) {

@@ -48,11 +48,13 @@ extension LlamaModel: QuantizableModel {
         return result
     }
 
+    public static func refusal(of step: WholeModelStep) -> String? {
+        step == .integerOnly ? "the integer-only encoder is built for BERT models, not decoders" : nil
+    }
+
     public func rotated(seed: UInt64) throws(QuantaError) -> LlamaModel { try Rotation.fold(into: self, seed: seed) }
 
-    public func integerOnly(calibration: [[Int32]]) throws(QuantaError) -> LlamaModel {
-        throw .invalidArgument("the integer-only encoder is built for BERT models, not decoders")
-    }
+    public func integerOnly(calibration: [[Int32]]) throws(QuantaError) -> LlamaModel { try refusing(.integerOnly) }
 
     public func quantizingKVCache(_ quantizer: TensorQuantizer) throws(QuantaError) -> LlamaModel {
         var model = self

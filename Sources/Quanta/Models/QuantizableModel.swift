@@ -24,6 +24,9 @@ public protocol QuantizableModel: TrainableModel {
     /// W[:, j] s_j, and the input divided by s_j where the architecture produces it (`SmoothQuant`).
     func smoothQuantFolded(statistics: [String: ActivationStatistics], factors: SmoothQuant.FactorRule) throws(QuantaError) -> Self
 
+    /// Why this architecture cannot take `step`, or nil when it can; `check(_:)` asks before any work.
+    static func refusal(of step: WholeModelStep) -> String?
+
     /// The FP32 function with an orthogonal rotation of the residual stream folded in (`Rotation`), or an
     /// error naming why the architecture cannot take one.
     func rotated(seed: UInt64) throws(QuantaError) -> Self
@@ -47,7 +50,39 @@ public protocol QuantizableModel: TrainableModel {
                        linear: (any LinearLayer) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Self
 }
 
+/// A recipe step that transforms the whole model rather than its Linear layers, which an architecture takes
+/// or refuses (`QuantizableModel.refusal(of:)`).
+public enum WholeModelStep: Sendable, CaseIterable {
+    case rotation, integerOnly, kvCache
+}
+
+extension Recipe {
+    /// The whole-model steps this recipe takes.
+    public var wholeModelSteps: [WholeModelStep] {
+        WholeModelStep.allCases.filter { step in
+            switch step {
+            case .rotation: rotationSeed != nil
+            case .integerOnly: integerOnly
+            case .kvCache: kvCache != nil
+            }
+        }
+    }
+}
+
 extension QuantizableModel {
+    /// Throws, naming the recipe and the reason, when this architecture refuses one of `recipe`'s whole-model
+    /// steps: called before calibration or evaluation starts, so bad input fails first, not after minutes.
+    public static func check(_ recipe: Recipe) throws(QuantaError) {
+        for step in recipe.wholeModelSteps {
+            if let reason = refusal(of: step) { throw .invalidArgument("\(recipe.name): \(reason)") }
+        }
+    }
+
+    /// Throws the architecture's reason for refusing `step` (its implementation of that step).
+    func refusing(_ step: WholeModelStep) throws(QuantaError) -> Never {
+        throw .invalidArgument(Self.refusal(of: step) ?? "\(Self.architecture) cannot take the \(step) step")
+    }
+
     /// How much worse a candidate (this model with some layers quantized) does on `heldOut` sequences: the
     /// perplexity ratio less 1, exp(L(candidate) - L(self)), where the model has a task loss (a language
     /// model's next-token cross-entropy); otherwise the distillation loss against this model's outputs (an

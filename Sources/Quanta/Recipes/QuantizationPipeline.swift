@@ -27,6 +27,7 @@ public final class QuantizationPipeline: @unchecked Sendable {
         func naming<T>(_ step: () throws(QuantaError) -> T) throws(QuantaError) -> T {
             do { return try step() } catch { throw .invalidArgument("\(recipe.name): \(error)") }
         }
+        try Model.check(recipe)
         // A rotated model has statistics of its own: it gets a pipeline (and statistics cache) of its own.
         if let seed = recipe.rotationSeed {
             var rest = recipe
