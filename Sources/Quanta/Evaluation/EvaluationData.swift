@@ -45,7 +45,8 @@ public struct EvaluationData: Sendable {
         return texts
     }
 
-    /// A decoder's calibration text: `files` (`--calib`) joined by a blank line, or Mansfield Park.
+    /// A decoder's calibration text: `files` (`--calib`) joined by a blank line, or Mansfield Park
+    /// (`LoadedModel.calibrationSequences` follows it with `calibrationGenres()`).
     public func calibrationText(files: [String]) throws(QuantaError) -> String {
         guard !files.isEmpty else { return try novel("mansfield-park") }
         var parts = [String]()
@@ -53,6 +54,27 @@ public struct EvaluationData: Sendable {
         let text = parts.joined(separator: "\n\n")
         guard !text.allSatisfy(\.isWhitespace) else { throw .file(path: files.joined(separator: ", "), reason: "no calibration text (the files are empty)") }
         return text
+    }
+
+    /// A decoder's calibration text of the genres other than novels that users run, none of them evaluation
+    /// text (`isEvaluationText`), joined by a blank line: the first BBC entertainment and politics articles (in
+    /// name order, up to `newsCharacters` of each class), Python source (six's `six.py`), package documentation
+    /// (MiniLM's model card and six's `METADATA`) and a table of numbers (gensim's Lee similarity matrix).
+    /// GPTQ's Hessians take half their windows from it, so that 4-bit rounding fits more than Austen's prose.
+    public func calibrationGenres(newsCharacters: Int = 32_000) throws(QuantaError) -> String {
+        var parts = [String]()
+        for label in ["entertainment", "politics"] {
+            var characters = 0
+            for article in try bbcArticles(label).components(separatedBy: "\n\n") where characters < newsCharacters {
+                parts.append(article)
+                characters += article.count
+            }
+        }
+        for path in [assets.sixFolder + "/six.py", assets.miniLMFolder + "/README.md", assets.sixFolder + "/METADATA",
+                     assets.gensimFolder + "/similarities0-1.txt"] {
+            parts.append(try Self.read(path))
+        }
+        return parts.joined(separator: "\n\n")
     }
 
     /// The 200 Pang-Lee polarity sentences with their labels (0 = negative, 1 = positive).

@@ -32,4 +32,5 @@ public struct AssetStore: Sendable {
     public var austenFolder: String { root + "/austen" }
     public var bbcFolder: String { root + "/bbc" }
     public var gensimFolder: String { root + "/gensim" }
+    public var sixFolder: String { root + "/six" }
 }

@@ -43,12 +43,17 @@ public enum LoadedModel: Sendable {
     public var allLinearLayers: [any LinearLayer] { model.allLinearLayers }
 
     /// The pipeline's calibration sequences from `files` (empty: DESIGN.md's calibration split): a decoder's
-    /// windows of 512 tokens of the running text (as many as GPTQ takes), an encoder's documents.
+    /// windows of 512 tokens of the running text (as many as GPTQ takes), an encoder's documents. A decoder's
+    /// default is Mansfield Park's windows, then, for the last `GPTQ.genreWindows` of GPTQ's windows, those of
+    /// `EvaluationData.calibrationGenres()`: static calibration (the first 16 windows) reads the novel only.
     public func calibrationSequences(_ data: EvaluationData, files: [String] = []) throws(QuantaError) -> [[Int32]] {
         switch self {
         case let .bert(_, tokenizer): return try data.calibrationDocuments(files: files).map(tokenizer.encode)
         case let .llama(_, tokenizer):
-            return CalibrationRun.windows(of: tokenizer.encode(try data.calibrationText(files: files)), count: GPTQ.calibrationWindows)
+            let text = CalibrationRun.windows(of: tokenizer.encode(try data.calibrationText(files: files)), count: GPTQ.calibrationWindows)
+            guard files.isEmpty else { return text }
+            let genres = CalibrationRun.windows(of: tokenizer.encode(try data.calibrationGenres()), count: GPTQ.genreWindows)
+            return Array(text.prefix(GPTQ.calibrationWindows - genres.count)) + genres
         }
     }
 
