@@ -3,7 +3,7 @@
 extension Recipe {
     /// Names of the built-in recipes.
     public static let builtInNames = ["w8a8-naive", "w8a8", "w8a8-rotated", "w8a8-block32", "w7a8", "w7a8-block32", "w8a8-smoothquant", "w8a8-static", "w8a8-static-rotated", "llm-int8", "w8a16", "w8a16-g128", "w4a16-g128", "w4a16-g128-awq", "w4a16-g128-gptq", "w4a16-g128-awq-gptq", "w4a16-g128-rotated-gptq", "w8a16-gptq", "w8a8-block32-gptq", "w7a8-block32-gptq", "q4_0-gptq", "q4_1-gptq", "q8_0-gptq", "w2a16-g64-seq", "ternary-g64-seq", "binary-g64", "fp8-e4m3", "fp8-e5m2",
-                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxint8-gptq", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8", "int-only"]
+                                      "fp8-e4m3-dynamic", "fp8-e5m2-dynamic", "peg", "mofq", "mxint8", "mxint8-gptq", "mxint8-rotated-gptq", "mxfp8", "mxfp6", "mxfp4", "kv-int8", "kv-fp8", "int-only"]
 
     /// A built-in recipe by name, or a custom recipe from a JSON file (a name ending in `.json`); with
     /// `quantizingHead` its rules also apply to a decoder's output head, and its name gains `+head`.
@@ -108,11 +108,11 @@ extension Recipe {
             var spec = try builtIn(String(name.dropLast("-gptq".count)), alpha: alpha).rules[0].spec!
             spec.gptq = GPTQ(searchesClipping: name == "w4a16-g128-gptq")
             return Recipe(name: name, everyLayer: spec)
-        case "w4a16-g128-rotated-gptq":
-            // w4a16-g128-gptq after the randomised Hadamard rotation of the residual stream (decoders): the
+        case "w4a16-g128-rotated-gptq", "mxint8-rotated-gptq":
+            // The GPTQ recipe after the randomised Hadamard rotation of the residual stream (decoders): the
             // rotation spreads what GPTQ cannot fit from the calibration text's Hessians over every channel.
             // Chosen on calibration-side text of five genres, by the worst case (README, issue 12).
-            var recipe = try builtIn("w4a16-g128-gptq", alpha: alpha)
+            var recipe = try builtIn(name.replacingOccurrences(of: "-rotated", with: ""), alpha: alpha)
             recipe.name = name
             recipe.rotationSeed = 1
             return recipe
