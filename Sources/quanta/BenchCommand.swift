@@ -110,7 +110,7 @@ struct ModelBench: ParsableCommand {
     @OptionGroup var model: ModelOption
     @OptionGroup var head: HeadOption
     @Option(name: .long, help: "Recipes (built-in names or JSON files, comma-separated: all run side by side); not needed with a quantized model folder.") var recipe: String?
-    @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
+    @Option(help: "Threads for every kernel; FP32 products are split over them (OpenBLAS single-threaded).") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 3
     @OptionGroup var isa: ISAOption
     @Flag(help: "Print a JSON array of {model, recipe, threads, metric, value}.") var json = false
@@ -171,7 +171,7 @@ struct TrainBench: ParsableCommand {
 
     @OptionGroup var model: ModelOption
     @Option(name: .long, help: "Recipes to train quantization-aware (comma-separated), beside FP32.") var recipe: String?
-    @Option(help: "Threads (OpenBLAS).") var threads = 2
+    @Option(help: "Threads of every product (OpenBLAS single-threaded, its products split over them).") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 3
     @Flag(help: "Print a JSON array of {model, recipe, threads, metric, value}.") var json = false
 

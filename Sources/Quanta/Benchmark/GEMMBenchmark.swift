@@ -131,10 +131,10 @@ public struct GEMMBenchmark: Sendable {
             x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in
                 var kernels: [(name: String, path: String, body: () -> Void)] = [
                     ("fp32", m == 1 ? "openblas sgemv" : "openblas sgemm", {
-                        y.storage.withUnsafeMutableBufferPointer { yp in
+                        y.storage.withUnsafeMutableBufferPointer { yp in BLAS.withOpenBLASThreads(threads) {
                             if m == 1 { BLAS.gemv(rows: n, columns: k, a: wp.baseAddress!, x: xp.baseAddress!, y: yp.baseAddress!) }
-                            else { BLAS.gemmTransposedB(m: m, n: n, k: k, a: xp.baseAddress!, lda: k, b: wp.baseAddress!, ldb: k, c: yp.baseAddress!, ldc: n) }
-                        }
+                            else { BLAS.openBLASProduct(m: m, n: n, k: k, a: xp.baseAddress!, b: wp.baseAddress!, c: yp.baseAddress!) }
+                        }}
                     }),
                     ("i8i32", path.rawValue, { Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path) }),
                     ("i8f32", path.rawValue, { Int8GEMM.i8f32(activations, packed, into: &y, threads: threads, path: path) }),

@@ -19,17 +19,10 @@ public struct ModelBenchmark: Sendable {
     /// round (`Stopwatch.interleavedMedianSeconds`), so the ratios between variants hold on a noisy machine.
     public func run(modelName: String, variants: [(String, LoadedModel)], text: String,
                     progress: (String) -> Void = { _ in }) throws(QuantaError) -> [Row] {
-        defer { BLAS.setThreads(threads) }
+        BLAS.setThreads(threads)
         var workloads = [(recipe: String, metric: String, units: Double, body: () -> Void)]()
-        for (index, (recipe, model)) in variants.enumerated() {
-            // FP32 (first) threads its products in OpenBLAS; a quantized model threads its integer kernels and
-            // splits attention heads over the cores, with OpenBLAS single-threaded so that its idle workers do
-            // not spin against the integer kernels' threads.
-            let blasThreads = index == 0 ? threads : 1
-            BLAS.setThreads(blasThreads)
-            func add(_ metric: String, _ units: Double, _ body: @escaping () -> Void) {
-                workloads.append((recipe, metric, units, { BLAS.setThreads(blasThreads); body() }))
-            }
+        for (recipe, model) in variants {
+            func add(_ metric: String, _ units: Double, _ body: @escaping () -> Void) { workloads.append((recipe, metric, units, body)) }
             switch model {
             case let .bert(bert, tokenizer):
                 let ids = Self.tokens(tokenizer.encode(text), count: 32 * 128)

@@ -31,10 +31,9 @@ public struct Attention: Sendable {
                                causalOffset: Int?, output: UnsafeMutablePointer<Float>) {
         let d = headDimension, qStride = heads * d, kvStride = kvHeads * d
         let scale = 1 / Float(d).squareRoot()
-        // With single-threaded OpenBLAS (the integer runtime's setting) the heads are split over the cores;
-        // otherwise OpenBLAS threads each product.
+        // The heads are split over the FP32 products' threads; each head's products run on its worker.
         let work = heads * queryCount * keyCount * d
-        let workers = BLAS.threads == 1 && work >= WorkerPool.minimumWork ? min(heads, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let workers = work >= WorkerPool.minimumWork ? min(heads, BLAS.threads) : 1
         // A causal product runs in blocks of queries, each against the keys its last query sees, so the
         // masked half of the scores is neither computed nor multiplied by V.
         let block = causalOffset == nil ? max(queryCount, 1) : Self.causalBlock

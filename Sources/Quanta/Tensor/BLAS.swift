@@ -55,21 +55,40 @@ public enum BLAS {
         "OpenBLAS core type \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "of its own choice")"
     }
 
-    /// Threads OpenBLAS uses for every later call: `count`, at most the online cores (more only time-slice
-    /// the cores between OpenBLAS's own spinning threads: MiniLM FP32 lost 16% at 8 threads on 2 cores).
+    /// Threads of Quanta's FP32 products: `count`, at most the online cores. OpenBLAS itself stays single-threaded
+    /// and each large product is split over Quanta's worker pool (`sgemm`), so that the process has one pool of
+    /// spinning workers, not two: with OpenBLAS threading its own products, its idle workers spun against the
+    /// integer kernels' and the element-wise kernels' threads, and attention ran its many small per-head
+    /// products one after another, each threaded by OpenBLAS (MiniLM FP32 at 2 threads on Zen 4, AVX2 class:
+    /// 10-25% fewer sequences/s than with one pool).
     public static func setThreads(_ count: Int) {
+        productThreads = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
+    }
+    /// Threads of Quanta's FP32 products (`setThreads`; the online cores until set).
+    public static var threads: Int { productThreads }
+    nonisolated(unsafe) private static var productThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    /// OpenBLAS single-threaded for every call made through `BLAS` (set once, before the first product).
+    private static let singleThreadedOpenBLAS: Void = {
         #if !canImport(Accelerate)
-        openblas_set_num_threads(Int32(max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))))
+        openblas_set_num_threads(1)
         #endif
-    }
-    /// OpenBLAS's thread count (Accelerate threads itself: reported as 1, so the engines split their own work).
-    public static var threads: Int {
-        #if canImport(Accelerate)
-        return 1
-        #else
-        return Int(openblas_get_num_threads())
+    }()
+
+    /// Runs `body` with OpenBLAS threading its own products over `threads` threads, then makes it single-threaded
+    /// again: the OpenBLAS sgemm and sgemv rows of `quanta bench gemm`, measured as OpenBLAS runs them.
+    public static func withOpenBLASThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+        _ = singleThreadedOpenBLAS
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(Int32(max(1, min(threads, ProcessInfo.processInfo.activeProcessorCount))))
+        defer { openblas_set_num_threads(1) }
         #endif
+        return try body()
     }
+
+    /// Multiply-adds from which `sgemm` splits a product over `threads` (OpenBLAS's own threshold for
+    /// threading sgemm, 65536 x 4).
+    static let splitWork = 1 << 18
 
     /// C = alpha * A B^T + beta * C for row-major A [m, k] (lda), B [n, k] (ldb), C [m, n] (ldc).
     @inline(__always)
@@ -79,8 +98,14 @@ public enum BLAS {
         sgemm(transposeB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// y = A x + beta y for row-major A [rows, columns] (sgemv: the FP32 baseline of decode-shaped products).
-    @inline(__always)
+    /// Y = X W^T for row-major X [m, k] and W [n, k] in one OpenBLAS sgemm call, unsplit: with
+    /// `withOpenBLASThreads`, the peer of `quanta bench gemm`.
+    public static func openBLASProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, c, Int32(n))
+    }
+
+    /// y = A x + beta y for row-major A [rows, columns]: OpenBLAS's sgemv on its own threads (`withOpenBLASThreads`),
+    /// the peer of decode-shaped products in `quanta bench gemm`.
     public static func gemv(rows: Int, columns: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                             beta: Float = 0) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, beta, y, 1)
@@ -88,9 +113,9 @@ public enum BLAS {
 
     /// G += X^T X for row-major X [rows, columns] and G [columns, columns] (a Gram matrix over the rows).
     public static func gram(rows: Int, columns: Int, x: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
-        guard rows > 0, columns > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(columns), Int32(columns), Int32(rows), 1,
-                    x, Int32(columns), x, Int32(columns), 1, g, Int32(columns))
+        guard rows > 0 else { return }
+        sgemm(transposeA: true, transposeB: false, m: columns, n: columns, k: rows, alpha: 1, a: x, lda: columns, b: x, ldb: columns,
+              beta: 1, c: g, ldc: columns)
     }
 
     /// C = alpha * A B + beta * C for row-major A [m, k], B [k, n], C [m, n].
@@ -101,12 +126,31 @@ public enum BLAS {
         sgemm(transposeB: false, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    @inline(__always)
+    /// C = alpha op(A) op(B) + beta C (row-major; op(M) = M^T when its flag is set). A product of at least
+    /// `splitWork` multiply-adds is split over `threads`: into blocks of C's rows when C has at least as many rows
+    /// as columns (each block reads its rows of op(A) and all of op(B)), else into blocks of its columns. Called
+    /// from a worker of the pool (attention's heads), it runs on that worker.
     static func sgemm(transposeA: Bool = false, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        _ = singleThreadedOpenBLAS
+        func product(m: Int, n: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
+                        a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+        let splitRows = m >= n
+        // Blocks of at least 16 rows or columns, boundaries on multiples of 16 (OpenBLAS's register tiles).
+        let parts = m * n * k < splitWork ? 1 : min(threads, max(m, n) / 16)
+        guard parts > 1 else { return product(m: m, n: n, a: a, b: b, c: c) }
+        let count = splitRows ? m : n
+        WorkerPool.run(parts) { t in
+            let start = t * count / parts / 16 * 16, end = t == parts - 1 ? count : (t + 1) * count / parts / 16 * 16
+            if splitRows {   // rows of op(A): rows of A, or columns of A stored [k, m]
+                product(m: end - start, n: n, a: a + (transposeA ? start : start * lda), b: b, c: c + start * ldc)
+            } else {         // columns of op(B): rows of B stored [n, k], or columns of B
+                product(m: m, n: end - start, a: a, b: b + (transposeB ? start * ldb : start), c: c + start)
+            }
+        }
     }
 
     /// op(A) op(B), op(M) = M^T when its flag is set, else M: the products of the backward pass
@@ -137,16 +181,10 @@ public enum BLAS {
                 y.storage.withUnsafeMutableBufferPointer { yp in
                     let (a, b, c) = (xp.baseAddress!, wp.baseAddress!, yp.baseAddress!)
                     let (m, n, k) = (x.rows, w.rows, x.columns)
-                    // With OpenBLAS single-threaded (the integer runtime's setting), large products split their
-                    // output columns over the cores instead.
-                    let workers = threads == 1 && n * k >= 1 << 18 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, n / 64)) : 1
-                    if m == 1 {   // one token (decoding): the matrix-vector product, on OpenBLAS's thread count
-                        qk_gemv_f32(b, Int32(n), Int32(k), a, c, bias == nil ? 0 : 1, Int32(max(threads, workers)))
-                        return
-                    }
-                    WorkerPool.run(workers) { t in
-                        let n0 = t * n / workers, n1 = (t + 1) * n / workers
-                        gemmTransposedB(m: m, n: n1 - n0, k: k, a: a, lda: k, b: b + n0 * k, ldb: k, beta: beta, c: c + n0, ldc: n)
+                    if m == 1 {   // one token (decoding): the matrix-vector product
+                        qk_gemv_f32(b, Int32(n), Int32(k), a, c, bias == nil ? 0 : 1, Int32(threads))
+                    } else {
+                        gemmTransposedB(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, beta: beta, c: c, ldc: n)
                     }
                 }
             }
