@@ -20,8 +20,11 @@ Workloads, all at --threads (default 2), the same as `quanta bench model` times:
 With --isa avx2 the AVX2 class is measured on an AVX-512 machine: Quanta runs with `--isa avx2`, and PyTorch is held
 to AVX2 by its own switches (ATEN_CPU_CAPABILITY=avx2 for ATen, FBGEMM_ENABLE_INSTRUCTIONS=AVX2 for the int8
 GEMMs, MKL_ENABLE_INSTRUCTIONS=AVX2 for the FP32 ones, ONEDNN_MAX_CPU_ISA=AVX2). ONNX Runtime's MLAS has no such
-switch (it reads CPUID), so its rows stay on the native class and are not counted as the best peer; llama.cpp is
-built for this CPU, so --isa avx2 needs --minilm-only.
+switch (it reads CPUID), so its rows stay on the native class and are not counted as the best peer. llama.cpp has
+no run-time switch either, so `scripts/peers/speed --isa avx2` builds a second llama-cpp-python for the AVX2 class
+(-DGGML_NATIVE=OFF, AVX, AVX2, FMA, F16C, BMI2 on, every AVX-512 and AVX-VNNI variant off) into its own folder,
+which QUANTA_PEERS_LLAMA_AVX2 names and this script puts first on sys.path (it prints llama.cpp's system info);
+`quanta bench gemm --isa avx2` limits oneDNN to AVX2 (DNNL_MAX_CPU_ISA).
 Every round runs every engine once (interleaved; each peer call after an untimed one), so ratios hold on a noisy
 machine; the table gives the median over the rounds and each figure against the best peer of the same workload.
 
@@ -269,19 +272,25 @@ def main():
     parser.add_argument("--train-recipes", default="w4a16-g128")
     parser.add_argument("--minilm-only", action="store_true", help="MiniLM and its peers only (no llama.cpp, no GEMM)")
     parser.add_argument("--isa", choices=["native", "avx2"], default="native",
-                        help="avx2: measure the AVX2 class on this machine (needs --minilm-only)")
+                        help="avx2: measure the AVX2 class on this machine")
     args = parser.parse_args()
-    if args.isa == "avx2" and not args.minilm_only:
-        parser.error("--isa avx2 needs --minilm-only: llama.cpp is built for this CPU (-DGGML_NATIVE=ON) and has "
-                     "no run-time switch to the AVX2 class")
     if args.isa == "avx2":
         os.environ.update(AVX2_CLASS_ENVIRONMENT)
+        if not args.minilm_only:
+            llama_avx2 = os.environ.get("QUANTA_PEERS_LLAMA_AVX2")
+            if not llama_avx2 or not pathlib.Path(llama_avx2, "llama_cpp").is_dir():
+                parser.error("--isa avx2 with llama.cpp needs QUANTA_PEERS_LLAMA_AVX2, the folder of an AVX2-class "
+                             "llama-cpp-python (scripts/peers/speed makes it)")
+            sys.path.insert(0, llama_avx2)
     work, threads = pathlib.Path(args.work), args.threads
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {threads} threads; Quanta {args.quanta}; class {args.isa}")
 
     files = {} if args.minilm_only else smollm2_files(args.quanta, work)
     ids = None if args.minilm_only else emma_ids(files["llama.cpp F32"], 512 + 128)
     engines = {name: LlamaCpp(path, threads, ids) for name, path in files.items()}
+    if engines:
+        import llama_cpp
+        print(f"llama.cpp ({pathlib.Path(llama_cpp.__file__).parent}): {llama_cpp.llama_print_system_info().decode().strip()}")
     minilm = MiniLMPeers(threads, work, NATIVE_ONLY if args.isa == "avx2" else "")
     import torch
     print(f"PyTorch's CPU capability: {torch.backends.cpu.get_cpu_capability()}")
@@ -293,7 +302,7 @@ def main():
             prefill.setdefault(name, []).append(engine.prefill())
             decode.setdefault(name, []).append(engine.decode())
         for row in [] if args.minilm_only else quanta_json(args.quanta, ["bench", "model", "--model", "smollm2", "--recipe", args.smollm2_recipes,
-                                                                         "--quantize-head", "--threads", str(threads), "--runs", "1"]):
+                                                                         "--quantize-head", "--threads", str(threads), "--runs", "1"], args.isa):
             target = prefill if row["metric"] == "prefill_tokens_per_s" else decode
             target.setdefault(f"Quanta {row['recipe']}", []).append(row["value"])
         for name, rate in minilm.rates().items():
@@ -317,7 +326,8 @@ def main():
     if not args.skip_gemm and not args.minilm_only:
         print("\nGEMM (quanta bench gemm: Quanta's kernels, OpenBLAS sgemm and oneDNN in one run)")
         env = dict(os.environ, QUANTA_ASSETS=str(ASSETS))
-        subprocess.run([args.quanta, "bench", "gemm", "--threads", str(threads), "--runs", "7"], check=True, env=env)
+        isa_flag = [] if args.isa == "native" else ["--isa", args.isa]
+        subprocess.run([args.quanta, "bench", "gemm", "--threads", str(threads), "--runs", "7", *isa_flag], check=True, env=env)
 
 
 if __name__ == "__main__":
