@@ -290,7 +290,10 @@ def main():
     engines = {name: LlamaCpp(path, threads, ids) for name, path in files.items()}
     if engines:
         import llama_cpp
-        print(f"llama.cpp ({pathlib.Path(llama_cpp.__file__).parent}): {llama_cpp.llama_print_system_info().decode().strip()}")
+        system = llama_cpp.llama_print_system_info().decode().strip()
+        print(f"llama.cpp ({pathlib.Path(llama_cpp.__file__).parent}): {system}")
+        if args.isa == "avx2" and ("AVX512 = 1" in system or "AVX_VNNI = 1" in system):
+            sys.exit(f"--isa avx2: this llama.cpp was built with AVX-512 or AVX-VNNI ({system}); rebuild it for the AVX2 class")
     minilm = MiniLMPeers(threads, work, NATIVE_ONLY if args.isa == "avx2" else "")
     import torch
     print(f"PyTorch's CPU capability: {torch.backends.cpu.get_cpu_capability()}")
