@@ -189,12 +189,13 @@ static void test_rows(const qk_kernel_table *table, const char *name) {
             check(memcmp(c1, c2, n) == 0 && s1 == s2 && z1 == z2, "row quantization", name, 1, n, 0);
         }
     }
-    // The FP32 GEMV: row counts around its 4-row tile and lengths around its 16 lanes, with and without
-    // accumulating into y.
-    static const int gemv_shapes[][2] = { { 1, 1 }, { 3, 15 }, { 4, 16 }, { 7, 33 }, { 9, 576 }, { 13, 1000 } };
+    // The FP32 GEMV: row counts around its 4-row tile, lengths around its 16 lanes and on both sides of the
+    // length from which it takes 4 rows at a time, with and without accumulating into y.
+    static const int gemv_shapes[][2] = { { 1, 1 }, { 3, 15 }, { 4, 16 }, { 7, 33 }, { 9, 576 }, { 13, 1000 }, { 6, 2048 }, { 7, 2049 }, { 9, 4100 } };
     for (size_t g = 0; g < sizeof gemv_shapes / sizeof gemv_shapes[0]; g++) {
         int rows = gemv_shapes[g][0], k = gemv_shapes[g][1];
-        float w[13 * 1000], v[1000], y1[13], y2[13];
+        static float w[13 * 4100], v[4100];
+        float y1[13], y2[13];
         for (int i = 0; i < rows * k; i++) w[i] = (float)((int)(next() % 20001) - 10000) * 1e-4f;
         for (int i = 0; i < k; i++) v[i] = (float)((int)(next() % 20001) - 10000) * 1e-3f;
         for (int accumulate = 0; accumulate < 2; accumulate++) {
@@ -235,7 +236,7 @@ int main(void) {
         { QK_PATH_NEON, "neon" }, { QK_PATH_I8MM, "i8mm" },
     };
     static const int shapes[][4] = { { 1, 16, 4, 0 }, { 7, 37, 45, 0 }, { 13, 64, 130, 1 }, { 6, 33, 1027, 1 }, { 97, 48, 64, 0 },
-                                     { 1, 300, 999, 0 }, { 5, 77, 3, 1 }, { 200, 33, 70, 1 } };
+                                     { 1, 300, 999, 0 }, { 1, 100, 130, 1 }, { 5, 77, 3, 1 }, { 200, 33, 70, 1 } };
     int simd = 0;
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         if (!qk_path_supported(paths[p].path)) continue;
@@ -247,7 +248,7 @@ int main(void) {
                 test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], range, shapes[s][3]);
             }
         }
-        static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 }, { 13, 40, 128, 1 }, { 100, 37, 96, 1 } };
+        static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 }, { 1, 100, 96, 1 }, { 13, 40, 128, 1 }, { 100, 37, 96, 1 } };
         for (size_t s = 0; s < sizeof block_shapes / sizeof block_shapes[0]; s++) {
             for (int range = 0; range < RANGES; range++) {
                 test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], range, block_shapes[s][3]);
