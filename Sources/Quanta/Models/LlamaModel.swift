@@ -134,8 +134,9 @@ public struct LlamaModel: Sendable, LinearLayerModel {
         let (cosines, sines) = ropeTables(positions: start..<start + tokens.count)
         for (layer, block) in blocks.enumerated() {
             let n = block.attentionNorm(x)
-            var q = block.query.forward(n), k = block.key.forward(n)
-            let v = block.value.forward(n)
+            let queryKeyValue = [block.query, block.key, block.value].forward(n)
+            var q = queryKeyValue[0], k = queryKeyValue[1]
+            let v = queryKeyValue[2]
             rotate(&q, heads: config.heads, cosines: cosines, sines: sines)
             rotate(&k, heads: config.kvHeads, cosines: cosines, sines: sines)
             if let quantizer = kvCacheQuantizer {
@@ -156,8 +157,9 @@ public struct LlamaModel: Sendable, LinearLayerModel {
             }
             x.add(block.output.forward(context))
             let m = block.feedForwardNorm(x)
-            var gate = block.gate.forward(m)
-            gate.siluMultiply(block.up.forward(m))
+            let gateUp = [block.gate, block.up].forward(m)
+            var gate = gateUp[0]
+            gate.siluMultiply(gateUp[1])
             x.add(block.down.forward(gate))
         }
         cache.advance(by: tokens.count)

@@ -249,18 +249,75 @@ public enum Int8GEMM {
         }}}
     }
 
+    /// i8f32 of one row of activations (decoding) by several weights, the layers that read that input: the
+    /// products are split over `threads` together (task t takes its share of all the weights' panels), one
+    /// fork-join for all instead of one per weight. Each column is computed as `i8f32` computes it.
+    public static func i8f32(_ a: PaddedActivations, _ products: [(weight: PackedInt8Weight, bias: [Float]?)], threads: Int,
+                             path: KernelPath = .best) -> [Matrix<Float>] {
+        precondition(a.rows == 1 && products.allSatisfy { $0.weight.inFeatures == a.columns && ($0.bias == nil || $0.bias!.count == $0.weight.outFeatures) })
+        precondition(!a.blocked || products.allSatisfy { $0.weight.blockSums != nil }, "blocked activations need weights packed with their block sums")
+        let widths = products.map(\.weight.outFeatures), panels = widths.map { ($0 + Int(QK_PANEL) - 1) / Int(QK_PANEL) }
+        let work = products.reduce(0) { $0 + $1.weight.outFeatures * $1.weight.inFeatures }
+        let workers = work < WorkerPool.minimumWork ? 1 : max(1, min(threads, panels.reduce(0, +)))
+        var joined = Matrix<Float>(unfilledRows: 1, columns: widths.reduce(0, +))
+        /// Nests the pointer scopes of products[index...] (their epilogues collected in `epilogues`, their outputs
+        /// side by side from `output`), then runs them all.
+        func nest(_ index: Int, _ epilogues: [(packed: UnsafePointer<Int8>, epilogue: qk_epilogue)], codes: UnsafePointer<UInt8>,
+                  output: UnsafeMutablePointer<Float>) {
+            guard index < products.count else {
+                WorkerPool.run(workers) { t in
+                    for (p, range) in WorkerPool.share(of: panels, task: t, of: workers) {
+                        let n = widths[p]
+                        withUnsafePointer(to: epilogues[p].epilogue) { e in
+                            qk_gemm_u8s8(path.c, codes, 1, Int32(a.columns), Int32(a.stride), epilogues[p].packed, Int32(n),
+                                         Int32(range.lowerBound * Int(QK_PANEL)), Int32(min(range.upperBound * Int(QK_PANEL), n)), e)
+                        }
+                    }
+                }
+                return
+            }
+            let bias = products[index].bias
+            (bias ?? []).withUnsafeBufferPointer { b in
+                withEpilogue(a, products[index].weight, rows: 0..<1) {
+                    $0.mode = a.blocked ? 3 : 1
+                    $0.bias = bias == nil ? nil : b.baseAddress
+                    $0.c_f32 = output
+                } body: { _, packed, epilogue in nest(index + 1, epilogues + [(packed, epilogue)], codes: codes, output: output + widths[index]) }
+            }
+        }
+        a.codes.withUnsafeBufferPointer { codes in joined.storage.withUnsafeMutableBufferPointer { out in
+            nest(0, [], codes: codes.baseAddress!, output: out.baseAddress!)
+        }}
+        return joined.splitColumns(widths)
+    }
+
     /// Runs the kernel on rows `rows` of `a` (all by default) with the operand pointers of `a` and `w` and the
     /// output fields `configure` sets (relative to the first of these rows).
     static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, rows: Range<Int>? = nil, threads: Int, path: KernelPath,
                     configure: (inout qk_epilogue) -> Void) {
-        let rows = rows ?? 0..<a.rows, perRow = a.blocked ? a.columns / activationBlock : 1
+        let rows = rows ?? 0..<a.rows
         let panels = (w.outFeatures + Int(QK_PANEL) - 1) / Int(QK_PANEL)
         let work = rows.count * w.outFeatures * w.inFeatures
         let workers = work < WorkerPool.minimumWork ? 1 : max(1, min(threads, panels))
+        withEpilogue(a, w, rows: rows, configure: configure) { codes, packed, epilogue in
+            withUnsafePointer(to: epilogue) { e in
+                WorkerPool.run(workers) { t in
+                    let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
+                    qk_gemm_u8s8(path.c, codes, Int32(rows.count), Int32(a.columns), Int32(a.stride), packed, Int32(w.outFeatures), Int32(n0), Int32(n1), e)
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with the first code of row `rows.lowerBound` of `a`, the packed weight and the epilogue of `w`
+    /// for these rows, its output fields set by `configure`; the pointers are valid only inside `body`.
+    static func withEpilogue(_ a: PaddedActivations, _ w: PackedInt8Weight, rows: Range<Int>, configure: (inout qk_epilogue) -> Void,
+                             body: (UnsafePointer<UInt8>, UnsafePointer<Int8>, qk_epilogue) -> Void) {
+        let perRow = a.blocked ? a.columns / activationBlock : 1
         a.codes.withUnsafeBufferPointer { codes in
         a.scales.withUnsafeBufferPointer { aScale in
         a.zeroPoints.withUnsafeBufferPointer { aZero in
-        withExtendedLifetime(w.packed) { bytes in let packed = bytes.pointer
+        withExtendedLifetime(w.packed) { bytes in
         w.rowSums.withUnsafeBufferPointer { sums in
         w.scales.withUnsafeBufferPointer { wScale in
         (w.blockSums ?? []).withUnsafeBufferPointer { blockSums in
@@ -272,13 +329,7 @@ public enum Int8GEMM {
             epilogue.w_scale = wScale.baseAddress
             epilogue.ldc = Int32(w.outFeatures)
             configure(&epilogue)
-            withUnsafePointer(to: epilogue) { e in
-                WorkerPool.run(workers) { t in
-                    let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
-                    qk_gemm_u8s8(path.c, codes.baseAddress! + rows.lowerBound * a.stride, Int32(rows.count), Int32(a.columns), Int32(a.stride), packed,
-                                 Int32(w.outFeatures), Int32(n0), Int32(n1), e)
-                }
-            }
+            body(codes.baseAddress! + rows.lowerBound * a.stride, bytes.pointer, epilogue)
         }}}}}}}
     }
 }
@@ -294,6 +345,19 @@ public enum WorkerPool {
     public static func runChunks(_ count: Int, work: Int, threads: Int = .max, _ body: (Range<Int>) -> Void) {
         let chunks = work < minimumWork ? 1 : max(1, min(count, ProcessInfo.processInfo.activeProcessorCount, threads))
         run(chunks) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
+    }
+
+    /// Task `task`'s share when `tasks` tasks split the concatenation of ranges of `counts` items evenly: the
+    /// pieces (index into `counts`, items of that range) of items [task * total / tasks, (task + 1) * total / tasks).
+    public static func share(of counts: [Int], task: Int, of tasks: Int) -> [(Int, Range<Int>)] {
+        let total = counts.reduce(0, +), from = task * total / tasks, to = (task + 1) * total / tasks
+        var pieces = [(Int, Range<Int>)](), start = 0
+        for (index, count) in counts.enumerated() {
+            let lower = max(from - start, 0), upper = min(to - start, count)
+            if lower < upper { pieces.append((index, lower..<upper)) }
+            start += count
+        }
+        return pieces
     }
 
     /// Runs body(i) for i in [0, tasks) on up to `tasks` threads and returns when all have finished. The

@@ -49,6 +49,19 @@ public struct Matrix<Element>: Sendable where Element: Sendable {
 
     /// Row r as a slice of the storage.
     public func row(_ r: Int) -> ArraySlice<Element> { storage[r * columns..<(r + 1) * columns] }
+
+    /// The matrices of `widths` consecutive columns each (widths summing to `columns`), left to right.
+    public func splitColumns(_ widths: [Int]) -> [Matrix<Element>] {
+        precondition(widths.reduce(0, +) == columns && widths.allSatisfy { $0 >= 0 })
+        var start = 0
+        return widths.map { width in
+            defer { start += width }
+            var part = [Element]()
+            part.reserveCapacity(rows * width)
+            for r in 0..<rows { part += storage[r * columns + start..<r * columns + start + width] }
+            return try! Matrix(rows: rows, columns: width, storage: part)
+        }
+    }
 }
 
 extension Matrix: Equatable where Element: Equatable {}
