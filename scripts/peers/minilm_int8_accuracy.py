@@ -24,8 +24,8 @@ ASSETS = ROOT / ".assets"
 
 def texts():
     gensim = ASSETS / "gensim"
-    lee = [line for line in (gensim / "lee.cor").read_text().split("\n") if line.strip()]
-    polarity = [line.split(" ", 1)[1] for line in (gensim / "pang_lee_polarity.cor").read_text().split("\n") if line.strip()]
+    lee = [line for line in (gensim / "lee.cor").read_text(errors="replace").split("\n") if line.strip()]
+    polarity = [line.split(" ", 1)[1] for line in (gensim / "pang_lee_polarity.cor").read_text(errors="replace").split("\n") if line.strip()]
     bbc = []
     for label in sorted(p.name for p in (ASSETS / "bbc").iterdir() if p.is_dir()):
         for path in sorted((ASSETS / "bbc" / label).glob("*.txt"))[:20]:
@@ -40,7 +40,7 @@ def cosines(a, b):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default="/tmp/quanta-speed-peers", help="where the ONNX files are (made if missing)")
+    parser.add_argument("--work", default="/tmp/quanta-speed-peers", help="where the ONNX files (any batch and length) are made once")
     args = parser.parse_args()
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -60,11 +60,20 @@ def main():
     from onnxruntime.quantization import QuantType, quantize_dynamic
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    onnx_fp32, onnx_int8 = work / "minilm-fp32.onnx", work / "minilm-int8-per-channel.onnx"
+    onnx_fp32, onnx_int8 = work / "minilm-fp32-dynamic-axes.onnx", work / "minilm-int8-per-channel-dynamic-axes.onnx"
     if not onnx_fp32.exists():
-        torch.onnx.export(fp32, tuple(tokenizer(["a"], return_tensors="pt").values()), str(onnx_fp32),
-                          input_names=["input_ids", "token_type_ids", "attention_mask"], output_names=["hidden"],
-                          dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ["input_ids", "token_type_ids", "attention_mask", "hidden"]})
+        class Encoder(torch.nn.Module):   # positional inputs for the TorchScript exporter
+            def __init__(self, bert):
+                super().__init__()
+                self.bert = bert
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        example = tokenizer(["an example"], return_tensors="pt")
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        torch.onnx.export(Encoder(fp32), tuple(example[n] for n in names), str(onnx_fp32), input_names=names,
+                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                          dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names + ["last_hidden_state"]})
     if not onnx_int8.exists():
         quantize_dynamic(str(onnx_fp32), str(onnx_int8), per_channel=True, weight_type=QuantType.QInt8)
     sessions = {name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for name, path in
