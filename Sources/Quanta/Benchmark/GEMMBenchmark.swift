@@ -106,6 +106,7 @@ public struct GEMMBenchmark: Sendable {
         for peer in [false, true] where !peer || Self.oneDNNUnavailable == nil {
         for (index, shape) in shapes.enumerated() {
             let (m, n, k) = (shape.m, shape.n, shape.k)
+            let before: () -> Void = m == 1 ? evictCaches : {}
             progress("gemm \(m)x\(n)x\(k)\(peer ? " (oneDNN)" : "")")
             func record(_ kernel: String, _ seconds: Double, path: String) {
                 let weightBytes = Double(n * k * (["fp32", "f32-gemv"].contains(kernel) ? 4 : 1))
@@ -117,7 +118,7 @@ public struct GEMMBenchmark: Sendable {
             let x = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) })
             let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { _ in Float.random(in: -1...1, using: &generator) })
             if peer {
-                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w, before: m == 1 ? evictCaches : {}) { record("onednn", seconds, path: "oneDNN u8s8f32 matmul") }
+                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w, before: before) { record("onednn", seconds, path: "oneDNN u8s8f32 matmul") }
                 continue
             }
             // FP32 baseline on the same values, then the INT8 kernels: per-channel INT8 weights packed once, UINT8
@@ -159,7 +160,7 @@ public struct GEMMBenchmark: Sendable {
                     kernels.insert(("i8f32-block32", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed, into: &y, threads: threads, path: path) }), at: 4)
                     kernels.insert(("i8f32-block32-w7", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed7, into: &y, threads: threads, path: path) }), at: 5)
                 }
-                for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(before: m == 1 ? evictCaches : {}, kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
+                for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(before: before, kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
             }}
         }
         }
