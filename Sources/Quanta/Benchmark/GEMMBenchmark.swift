@@ -27,13 +27,6 @@ public struct GEMMBenchmark: Sendable {
     /// Bytes of the dram-read row's buffer: larger than any L3 cache of the CPUs measured here.
     public static let readBytes = 512 << 20
 
-    /// Bytes read, untimed, before each timed run of a one-row product, so that every kernel (the peers' too)
-    /// finds its weights in memory, as decoding a model larger than the caches does, and not in the cache that
-    /// its own previous run warmed: oneDNN's rows run in a pass of their own, where a weight that fits L3 (the
-    /// 16 MB of 1x4096x4096 INT8 codes) stayed there from one round to the next while Quanta's rows ran beside
-    /// FP32 products that evict it.
-    public static let evictionBytes = 128 << 20
-
     /// The STREAM-style read of `readBytes` by `threads` threads (qk_read_words), as a row: the memory rate that a
     /// GEMV whose weights exceed the caches can at best reach.
     func dramRead() -> Row {
@@ -48,7 +41,7 @@ public struct GEMMBenchmark: Sendable {
                    path: "\(Self.readBytes >> 20) MiB read", weightGigabytesPerSecond: Double(Self.readBytes) / seconds / 1e9)
     }
 
-    /// The seed's shape, MiniLM's at sequence 128, and decode shapes (one row, timed with their weights in memory).
+    /// The seed's shape, MiniLM's at sequence 128, and decode shapes whose weights exceed the L3 cache.
     public static let defaultShapes = [Shape(m: 2048, n: 1920, k: 1920), Shape(m: 128, n: 384, k: 384), Shape(m: 128, n: 1536, k: 384),
                                        Shape(m: 128, n: 384, k: 1536), Shape(m: 1, n: 4096, k: 4096), Shape(m: 1, n: 8192, k: 8192)]
 
@@ -84,7 +77,7 @@ public struct GEMMBenchmark: Sendable {
 
     /// oneDNN's u8 x s8 -> f32 matmul (per-tensor scales, weights reordered before timing) on the same
     /// values: the best INT8 peer on x86 CPUs. Nil when oneDNN refuses the shape.
-    func oneDNN(m: Int, n: Int, k: Int, x: Matrix<Float>, w: Matrix<Float>, before: () -> Void) throws(QuantaError) -> Double? {
+    func oneDNN(m: Int, n: Int, k: Int, x: Matrix<Float>, w: Matrix<Float>) throws(QuantaError) -> Double? {
         let xq = try AffineQuantizer.chooseParameters(for: x, format: .uint8, scheme: .asymmetric, granularity: .perTensor)
         let wq = try AffineQuantizer.chooseParameters(for: w, format: .int8, scheme: .symmetric, granularity: .perTensor)
         let a = try AffineQuantizer.quantize(x, with: xq, as: UInt8.self), b = try AffineQuantizer.quantize(w, with: wq, as: Int8.self)
@@ -92,7 +85,7 @@ public struct GEMMBenchmark: Sendable {
         return a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
             guard let matmul = qk_onednn_matmul_create(Int32(m), Int32(n), Int32(k), ap.baseAddress, bp.baseAddress, xq.scales[0] * wq.scales[0],
                                                        cp.baseAddress, Int32(threads)) else { return nil }
-            return stopwatch.medianSeconds(before: before) { _ = qk_onednn_matmul_run(matmul, Int32(threads)) }
+            return stopwatch.medianSeconds { _ = qk_onednn_matmul_run(matmul, Int32(threads)) }
         }}}
     }
 
@@ -101,12 +94,9 @@ public struct GEMMBenchmark: Sendable {
         // Rows per shape; oneDNN's pass comes last: its OpenMP workers spin after each call and would slow
         // what follows.
         var rows = [[Row]](repeating: [], count: shapes.count)
-        let eviction = shapes.contains { $0.m == 1 } ? [UInt64](repeating: 1, count: Self.evictionBytes / 8) : []
-        func evictCaches() { eviction.withUnsafeBufferPointer { _ = qk_read_words($0.baseAddress, $0.count, Int32(threads)) } }
         for peer in [false, true] where !peer || Self.oneDNNUnavailable == nil {
         for (index, shape) in shapes.enumerated() {
             let (m, n, k) = (shape.m, shape.n, shape.k)
-            let before: () -> Void = m == 1 ? evictCaches : {}
             progress("gemm \(m)x\(n)x\(k)\(peer ? " (oneDNN)" : "")")
             func record(_ kernel: String, _ seconds: Double, path: String) {
                 let weightBytes = Double(n * k * (["fp32", "f32-gemv"].contains(kernel) ? 4 : 1))
@@ -118,7 +108,7 @@ public struct GEMMBenchmark: Sendable {
             let x = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) })
             let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { _ in Float.random(in: -1...1, using: &generator) })
             if peer {
-                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w, before: before) { record("onednn", seconds, path: "oneDNN u8s8f32 matmul") }
+                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record("onednn", seconds, path: "oneDNN u8s8f32 matmul") }
                 continue
             }
             // FP32 baseline on the same values, then the INT8 kernels: per-channel INT8 weights packed once, UINT8
@@ -160,7 +150,7 @@ public struct GEMMBenchmark: Sendable {
                     kernels.insert(("i8f32-block32", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed, into: &y, threads: threads, path: path) }), at: 4)
                     kernels.insert(("i8f32-block32-w7", path.rawValue, { Int8GEMM.i8f32(blockActivations, packed7, into: &y, threads: threads, path: path) }), at: 5)
                 }
-                for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(before: before, kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
+                for (kernel, seconds) in zip(kernels, stopwatch.interleavedMedianSeconds(kernels.map(\.body))) { record(kernel.name, seconds, path: kernel.path) }
             }}
         }
         }

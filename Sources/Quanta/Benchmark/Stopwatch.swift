@@ -11,12 +11,11 @@ public struct Stopwatch: Sendable {
         self.runs = runs
     }
 
-    /// Median seconds of `body` over the timed runs; `before` runs, untimed, before each run of it.
-    public func medianSeconds(before: () -> Void = {}, _ body: () -> Void) -> Double {
-        for _ in 0..<warmup { before(); body() }
+    /// Median seconds of `body` over the timed runs.
+    public func medianSeconds(_ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
         var seconds = [Double]()
         for _ in 0..<runs {
-            before()
             let start = DispatchTime.now().uptimeNanoseconds
             body()
             seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
@@ -25,14 +24,12 @@ public struct Stopwatch: Sendable {
     }
 
     /// Median seconds of each body, run in turn (each body's warm-up first, then every timed round runs each
-    /// body once), so that a slow spell of a noisy machine falls on all of them alike; `before` runs, untimed,
-    /// before each run of each body.
-    public func interleavedMedianSeconds(before: () -> Void = {}, _ bodies: [() -> Void]) -> [Double] {
-        for body in bodies { for _ in 0..<warmup { before(); body() } }
+    /// body once), so that a slow spell of a noisy machine falls on all of them alike.
+    public func interleavedMedianSeconds(_ bodies: [() -> Void]) -> [Double] {
+        for body in bodies { for _ in 0..<warmup { body() } }
         var seconds = [[Double]](repeating: [], count: bodies.count)
         for _ in 0..<runs {
             for (index, body) in bodies.enumerated() {
-                before()
                 let start = DispatchTime.now().uptimeNanoseconds
                 body()
                 seconds[index].append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
