@@ -37,6 +37,8 @@ static struct {
     int (*primitive_create)(handle *, handle);
     int (*primitive_execute)(handle, handle, int, const exec_arg *);
     int (*memory_create)(handle *, const memory_desc *, handle, void *);
+    int (*primitive_destroy)(handle);
+    int (*memory_destroy)(handle);
     size_t (*md_get_size)(const memory_desc *);
     void (*set_threads)(int);
     handle engine, stream;
@@ -58,7 +60,8 @@ static int load(void) {
     BIND(pd_create, "dnnl_primitive_desc_create") BIND(pd_query_md, "dnnl_primitive_desc_query_md")
     BIND(reorder_pd_create, "dnnl_reorder_primitive_desc_create") BIND(primitive_create, "dnnl_primitive_create")
     BIND(primitive_execute, "dnnl_primitive_execute") BIND(memory_create, "dnnl_memory_create")
-    BIND(md_get_size, "dnnl_memory_desc_get_size")
+    BIND(md_get_size, "dnnl_memory_desc_get_size") BIND(primitive_destroy, "dnnl_primitive_destroy")
+    BIND(memory_destroy, "dnnl_memory_destroy")
 #undef BIND
     *(void **)&dnnl.set_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");   // its OpenMP runtime
     if (dnnl.engine_create(&dnnl.engine, ENGINE_CPU, 0) || dnnl.stream_create(&dnnl.stream, dnnl.engine, STREAM_DEFAULT)) {
@@ -104,8 +107,25 @@ qk_onednn_matmul *qk_onednn_matmul_create(int m, int n, int k, const uint8_t *a,
         failed = dnnl.primitive_execute(reorder, dnnl.stream, 2, args) || dnnl.stream_wait(dnnl.stream);
     }
     // The descriptors and the reorder are small and made once per benchmark shape; they are not freed.
-    if (failed && result) { free(result->packed); free(result); result = NULL; }
+    if (failed && result) { qk_onednn_matmul_destroy(result); result = NULL; }
     return result;
+}
+
+static void nothing(void *unused) { (void)unused; }
+
+void qk_onednn_wake(int threads) {
+    static void (*gomp_parallel)(void (*)(void *), void *, unsigned, unsigned);
+    if (!gomp_parallel) *(void **)&gomp_parallel = dlsym(RTLD_DEFAULT, "GOMP_parallel");
+    if (gomp_parallel) gomp_parallel(nothing, NULL, (unsigned)threads, 0);
+}
+
+void qk_onednn_matmul_destroy(qk_onednn_matmul *p) {
+    if (!p) return;
+    if (p->matmul) dnnl.primitive_destroy(p->matmul);
+    handle memories[3] = {p->source, p->weights, p->destination};
+    for (int i = 0; i < 3; i++) if (memories[i]) dnnl.memory_destroy(memories[i]);
+    free(p->packed);
+    free(p);
 }
 
 int qk_onednn_matmul_run(const qk_onednn_matmul *p, int threads) {

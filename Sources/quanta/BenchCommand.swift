@@ -47,7 +47,7 @@ struct GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
         abstract: "INT8 GEMM/GEMV kernels against FP32 OpenBLAS on the same shapes, in one run.",
-        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). f32-gemv (m = 1): Quanta's FP32 GEMV, which the FP32 engine decodes with. i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. i8f32-w7: i8f32 with 7-bit weight codes (INT7 per channel, |w| <= 63), which AVX2 multiplies on its direct vpmaddubsw tile (no sign instruction). i8f32-block32: activations quantized per token in blocks of 32 along k (one scale and zero point per block, w8a8-block32), each block's int32 partial sum rescaled in float; i8f32-block32-w7 the same with 7-bit weights. i8i8: the requantizing epilogue (per-channel fixed-point multipliers) writing int8 codes. With a one-row shape (GEMV), the weights' bytes read per second, and a dram-read row: a STREAM-style read of 512 MiB by the same threads, the memory rate a GEMV can at best reach. Median of --runs timed rounds after one warm-up, each round running every kernel of a shape once; ratio = FP32 median / kernel median."
+        discussion: "Y [m, n] = X [m, k] W^T. fp32: OpenBLAS sgemm (sgemv when m = 1). f32-gemv (m = 1): Quanta's FP32 GEMV, which the FP32 engine decodes with. i8i32: UINT8 per-token activations x INT8 per-channel weights (pre-packed), int32 out with the zero-point correction. i8f32: the same with the dequantizing epilogue (per-token x per-channel scales) writing floats. i8f32-w7: i8f32 with 7-bit weight codes (INT7 per channel, |w| <= 63), which AVX2 multiplies on its direct vpmaddubsw tile (no sign instruction). i8f32-block32: activations quantized per token in blocks of 32 along k (one scale and zero point per block, w8a8-block32), each block's int32 partial sum rescaled in float; i8f32-block32-w7 the same with 7-bit weights. i8i8: the requantizing epilogue (per-channel fixed-point multipliers) writing int8 codes. With a one-row shape (GEMV): the weights' bytes read per second, each kernel's runs taking up to 64 copies of its weights (256 MiB in all) in turn so that no run finds them in a cache, as decoding meets them; a dram-read row, a STREAM-style read of 512 MiB by the same threads timed in the same rounds (oneDNN's row has its own), the memory rate a GEMV can at best reach; and each kernel's rate as a share of it (of read). Median of --runs timed rounds after one warm-up, each round running every kernel of a shape once; ratio = FP32 median / kernel median."
     )
 
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
@@ -89,13 +89,14 @@ struct GEMMBench: ParsableCommand {
                 : String(format: "; NOT exact on this CPU: a = 255, w = 127, k = 64 gives %.0f, exact %.0f (int16 pair sums saturate)", result, exact)
         }
         printLines(["cpu: \(CPUInfo.current().summary)", "threads: \(threads), kernel path: \(path.rawValue), \(BLAS.kernelDescription), median of \(runs) interleaved rounds after 1 warm-up", peer, ""]
-                   + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "weights GB/s", "vs fp32"], rows: rows.map { row in
+                   + TextTable.render(header: ["kernel", "shape (m x n x k)", "median ms", "GOP/s", "weights GB/s", "of read", "vs fp32"], rows: rows.map { row in
             let bandwidth = row.weightGigabytesPerSecond.map { String(format: "%.1f", $0) } ?? ""
-            guard let fp32 = rows.first(where: { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }) else {
-                return [row.kernel, row.path, String(format: "%.3f", row.medianMilliseconds), "", bandwidth, ""]
+            guard row.kernel != "dram-read", let fp32 = rows.first(where: { $0.kernel == "fp32" && $0.m == row.m && $0.n == row.n && $0.k == row.k }) else {
+                return [row.kernel, row.path, String(format: "%.3f", row.medianMilliseconds), "", bandwidth, "", ""]
             }
             return [row.kernel, "\(row.m)x\(row.n)x\(row.k)", String(format: "%.3f", row.medianMilliseconds), String(format: "%.1f", row.gops),
-                    bandwidth, String(format: "%.2fx", fp32.medianMilliseconds / row.medianMilliseconds)]
+                    bandwidth, row.shareOfRead.map { String(format: "%.0f%%", 100 * $0) } ?? "",
+                    String(format: "%.2fx", fp32.medianMilliseconds / row.medianMilliseconds)]
         }))
     }
 }

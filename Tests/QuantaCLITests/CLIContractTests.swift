@@ -99,7 +99,8 @@ func quanta(_ arguments: [String], input: String = "") throws -> CommandResult {
         #expect(r.status != 0 && r.stdout.isEmpty && r.stderr.contains("'16x0x16'"))
     }
 
-    /// A GEMV shape brings the weights' read rate into its rows and a dram-read row, the rate's ceiling.
+    /// A GEMV shape brings the weights' read rate into its rows and a dram-read row, the rate's ceiling, timed in the
+    /// same rounds.
     @Test func benchGemmReportsTheReadRateOfAGEMV() throws {
         let r = try quanta(["bench", "gemm", "--shapes", "1x256x256", "--runs", "1", "--json"])
         #expect(r.status == 0)
@@ -110,5 +111,11 @@ func quanta(_ arguments: [String], input: String = "") throws -> CommandResult {
         let ms = try #require(fp32["median_ms"] as? Double), rate = try #require(fp32["weight_gb_per_s"] as? Double)
         #expect(abs(rate - 262_144 / (ms * 1e6)) <= 1e-6 * rate)
         #expect(try #require(read["weight_gb_per_s"] as? Double) > 0)
+        // Quanta's kernels are timed in the same rounds as that read: each one's rate is a share of it.
+        #expect(try #require(read["path"] as? String).contains("these rounds"))
+        let i8f32 = try #require(rows.first { $0["kernel"] as? String == "i8f32" })
+        let share = try #require(i8f32["share_of_read"] as? Double)
+        let expected = try #require(i8f32["weight_gb_per_s"] as? Double) / #require(read["weight_gb_per_s"] as? Double)
+        #expect(abs(share - expected) <= 1e-9 * expected)
     }
 }

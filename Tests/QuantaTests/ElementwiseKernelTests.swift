@@ -67,6 +67,7 @@ import QuantaKernels
         let scale: Float = 0.001
         let ok = a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in c.withUnsafeMutableBufferPointer { cp -> Bool in
             guard let matmul = qk_onednn_matmul_create(Int32(m), Int32(n), Int32(k), ap.baseAddress, wp.baseAddress, scale, cp.baseAddress, 2) else { return false }
+            defer { qk_onednn_matmul_destroy(matmul) }
             return qk_onednn_matmul_run(matmul, 2) == 0
         }}}
         #expect(ok)

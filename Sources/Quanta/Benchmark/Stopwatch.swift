@@ -26,10 +26,16 @@ public struct Stopwatch: Sendable {
     /// Median seconds of each body, run in turn (each body's warm-up first, then every timed round runs each
     /// body once), so that a slow spell of a noisy machine falls on all of them alike.
     public func interleavedMedianSeconds(_ bodies: [() -> Void]) -> [Double] {
-        for body in bodies { for _ in 0..<warmup { body() } }
+        interleavedMedianSeconds(bodies.map { (before: {}, body: $0) })
+    }
+
+    /// The same, where each body's `before` runs, untimed, before each run of it.
+    public func interleavedMedianSeconds(_ bodies: [(before: () -> Void, body: () -> Void)]) -> [Double] {
+        for (before, body) in bodies { for _ in 0..<warmup { before(); body() } }
         var seconds = [[Double]](repeating: [], count: bodies.count)
         for _ in 0..<runs {
-            for (index, body) in bodies.enumerated() {
+            for (index, (before, body)) in bodies.enumerated() {
+                before()
                 let start = DispatchTime.now().uptimeNanoseconds
                 body()
                 seconds[index].append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
