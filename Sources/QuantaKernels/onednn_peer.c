@@ -111,14 +111,6 @@ qk_onednn_matmul *qk_onednn_matmul_create(int m, int n, int k, const uint8_t *a,
     return result;
 }
 
-static void nothing(void *unused) { (void)unused; }
-
-void qk_onednn_wake(int threads) {
-    static void (*gomp_parallel)(void (*)(void *), void *, unsigned, unsigned);
-    if (!gomp_parallel) *(void **)&gomp_parallel = dlsym(RTLD_DEFAULT, "GOMP_parallel");
-    if (gomp_parallel) gomp_parallel(nothing, NULL, (unsigned)threads, 0);
-}
-
 void qk_onednn_matmul_destroy(qk_onednn_matmul *p) {
     if (!p) return;
     if (p->matmul) dnnl.primitive_destroy(p->matmul);

@@ -108,4 +108,3 @@ void qk_parallel_for(int tasks, int threads, qk_task function, void *context) {
     }
     pthread_mutex_unlock(&submit_lock);
 }
-

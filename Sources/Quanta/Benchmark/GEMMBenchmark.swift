@@ -1,4 +1,3 @@
-import Foundation
 import QuantaKernels
 /// `quanta bench gemm`: FP32 OpenBLAS (sgemm, or sgemv for one row) against the INT8 kernels on the same
 /// shapes in the same run, Y [m, n] = X [m, k] W^T, weights packed before timing, outputs preallocated; with a
@@ -53,15 +52,9 @@ public struct GEMMBenchmark: Sendable {
     /// `maximumCopies`; 1 for other products.
     static func coldCopies(m: Int, bytes: Int) -> Int { m == 1 ? min(maximumCopies, (coldBytes + bytes - 1) / bytes) : 1 }
 
-    /// Seconds of the pause that lets an engine's idle threads stop spinning (Quanta's workers spin about a
-    /// millisecond after a product, libgomp's a few).
-    public static let settleSeconds = 0.05
-
     /// The engines, each timed in a pass of its own over the shapes (Quanta's first): each engine's threads spin
     /// for a while after its products, and would share the cores with the next engine's.
     enum Pass: CaseIterable { case quanta, openBLAS, oneDNN }
-
-    static func settle() { Thread.sleep(forTimeInterval: settleSeconds) }
 
     /// Copies of one weight handed out in turn to every kernel that reads it, so that a copy is read again only
     /// after all the others have been.
@@ -111,9 +104,8 @@ public struct GEMMBenchmark: Sendable {
     }
 
     /// oneDNN's u8 x s8 -> f32 matmul (per-tensor scales, weights reordered before timing) on the same
-    /// values: the best INT8 peer on x86 CPUs. Its median seconds and those of `alongside`, timed in the same
-    /// rounds; nil when oneDNN refuses the shape.
-    func oneDNN(m: Int, n: Int, k: Int, x: Matrix<Float>, w: Matrix<Float>, alongside: [(before: () -> Void, body: () -> Void)]) throws(QuantaError) -> [Double]? {
+    /// values: the best INT8 peer on x86 CPUs. Nil when oneDNN refuses the shape.
+    func oneDNN(m: Int, n: Int, k: Int, x: Matrix<Float>, w: Matrix<Float>) throws(QuantaError) -> Double? {
         let xq = try AffineQuantizer.chooseParameters(for: x, format: .uint8, scheme: .asymmetric, granularity: .perTensor)
         let wq = try AffineQuantizer.chooseParameters(for: w, format: .int8, scheme: .symmetric, granularity: .perTensor)
         let a = try AffineQuantizer.quantize(x, with: xq, as: UInt8.self), b = try AffineQuantizer.quantize(w, with: wq, as: Int8.self)
@@ -127,10 +119,7 @@ public struct GEMMBenchmark: Sendable {
             defer { matmuls.forEach(qk_onednn_matmul_destroy) }
             guard matmuls.count == copies else { return nil }
             let turns = InTurn(matmuls)
-            // With a read alongside: Quanta's workers, which ran it, stop spinning; then oneDNN's threads are woken,
-            // as its previous product would leave them.
-            return stopwatch.interleavedMedianSeconds([(before: alongside.isEmpty ? {} : { Self.settle(); qk_onednn_wake(Int32(threads)) },
-                                                        body: { _ = qk_onednn_matmul_run(turns.next(), Int32(threads)) })] + alongside)
+            return stopwatch.medianSeconds { _ = qk_onednn_matmul_run(turns.next(), Int32(threads)) }
         }}}
     }
 
@@ -142,11 +131,11 @@ public struct GEMMBenchmark: Sendable {
         for (index, shape) in shapes.enumerated() {
             let (m, n, k) = (shape.m, shape.n, shape.k)
             progress("gemm \(m)x\(n)x\(k)\(pass == .quanta ? "" : pass == .openBLAS ? " (OpenBLAS)" : " (oneDNN)")")
-            // A one-row shape times the memory read in the same rounds as Quanta's and oneDNN's kernels (after a
-            // pause in oneDNN's, for its spinning threads): each kernel's rate is then also a share of it.
-            let alongside: [(before: () -> Void, body: () -> Void)] = m == 1 && pass != .openBLAS ? read.map { read in
-                [(before: pass == .oneDNN ? Self.settle : {}, body: { read(threads: threads) })]
-            } ?? [] : []
+            // A one-row shape times the memory read in the same rounds as Quanta's kernels, on the same threads: each
+            // kernel's rate is then also a share of it. (Timed after another engine's products, the read shares the
+            // cores with that engine's spinning threads; after a pause long enough for them to sleep, oneDNN's GEMV
+            // sometimes ran at a third of its speed.)
+            let alongside: [() -> Void] = m == 1 && pass == .quanta ? read.map { read in [{ read(threads: threads) }] } ?? [] : []
             func record(_ kernels: [(name: String, path: String)], _ seconds: [Double]) {
                 let readSeconds = alongside.isEmpty ? nil : seconds.last
                 var measured = [Row]()
@@ -159,7 +148,7 @@ public struct GEMMBenchmark: Sendable {
                 }
                 if let readSeconds {
                     measured.append(Row(kernel: "dram-read", m: m, n: n, k: k, threads: threads, medianMilliseconds: readSeconds * 1e3, gops: 0,
-                                        path: "\(Self.readBytes >> 20) MiB read in \(pass == .oneDNN ? "oneDNN's" : "these") rounds",
+                                        path: "\(Self.readBytes >> 20) MiB read in these rounds",
                                         weightGigabytesPerSecond: Double(Self.readBytes) / readSeconds / 1e9, shareOfRead: 1))
                 }
                 rows[index].insert(contentsOf: measured, at: pass == .openBLAS ? 0 : rows[index].count)   // the baseline first
@@ -175,7 +164,7 @@ public struct GEMMBenchmark: Sendable {
             }
             switch pass {
             case .oneDNN:
-                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w, alongside: alongside) { record([("onednn", "oneDNN u8s8f32 matmul")], seconds) }
+                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record([("onednn", "oneDNN u8s8f32 matmul")], [seconds]) }
                 continue
             case .openBLAS:   // the FP32 baseline on the same values
                 x.storage.withUnsafeBufferPointer { xp in
@@ -222,7 +211,7 @@ public struct GEMMBenchmark: Sendable {
                                 ("i8f32-block32-w7", path.rawValue, { Int8GEMM.i8f32(blockActivations, packs7.next(), into: &y, threads: threads, path: path) })]
                 }
                 kernels.append(("i8i8", path.rawValue, { Int8GEMM.i8i8(activations, packs.next(), requantization: requantization, into: &q, threads: threads, path: path) }))
-                record(kernels.map { ($0.name, $0.path) }, stopwatch.interleavedMedianSeconds(kernels.map { (before: {}, body: $0.body) } + alongside))
+                record(kernels.map { ($0.name, $0.path) }, stopwatch.interleavedMedianSeconds(kernels.map(\.body) + alongside))
             }
         }
         }

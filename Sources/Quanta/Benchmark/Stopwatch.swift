@@ -26,16 +26,10 @@ public struct Stopwatch: Sendable {
     /// Median seconds of each body, run in turn (each body's warm-up first, then every timed round runs each
     /// body once), so that a slow spell of a noisy machine falls on all of them alike.
     public func interleavedMedianSeconds(_ bodies: [() -> Void]) -> [Double] {
-        interleavedMedianSeconds(bodies.map { (before: {}, body: $0) })
-    }
-
-    /// The same, where each body's `before` runs, untimed, before each run of it.
-    public func interleavedMedianSeconds(_ bodies: [(before: () -> Void, body: () -> Void)]) -> [Double] {
-        for (before, body) in bodies { for _ in 0..<warmup { before(); body() } }
+        for body in bodies { for _ in 0..<warmup { body() } }
         var seconds = [[Double]](repeating: [], count: bodies.count)
         for _ in 0..<runs {
-            for (index, (before, body)) in bodies.enumerated() {
-                before()
+            for (index, body) in bodies.enumerated() {
                 let start = DispatchTime.now().uptimeNanoseconds
                 body()
                 seconds[index].append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)

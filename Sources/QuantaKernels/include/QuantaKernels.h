@@ -307,8 +307,6 @@ typedef struct qk_onednn_matmul qk_onednn_matmul;
 qk_onednn_matmul *qk_onednn_matmul_create(int m, int n, int k, const uint8_t *a, const int8_t *w, float scale, float *c, int threads);
 /// Runs the matmul on `threads` OpenMP threads; 0 on success.
 int qk_onednn_matmul_run(const qk_onednn_matmul *matmul, int threads);
-/// Starts oneDNN's OpenMP threads (an empty parallel region of libgomp), as a run just before would have.
-void qk_onednn_wake(int threads);
 /// Frees the matmul and its reordered weights.
 void qk_onednn_matmul_destroy(qk_onednn_matmul *matmul);
 
