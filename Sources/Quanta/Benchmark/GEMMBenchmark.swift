@@ -53,7 +53,8 @@ public struct GEMMBenchmark: Sendable {
     static func coldCopies(m: Int, bytes: Int) -> Int { m == 1 ? min(maximumCopies, (coldBytes + bytes - 1) / bytes) : 1 }
 
     /// The engines, each timed in a pass of its own over the shapes (Quanta's first): each engine's threads spin
-    /// for a while after its products, and would share the cores with the next engine's.
+    /// for a while after its products, and would share the cores with the next engine's. (A GEMV's OpenBLAS row
+    /// runs in Quanta's pass, single-threaded OpenBLAS on Quanta's threads.)
     enum Pass: CaseIterable { case quanta, openBLAS, oneDNN }
 
     /// Copies of one weight handed out in turn to every kernel that reads it, so that a copy is read again only
@@ -166,14 +167,13 @@ public struct GEMMBenchmark: Sendable {
             case .oneDNN:
                 if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record([("onednn", "oneDNN u8s8f32 matmul")], [seconds]) }
                 continue
-            case .openBLAS:   // the FP32 baseline on the same values
-                x.storage.withUnsafeBufferPointer { xp in
-                    record([("fp32", m == 1 ? "openblas sgemv" : "openblas sgemm")], stopwatch.interleavedMedianSeconds([float { wp, yp in
-                        BLAS.withOpenBLASThreads(threads) {
-                            if m == 1 { BLAS.gemv(rows: n, columns: k, a: wp, x: xp.baseAddress!, y: yp) }
-                            else { BLAS.openBLASProduct(m: m, n: n, k: k, a: xp.baseAddress!, b: wp, c: yp) }
-                        }
-                    }]))
+            case .openBLAS:   // the FP32 baseline on the same values; a one-row shape's is in Quanta's rounds
+                if m > 1 {
+                    x.storage.withUnsafeBufferPointer { xp in
+                        record([("fp32", "openblas sgemm")], stopwatch.interleavedMedianSeconds([float { wp, yp in
+                            BLAS.withOpenBLASThreads(threads) { BLAS.openBLASProduct(m: m, n: n, k: k, a: xp.baseAddress!, b: wp, c: yp) }
+                        }]))
+                    }
                 }
                 continue
             case .quanta: break
@@ -198,9 +198,17 @@ public struct GEMMBenchmark: Sendable {
             let requantization = try Requantization(activation: perTensor, weight: wq, channels: n, bias: nil, output: outputScale)
             var q = Matrix<Int8>(rows: m, columns: n, repeating: 0)
             x.storage.withUnsafeBufferPointer { xp in
-                var kernels: [(name: String, path: String, body: () -> Void)] = m == 1
-                    ? [("f32-gemv", "quanta", float { wp, yp in qk_gemv_f32(wp, Int32(n), Int32(k), xp.baseAddress, yp, 0, Int32(threads)) })]   // the FP32 engine's GEMV
-                    : []
+                // A GEMV's FP32 baseline runs in these rounds, as a share of the read like the rest: OpenBLAS's sgemv
+                // single-threaded on each thread's rows (as the FP32 engine runs OpenBLAS), so that no OpenBLAS thread
+                // spins beside the other kernels; then Quanta's own FP32 GEMV, which the FP32 engine decodes with.
+                var kernels: [(name: String, path: String, body: () -> Void)] = m == 1 ? [
+                    ("fp32", "openblas sgemv, rows over the threads", float { wp, yp in BLAS.withOpenBLASThreads(1) {
+                        WorkerPool.runChunks(n, work: n * k, threads: threads) { r in
+                            BLAS.gemv(rows: r.count, columns: k, a: wp + r.lowerBound * k, x: xp.baseAddress!, y: yp + r.lowerBound)
+                        }
+                    }}),
+                    ("f32-gemv", "quanta", float { wp, yp in qk_gemv_f32(wp, Int32(n), Int32(k), xp.baseAddress, yp, 0, Int32(threads)) }),
+                ] : []
                 kernels += [
                     ("i8i32", path.rawValue, { Int8GEMM.i8i32(activations, packs.next(), into: &c, threads: threads, path: path) }),
                     ("i8f32", path.rawValue, { Int8GEMM.i8f32(activations, packs.next(), into: &y, threads: threads, path: path) }),
