@@ -131,6 +131,7 @@ public struct GEMMBenchmark: Sendable {
         for pass in Pass.allCases where pass != .oneDNN || Self.oneDNNUnavailable == nil {
         for (index, shape) in shapes.enumerated() {
             let (m, n, k) = (shape.m, shape.n, shape.k)
+            if pass == .openBLAS && m == 1 { continue }   // a GEMV's FP32 baseline runs in Quanta's rounds
             progress("gemm \(m)x\(n)x\(k)\(pass == .quanta ? "" : pass == .openBLAS ? " (OpenBLAS)" : " (oneDNN)")")
             // A one-row shape times the memory read in the same rounds as Quanta's kernels, on the same threads: each
             // kernel's rate is then also a share of it. (Timed after another engine's products, the read shares the
@@ -157,26 +158,23 @@ public struct GEMMBenchmark: Sendable {
             var generator = SplitMix64(seed: UInt64(m * 31 + n * 7 + k))
             let x = try Matrix(rows: m, columns: k, storage: (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) })
             let w = try Matrix(rows: n, columns: k, storage: (0..<n * k).map { _ in Float.random(in: -1...1, using: &generator) })
+            if pass == .oneDNN {
+                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record([("onednn", "oneDNN u8s8f32 matmul")], [seconds]) }
+                continue
+            }
             var y = Matrix<Float>(rows: m, columns: n, repeating: 0)
             // One-row products take copies of their weights in turn (`coldCopies`).
             let floatWeights = InTurn((0..<Self.coldCopies(m: m, bytes: 4 * n * k)).map { _ in w.storage.withUnsafeBufferPointer { Array($0) } })
             func float(_ body: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> () -> Void {
                 { floatWeights.next().withUnsafeBufferPointer { wp in y.storage.withUnsafeMutableBufferPointer { yp in body(wp.baseAddress!, yp.baseAddress!) } } }
             }
-            switch pass {
-            case .oneDNN:
-                if let seconds = try oneDNN(m: m, n: n, k: k, x: x, w: w) { record([("onednn", "oneDNN u8s8f32 matmul")], [seconds]) }
-                continue
-            case .openBLAS:   // the FP32 baseline on the same values; a one-row shape's is in Quanta's rounds
-                if m > 1 {
-                    x.storage.withUnsafeBufferPointer { xp in
-                        record([("fp32", "openblas sgemm")], stopwatch.interleavedMedianSeconds([float { wp, yp in
-                            BLAS.withOpenBLASThreads(threads) { BLAS.openBLASProduct(m: m, n: n, k: k, a: xp.baseAddress!, b: wp, c: yp) }
-                        }]))
-                    }
+            if pass == .openBLAS {   // the FP32 baseline on the same values
+                x.storage.withUnsafeBufferPointer { xp in
+                    record([("fp32", "openblas sgemm")], stopwatch.interleavedMedianSeconds([float { wp, yp in
+                        BLAS.withOpenBLASThreads(threads) { BLAS.openBLASProduct(m: m, n: n, k: k, a: xp.baseAddress!, b: wp, c: yp) }
+                    }]))
                 }
                 continue
-            case .quanta: break
             }
             // The INT8 kernels: per-channel INT8 weights packed once, UINT8 activations per token (and per token in
             // blocks of 32 where k allows), all timed in interleaved rounds.
