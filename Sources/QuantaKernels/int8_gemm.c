@@ -52,6 +52,17 @@ void qk_block_sums(const int8_t *packed, int n, int k, int16_t *sums) {
     }
 }
 
+int qk_gemv_panels = 0;
+
+int qk_avx2_gemv_panels(void) {
+    if (qk_gemv_panels >= 1 && qk_gemv_panels <= 4) return qk_gemv_panels;
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx512f") ? 1 : 4;
+#else
+    return 1;
+#endif
+}
+
 int qk_path_supported(qk_path path) {
     switch (path) {
     case QK_PATH_PORTABLE: return 1;

@@ -11,6 +11,14 @@
 /// weights passes by).
 enum { MR = 6, MB = 96, MR512 = 6 };
 
+/// Panels the AVX2 GEMV reads at once, i.e. weight streams per thread (qk_avx2_gemv_panels): 4 on CPUs without
+/// AVX-512, 1 on the others, unless `qk_gemv_panels` (1 to 4; the kernel test) says otherwise. Measured with 2
+/// threads: on Zen 3 (AVX2 only) four nearby streams per thread read 29-36 GB/s where one reads 15-27, and the
+/// int8 GEMV of 1 x 8192 x 8192 goes from 3.6-3.8x to 4.2-4.7x sgemv; on Zen 4 (AVX-512, as the AVX2 class) one
+/// panel was the faster (SmolLM2's int8 decode: 182-193 tokens/s on one panel, 130-145 on two).
+extern int qk_gemv_panels;
+int qk_avx2_gemv_panels(void);
+
 static inline int k_groups(int k) { return (k + 3) / 4; }
 static inline int padded_columns(int n) { return (n + QK_PANEL - 1) / QK_PANEL * QK_PANEL; }
 static inline size_t panel_bytes(int n, int k) { return (size_t)padded_columns(n) * (size_t)k_groups(k) * 4; }

@@ -243,17 +243,21 @@ int main(void) {
         printf("path %s\n", paths[p].name);
         simd += paths[p].path != QK_PATH_PORTABLE;
         test_rows(qk_kernels(paths[p].path), paths[p].name);
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-            for (int range = 0; range < RANGES; range++) {
-                test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], range, shapes[s][3]);
+        // The AVX2 GEMV reads one panel at a time on some CPUs and four on others (qk_avx2_gemv_panels): both here.
+        for (qk_gemv_panels = 1; qk_gemv_panels <= 4; qk_gemv_panels += 3) {
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                for (int range = 0; range < RANGES; range++) {
+                    test_case(paths[p].path, paths[p].name, shapes[s][0], shapes[s][1], shapes[s][2], range, shapes[s][3]);
+                }
+            }
+            static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 }, { 1, 100, 96, 1 }, { 1, 150, 64, 0 }, { 13, 40, 128, 1 }, { 100, 37, 96, 1 } };
+            for (size_t s = 0; s < sizeof block_shapes / sizeof block_shapes[0]; s++) {
+                for (int range = 0; range < RANGES; range++) {
+                    test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], range, block_shapes[s][3]);
+                }
             }
         }
-        static const int block_shapes[][4] = { { 1, 16, 32, 0 }, { 3, 37, 64, 1 }, { 7, 48, 576, 0 }, { 2, 100, 1536, 1 }, { 1, 9, 96, 0 }, { 1, 100, 96, 1 }, { 13, 40, 128, 1 }, { 100, 37, 96, 1 } };
-        for (size_t s = 0; s < sizeof block_shapes / sizeof block_shapes[0]; s++) {
-            for (int range = 0; range < RANGES; range++) {
-                test_blocks(paths[p].path, paths[p].name, block_shapes[s][0], block_shapes[s][1], block_shapes[s][2], range, block_shapes[s][3]);
-            }
-        }
+        qk_gemv_panels = 0;
     }
 #if defined(__aarch64__)
     check(qk_path_supported(QK_PATH_NEON) && qk_path_supported(QK_PATH_I8MM), "both ARM64 paths run here", "qemu -cpu max", 0, 0, 0);

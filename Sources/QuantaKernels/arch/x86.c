@@ -189,7 +189,7 @@ QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VN
 // A register tile is 2 rows x 2 panels (8 accumulators, 4 weight vectors, the row's a' and |a'|): measured on
 // Zen 3 against 3-6 rows x 1 panel and 3 rows x 2 panels, which spill or issue more broadcasts per product (and
 // for the wide tile on Zen 4 against 3 rows x 2 panels, which spills: 211 GOP/s).
-enum { MR_SIGN = 2, QK_WIDE_MIN_ROWS = 8 };
+enum { MR_SIGN = 2, QK_WIDE_MIN_ROWS = 8, QK_GEMV_PANELS = 4 };
 
 /// How a tile multiplies: the sign trick, the direct tile (small weights) or the widened operands.
 enum { QK_SIGN, QK_DIRECT, QK_WIDE };
@@ -199,7 +199,7 @@ enum { QK_SIGN, QK_DIRECT, QK_WIDE };
 /// sum_k a w by vpmaddwd on the widened rows `wide_a` (`width` int16 each) and panels `wide_w` (widen_panels).
 AVX2 __attribute__((always_inline)) static inline void tile_dot(int kind, const uint8_t *a, int lda, const int16_t *wide_a, int width,
                                                                 int rows, const int8_t *panel, const int16_t *wide_w, int groups,
-                                                                int panels, int g0, int g1, __m256i acc[MR_SIGN][4]) {
+                                                                int panels, int g0, int g1, __m256i acc[MR_SIGN][2 * QK_GEMV_PANELS]) {
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8((char)0x80);
     if (kind == QK_WIDE) {
         for (int g = g0; g < g1; g++) {
@@ -218,15 +218,10 @@ AVX2 __attribute__((always_inline)) static inline void tile_dot(int kind, const 
         }
         return;
     }
-    const int8_t *second = panel + (size_t)groups * 64;
     for (int g = g0; g < g1; g++) {
-        __m256i w[4];
-        w[0] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64));
-        w[1] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64 + 32));
-        if (panels == 2) {
-            w[2] = _mm256_loadu_si256((const __m256i *)(second + (size_t)g * 64));
-            w[3] = _mm256_loadu_si256((const __m256i *)(second + (size_t)g * 64 + 32));
-        }
+        __m256i w[2 * QK_GEMV_PANELS];
+        for (int c = 0; c < 2 * panels; c++)
+            w[c] = _mm256_loadu_si256((const __m256i *)(panel + ((size_t)(c / 2) * groups + g) * 64 + 32 * (c % 2)));
         for (int r = 0; r < MR_SIGN; r++) {
             if (r < rows) {
                 int32_t bytes;
@@ -283,8 +278,8 @@ AVX2 __attribute__((always_inline)) static inline void avx2_exact_tile(int kind,
                                                                       int rows, const int8_t *panel, const int16_t *wide_w, int groups,
                                                                       int panels, int i, int col, int n1, const int32_t *sums,
                                                                       const qk_epilogue *e) {
-    __m256i acc[MR_SIGN][4];
-    for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+    __m256i acc[MR_SIGN][2 * QK_GEMV_PANELS];
+    for (int r = 0; r < MR_SIGN; r++) for (int c = 0; c < 2 * QK_GEMV_PANELS; c++) acc[r][c] = _mm256_setzero_si256();
     prefetch_epilogue(e, i, rows, col, panels);
     tile_dot(kind, a, lda, wide_a, width, rows, panel, wide_w, groups, panels, 0, groups, acc);
     for (int c = 0; c < 2 * panels; c++) {
@@ -305,14 +300,14 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void avx2_exact
                                                                                   int panels, int i, int col, int n1, const qk_epilogue *e) {
     int blocks = groups / (QK_BLOCK / 4);
     const int16_t *sums = e->block_sums + (size_t)(col / QK_PANEL) * blocks * QK_PANEL;
-    __m256 total[MR_SIGN][4];
-    for (int r = 0; r < MR_SIGN; r++) total[r][0] = total[r][1] = total[r][2] = total[r][3] = _mm256_setzero_ps();
+    __m256 total[MR_SIGN][2 * QK_GEMV_PANELS];
+    for (int r = 0; r < MR_SIGN; r++) for (int c = 0; c < 2 * QK_GEMV_PANELS; c++) total[r][c] = _mm256_setzero_ps();
     prefetch_epilogue(e, i, rows, col, panels);
     for (int b = 0; b < blocks; b++) {
-        __m256i acc[MR_SIGN][4];
-        for (int r = 0; r < MR_SIGN; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_si256();
+        __m256i acc[MR_SIGN][2 * QK_GEMV_PANELS];
+        for (int r = 0; r < MR_SIGN; r++) for (int c = 0; c < 2 * QK_GEMV_PANELS; c++) acc[r][c] = _mm256_setzero_si256();
         tile_dot(kind, a, lda, wide_a, width, rows, panel, wide_w, groups, panels, b * (QK_BLOCK / 4), (b + 1) * (QK_BLOCK / 4), acc);
-        __m256 weight_sum[4];
+        __m256 weight_sum[2 * QK_GEMV_PANELS];
         for (int c = 0; c < 2 * panels; c++) {
             const int16_t *at = sums + ((size_t)(c / 2) * blocks + b) * QK_PANEL + (c % 2) * 8;
             __m256i w_b = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)at));
@@ -347,10 +342,11 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void avx2_exact
 /// The loops of the multi-panel kernels: blocks of MB rows (in L2), groups of WIDTH panels in [n0, n1) (the last
 /// may have fewer), then TILES, which runs the row tiles of rows [i0, i1) of the group at `panel`; BLOCK_START
 /// runs first in each block of rows, GROUP_START first for each group of panels.
-/// A GEMV (one row, decoding) takes one panel at a time (QK_GEMV_WIDTH): each thread then reads its weights as
-/// one sequential stream, which the prefetchers keep near the DRAM read rate. Measured on Zen 4 (2 threads, the
-/// int8 GEMVs of a SmolLM2 token, 135 MB): AVX2's sign trick 130-145 tokens/s on 2 panels, 182-193 on one;
-/// 512-bit VNNI 160-185 on 4 panels, 199-205 on one.
+/// A 512-bit VNNI GEMV (one row, decoding) takes one panel at a time (QK_GEMV_WIDTH): each thread then reads its
+/// weights as one sequential stream, which Zen 4's prefetchers keep near the DRAM read rate. Measured on Zen 4 (2
+/// threads, the int8 GEMVs of a SmolLM2 token, 135 MB): AVX2's sign trick 130-145 tokens/s on 2 panels, 182-193 on
+/// one; 512-bit VNNI 160-185 on 4 panels, 199-205 on one. The AVX2 GEMV takes qk_avx2_gemv_panels() (kernels.h):
+/// on Zen 3 one stream per thread stays far below the read rate.
 #define QK_GEMV_WIDTH(WIDTH) (m == 1 ? 1 : (WIDTH))
 #define QK_FOR_PANELS(WIDTH, BLOCK_START, GROUP_START, TILES)                                                    \
     for (int i0 = 0; i0 < m; i0 += MB) {                                                                          \
@@ -376,11 +372,15 @@ __attribute__((target("avx2,fma"))) static void gemm_avx2_tiles(int kind, const 
                                       wide_w, groups, PANELS, i, col, n1, e);                                                  \
     else avx2_exact_tile(KIND, a + (size_t)i * lda, lda, wide_a + (size_t)(i - i0) * width, width, ROWS, panel, wide_w, groups,  \
                         PANELS, i, col, n1, sums, e);
-#define QK_AVX2_PANELS(KIND, ROWS) if (panels == 2) { QK_AVX2_TILE(KIND, ROWS, 2) } else { QK_AVX2_TILE(KIND, ROWS, 1) }
+#define QK_AVX2_PANELS(KIND, ROWS)                                                                                             \
+    if (panels == 2) { QK_AVX2_TILE(KIND, ROWS, 2) }                                                                           \
+    else if (ROWS == 1 && KIND != QK_WIDE && panels == 4) { QK_AVX2_TILE(KIND, 1, 4) }                                         \
+    else if (ROWS == 1 && KIND != QK_WIDE && panels == 3) { QK_AVX2_TILE(KIND, 1, 3) }                                         \
+    else { QK_AVX2_TILE(KIND, ROWS, 1) }
 #define QK_AVX2_ROWS(KIND, MR)                                                                                                 \
     for (; i + MR <= i1; i += MR) { QK_AVX2_PANELS(KIND, MR) }                                                                 \
     if (i1 - i == 2) { QK_AVX2_PANELS(KIND, 2) } else if (i1 - i == 1) { QK_AVX2_PANELS(KIND, 1) }
-    QK_FOR_PANELS(QK_GEMV_WIDTH(2), if (kind == QK_WIDE) widen_rows(a + (size_t)i0 * lda, lda, i1 - i0, width, wide_a);,
+    QK_FOR_PANELS(m == 1 ? qk_avx2_gemv_panels() : 2, if (kind == QK_WIDE) widen_rows(a + (size_t)i0 * lda, lda, i1 - i0, width, wide_a);,
                             if (kind == QK_WIDE) widen_panels(panel, groups, panels, wide_w);, {
         int i = i0;
         if (kind == QK_WIDE) { QK_AVX2_ROWS(QK_WIDE, MR_SIGN) }
