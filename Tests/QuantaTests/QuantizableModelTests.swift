@@ -20,6 +20,37 @@ struct QuantizableModelTests {
         #expect(entries[0].degradation > 0 && abs(entries[0].degradation - ratio) <= 1e-4 * max(ratio, 1e-3), "\(entries[0].degradation) vs \(ratio)")
     }
 
+    /// GPTQ's sequential calibration carries each window's hidden states from block to block: with every layer
+    /// kept as it is, each block layer's Gram matrix is the one calibration of the whole model gives, bit for
+    /// bit; with block 0 quantized, block 1's inputs (and so its Gram matrices) are those of the quantized block.
+    @Test func sequentialCalibrationSeesTheBlocksAsReplaced() throws {
+        let model = try LlamaModel(gguf: GGUFFile(path: QuantizationAwareTrainingTests.tinyLlama))
+        let windows: [[Int32]] = [(0..<24).map { Int32(1 + ($0 * 37) % 90) }, (0..<17).map { Int32(1 + ($0 * 11) % 90) }]
+        let fp32 = try CalibrationRun.statistics(model, sequences: windows, gram: true)
+        var kept = [String: [Float]]()
+        let same = try #require(try model.sequentiallyReplacingLinearLayers(windows, gram: true) { layer, statistics in
+            kept[layer.name] = statistics[layer.name]?.gram
+            return layer
+        })
+        #expect(same.allLinearLayers.map(\.name) == model.allLinearLayers.map(\.name))
+        for layer in model.allLinearLayers {
+            let expected = try #require(fp32[layer.name]?.gram), got = try #require(kept[layer.name])
+            if layer.name == LlamaModel.headName {   // the last positions in one batch instead of one at a time
+                #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(layer.name)")
+            } else {
+                #expect(got == expected, "\(layer.name)")
+            }
+        }
+        var blockOne = [String: [Float]]()
+        let quantized = try #require(try model.sequentiallyReplacingLinearLayers(windows, gram: true) { layer, statistics throws(QuantaError) in
+            blockOne[layer.name] = statistics[layer.name]?.gram
+            return layer.name.hasPrefix("blk.0.") ? try Self.weightOnly.quantize(layer) : layer
+        })
+        #expect(quantized.allLinearLayers.filter { $0.name.hasPrefix("blk.0.") }.allSatisfy { $0 is FakeQuantizedLinear })
+        #expect(blockOne["blk.0.ffn_down"] == fp32["blk.0.ffn_down"]?.gram)
+        #expect(blockOne["blk.1.attn_q"] != fp32["blk.1.attn_q"]?.gram)
+    }
+
     /// An encoder's degradation is 1 - the mean cosine of its sentence embeddings to the FP32 model's.
     @Test func bertSensitivityIsOneLessTheMeanCosine() throws {
         let model = try TrainingOracleTests.tinyBert()

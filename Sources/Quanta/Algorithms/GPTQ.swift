@@ -34,14 +34,18 @@ public struct GPTQ: Sendable, Equatable {
     /// Round each scale to IEEE half precision before the columns are rounded, so that a file storing
     /// half-precision scales (ggml's blocks) holds exactly the model GPTQ optimised.
     public var halfPrecisionScales: Bool
+    /// Take each layer's Hessian from the model as quantized up to that layer's block (the reference
+    /// implementation's layer-by-layer calibration), not from the FP32 model.
+    public var sequential: Bool
 
     public init(actOrder: Bool = true, blockSize: Int = 128, dampening: Double = 0.01, searchesClipping: Bool = false,
-                halfPrecisionScales: Bool = false) {
+                halfPrecisionScales: Bool = false, sequential: Bool = false) {
         self.actOrder = actOrder
         self.blockSize = blockSize
         self.dampening = dampening
         self.searchesClipping = searchesClipping
         self.halfPrecisionScales = halfPrecisionScales
+        self.sequential = sequential
     }
 
     /// `layer` with its weight quantized by `weight` (an integer or MX quantizer) with GPTQ's error compensation,

@@ -15,6 +15,46 @@ extension LlamaModel: QuantizableModel {
         }
     }
 
+    /// Each window's hidden states carried from block to block: a block's layers are observed on the outputs of
+    /// the blocks before it as replaced, then replaced, then the block runs again, as replaced, to give the next
+    /// block its inputs (two passes of the model in all). The head sees each window's last position, as in
+    /// `calibrationPass`.
+    public func sequentiallyReplacingLinearLayers(_ sequences: [[Int32]], gram: Bool,
+                                                  replace: (any LinearLayer, [String: ActivationStatistics]) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> LlamaModel? {
+        var model = self
+        let h = config.hiddenSize
+        var states = try sequences.map { window throws(QuantaError) -> Matrix<Float> in
+            if let bad = window.first(where: { $0 < 0 || Int($0) >= config.vocabularySize }) {
+                throw .invalidArgument("token id \(bad) is outside the vocabulary of \(config.vocabularySize)")
+            }
+            return try Matrix(rows: window.count, columns: h, storage: window.flatMap { tokenEmbeddings.row(Int($0)) })
+        }
+        let layers: [WritableKeyPath<Block, any LinearLayer>] = [\.query, \.key, \.value, \.output, \.gate, \.up, \.down]
+        for b in model.blocks.indices {
+            let recorder = StatisticsRecorder(sampleRows: 256, gram: gram)
+            var watched = model.blocks[b]
+            for path in layers { watched[keyPath: path] = ObservingLinear(inner: watched[keyPath: path], recorder: recorder) }
+            for w in states.indices {
+                var x = states[w], cache = KVCache(for: config)
+                let (cosines, sines) = ropeTables(positions: 0..<x.rows)
+                try model.run(watched, layer: b, on: &x, cache: &cache, cosines: cosines, sines: sines)
+            }
+            try recorder.check()
+            for path in layers { model.blocks[b][keyPath: path] = try replace(model.blocks[b][keyPath: path], recorder.statistics) }
+            for w in states.indices {
+                var cache = KVCache(for: config)
+                let (cosines, sines) = ropeTables(positions: 0..<states[w].rows)
+                try model.run(model.blocks[b], layer: b, on: &states[w], cache: &cache, cosines: cosines, sines: sines)
+            }
+        }
+        let recorder = StatisticsRecorder(sampleRows: 256, gram: gram)
+        let lastRows = try Matrix(rows: states.count, columns: h, storage: states.flatMap { Array($0.row($0.rows - 1)) })
+        _ = ObservingLinear(inner: model.head, recorder: recorder).forward(model.outputNorm(lastRows))
+        try recorder.check()
+        model.head = try replace(model.head, recorder.statistics)
+        return model
+    }
+
     /// The factors of the attention input go into attn_norm (read by q, k, v), those of the MLP input into
     /// ffn_norm (gate, up); the attention output's into V's rows, per KV channel (g, e) and shared by the
     /// query heads of KV head g; the down projection's into up's rows (silu(gate) * up is linear in up).

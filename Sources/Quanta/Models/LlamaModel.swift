@@ -133,40 +133,48 @@ public struct LlamaModel: Sendable, LinearLayerModel {
         }
         let (cosines, sines) = ropeTables(positions: start..<start + tokens.count)
         for (layer, block) in blocks.enumerated() {
-            let n = block.attentionNorm(x)
-            let queryKeyValue = [block.query, block.key, block.value].forward(n)
-            var q = queryKeyValue[0], k = queryKeyValue[1]
-            let v = queryKeyValue[2]
-            rotate(&q, heads: config.heads, cosines: cosines, sines: sines)
-            rotate(&k, heads: config.kvHeads, cosines: cosines, sines: sines)
-            if let quantizer = kvCacheQuantizer {
-                k = try quantizedPerHead(k, quantizer, tensor: block.key.name + ".cache")
-                cache.append(layer: layer, keys: k, values: try quantizedPerHead(v, quantizer, tensor: block.value.name + ".cache"))
-            } else {
-                cache.append(layer: layer, keys: k, values: v)
-            }
-            var context = Matrix<Float>(rows: tokens.count, columns: h, repeating: 0)
-            let keyCount = start + tokens.count
-            q.storage.withUnsafeBufferPointer { qp in
-                cache.keys[layer].withUnsafeBufferPointer { kp in cache.values[layer].withUnsafeBufferPointer { vp in
-                    context.storage.withUnsafeMutableBufferPointer { cp in
-                        attention(queries: qp.baseAddress!, queryCount: tokens.count, keys: kp.baseAddress!,
-                                  values: vp.baseAddress!, keyCount: keyCount, causalOffset: start, output: cp.baseAddress!)
-                    }
-                } }
-            }
-            x.add(block.output.forward(context))
-            let m = block.feedForwardNorm(x)
-            let gateUp = [block.gate, block.up].forward(m)
-            var gate = gateUp[0]
-            gate.siluMultiply(gateUp[1])
-            x.add(block.down.forward(gate))
+            try run(block, layer: layer, on: &x, cache: &cache, cosines: cosines, sines: sines)
         }
         cache.advance(by: tokens.count)
         if lastOnly {
             x = try Matrix(rows: 1, columns: h, storage: Array(x.row(x.rows - 1)))
         }
         return head.forward(outputNorm(x))
+    }
+
+    /// One block on the hidden states `x` ([tokens, hidden]) of the positions after what `cache` holds (at
+    /// `layer`): x += attention(norm(x)), then x += down(silu(gate(norm(x))) * up(norm(x))). The rotary tables
+    /// are those of the positions of x.
+    func run(_ block: Block, layer: Int, on x: inout Matrix<Float>, cache: inout KVCache, cosines: [Float], sines: [Float]) throws(QuantaError) {
+        let h = config.hiddenSize
+        let n = block.attentionNorm(x)
+        let queryKeyValue = [block.query, block.key, block.value].forward(n)
+        var q = queryKeyValue[0], k = queryKeyValue[1]
+        let v = queryKeyValue[2]
+        rotate(&q, heads: config.heads, cosines: cosines, sines: sines)
+        rotate(&k, heads: config.kvHeads, cosines: cosines, sines: sines)
+        if let quantizer = kvCacheQuantizer {
+            k = try quantizedPerHead(k, quantizer, tensor: block.key.name + ".cache")
+            cache.append(layer: layer, keys: k, values: try quantizedPerHead(v, quantizer, tensor: block.value.name + ".cache"))
+        } else {
+            cache.append(layer: layer, keys: k, values: v)
+        }
+        var context = Matrix<Float>(rows: x.rows, columns: h, repeating: 0)
+        let start = cache.count, keyCount = cache.count + x.rows
+        q.storage.withUnsafeBufferPointer { qp in
+            cache.keys[layer].withUnsafeBufferPointer { kp in cache.values[layer].withUnsafeBufferPointer { vp in
+                context.storage.withUnsafeMutableBufferPointer { cp in
+                    attention(queries: qp.baseAddress!, queryCount: x.rows, keys: kp.baseAddress!,
+                              values: vp.baseAddress!, keyCount: keyCount, causalOffset: start, output: cp.baseAddress!)
+                }
+            } }
+        }
+        x.add(block.output.forward(context))
+        let m = block.feedForwardNorm(x)
+        let gateUp = [block.gate, block.up].forward(m)
+        var gate = gateUp[0]
+        gate.siluMultiply(gateUp[1])
+        x.add(block.down.forward(gate))
     }
 
     /// `x` ([tokens, kvHeads * d]) fake-quantized with one scale per token and KV head.

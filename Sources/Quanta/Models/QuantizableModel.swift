@@ -19,6 +19,13 @@ public protocol QuantizableModel: TrainableModel {
     /// `progress(done, total)` as it goes.
     func calibrationPass(_ sequences: [[Int32]], progress: (Int, Int) -> Void) throws(QuantaError)
 
+    /// The model with every Linear layer replaced by `replace(layer, statistics)` block by block, the statistics
+    /// of a block's inputs (with Gram matrices when `gram`) collected by running `sequences` through the blocks
+    /// already replaced: what the quantized model will feed each layer, as GPTQ's reference implementation
+    /// calibrates. nil where the architecture runs only whole passes (the recipe then calibrates on the FP32 model).
+    func sequentiallyReplacingLinearLayers(_ sequences: [[Int32]], gram: Bool,
+                                           replace: (any LinearLayer, [String: ActivationStatistics]) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Self?
+
     /// The model with SmoothQuant's per-input-channel factors s folded in: for each group of Linears reading
     /// one input, s = `factors(statistics of the input, a shared per-channel max or nil, the group's weights)`,
     /// W[:, j] s_j, and the input divided by s_j where the architecture produces it (`SmoothQuant`).
@@ -70,6 +77,11 @@ extension Recipe {
 }
 
 extension QuantizableModel {
+    public func sequentiallyReplacingLinearLayers(_ sequences: [[Int32]], gram: Bool,
+                                                  replace: (any LinearLayer, [String: ActivationStatistics]) throws(QuantaError) -> any LinearLayer) throws(QuantaError) -> Self? {
+        nil
+    }
+
     /// Throws, naming the recipe and the reason, when this architecture refuses one of `recipe`'s whole-model
     /// steps: called before calibration or evaluation starts, so bad input fails first, not after minutes.
     public static func check(_ recipe: Recipe) throws(QuantaError) {

@@ -71,6 +71,15 @@ public final class QuantizationPipeline: @unchecked Sendable {
         if let strength = recipe.smoothQuant {
             transformed = try SmoothQuant.fold(into: model, statistics: fp32Statistics { () throws(QuantaError) in try calibrate(model, false) }, strength: strength)
         }
+        if recipe.calibratesSequentially, let replaced = try transformed.sequentiallyReplacingLinearLayers(
+            Array(calibration.prefix(max(Model.calibrationSequences, GPTQ.calibrationWindows))), gram: gram,
+            replace: { layer, statistics throws(QuantaError) in
+                let quantized = try recipe.quantize(layer, statistics: statistics)
+                try record?(layer, quantized)
+                return quantized
+            }) {
+            return replaced
+        }
         if recipe.needsCalibration {
             statistics = recipe.smoothQuant == nil ? try fp32Statistics(gram: gram) { () throws(QuantaError) in try calibrate(model, gram) }
                 : try calibrate(transformed, gram)

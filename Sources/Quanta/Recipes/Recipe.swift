@@ -115,6 +115,9 @@ public struct Recipe: Sendable, CustomStringConvertible {
     /// True when some layer's weight is rounded by GPTQ (calibration then collects Gram matrices).
     public var usesGPTQ: Bool { allSpecs.contains { $0.gptq != nil } }
 
+    /// True when some layer's GPTQ takes its Hessian from the model quantized block by block (`GPTQ.sequential`).
+    public var calibratesSequentially: Bool { allSpecs.contains { $0.gptq?.sequential == true } }
+
     /// Replaces every FP32 Linear the recipe names with its fake-quantized version; `statistics` (from a
     /// `CalibrationRun`) provide the static activation scales.
     public func quantize(_ layer: any LinearLayer, statistics: [String: ActivationStatistics] = [:]) throws(QuantaError) -> any LinearLayer {

@@ -13,9 +13,10 @@ import Foundation
 /// static (format int8 with "calibrator": minmax | minmax-ema | percentile-99.99 | entropy | mse, or fp8-e4m3 |
 /// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
-/// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x, "clip_search": bool, "half_scales": bool})
-/// rounds its integer or MX weight with GPTQ on the calibration Hessians (defaults: act-order, blocks of 128, dampening
-/// 0.01, no clipping search, float32 scales).
+/// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x, "clip_search": bool, "half_scales": bool,
+/// "sequential": bool}) rounds its integer or MX weight with GPTQ on the calibration Hessians (defaults: act-order,
+/// blocks of 128, dampening 0.01, no clipping search, float32 scales, Hessians of the FP32 model; "sequential": those
+/// of the model quantized block by block, `QuantizableModel.sequentiallyReplacingLinearLayers`).
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
 /// "quantize_head": true applies the rules to a decoder's output head (the layer "output") too.
 /// "rotation_seed": N folds the randomised Hadamard rotation of that seed into a decoder's residual stream
@@ -83,7 +84,7 @@ public enum RecipeFile {
                 guard let dampening = dampening as? Double, dampening > 0, dampening.isFinite else { throw fail("gptq 'dampening' must be a positive number") }
                 gptq.dampening = dampening
             }
-            for (key, path) in [("clip_search", \GPTQ.searchesClipping), ("half_scales", \GPTQ.halfPrecisionScales)] {
+            for (key, path) in [("clip_search", \GPTQ.searchesClipping), ("half_scales", \GPTQ.halfPrecisionScales), ("sequential", \GPTQ.sequential)] {
                 guard let flag = options[key] else { continue }
                 guard let flag = flag as? Bool else { throw fail("gptq '\(key)' must be true or false") }
                 gptq[keyPath: path] = flag
