@@ -52,7 +52,7 @@ import Quanta
           {"pattern": "*.ffn_down", "fp32": true},
           {"pattern": "*.attn_q", "outlier_threshold": 4, "activation": {"mode": "dynamic", "format": "int8", "scheme": "asymmetric"}},
           {"pattern": "*.attn_*", "outlier_threshold": 5},
-          {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}, "gptq": {"act_order": false, "dampening": 0.1, "clip_search": true}},
+          {"pattern": "*.ffn_up", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 64}, "gptq": {"act_order": false, "dampening": 0.1, "clip_search": true, "sequential": true}},
           {"pattern": "*.ffn_gate", "weight": {"format": "mxfp6"}, "activation": {"mode": "dynamic", "format": "mxfp6"}, "gptq": true},
           {"pattern": "*", "weight": {"format": "fp8-e4m3", "granularity": "per-tensor"}, "activation": {"mode": "static", "format": "int8", "calibrator": "percentile-99.99"}}
         ]}
@@ -66,7 +66,9 @@ import Quanta
         let decomposed = try #require(try recipe.quantize(layer) as? OutlierDecomposedLinear)
         #expect(decomposed.threshold == 4 && "\(decomposed.activationQuantizer)" == "uint8 asymmetric per-token")
         #expect("\(recipe.spec(for: "blk.0.ffn_up")!.weight!)" == "uint4 asymmetric per-group(64)")
-        #expect(recipe.spec(for: "blk.0.ffn_up")!.gptq == GPTQ(actOrder: false, blockSize: 128, dampening: 0.1, searchesClipping: true) && recipe.usesGPTQ)
+        #expect(recipe.spec(for: "blk.0.ffn_up")!.gptq == GPTQ(actOrder: false, blockSize: 128, dampening: 0.1, searchesClipping: true, sequential: true)
+                && recipe.usesGPTQ && recipe.calibratesSequentially)
+        #expect(try !Recipe.named("w4a16-g128-rotated-gptq").calibratesSequentially)
         #expect(try Recipe.named("w4a16-g128-gptq").rules[0].spec?.gptq == GPTQ(searchesClipping: true) && !(try Recipe.named("w4a16-g128").usesGPTQ))
         #expect(try Recipe.named("w8a16-gptq").rules[0].spec?.gptq == GPTQ())
         #expect("\(recipe.spec(for: "blk.0.ffn_gate")!.activation!)" == "dynamic mxfp6-e2m3 block 32")
