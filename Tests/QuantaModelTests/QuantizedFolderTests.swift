@@ -15,10 +15,13 @@ import Quanta
         let calibration = Array(try data.calibrationDocuments().prefix(24))
         let documents = Array(try data.lee().documents.prefix(4))
         // Static INT8 (MSE), PEG, static FP8, LLM.int8(), packed INT4, MX FP4, SmoothQuant's input scales and GPTQ (codes
-        // that are not the nearest of the FP32 weight).
+        // that are not the nearest of the FP32 weight: integer, MX and FP8 weights).
         let mixed = try RecipeFolderJSON.write(#"""
         {"name": "mixed", "smoothquant_alpha": 0.5, "rules": [
           {"pattern": "*.0.attention.self.query", "fp32": true},
+          {"pattern": "*.2.*", "weight": {"format": "mxint8"}, "gptq": true},
+          {"pattern": "*.3.*", "weight": {"format": "fp8-e4m3", "granularity": "per-row"}, "gptq": true},
+          {"pattern": "*.4.*", "weight": {"format": "fp8-e4m3"}, "gptq": true},
           {"pattern": "*.1.*", "weight": {"format": "int4", "scheme": "asymmetric", "granularity": "per-group", "group": 32}}
         ]}
         """#)

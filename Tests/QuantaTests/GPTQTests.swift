@@ -56,14 +56,24 @@ import Quanta
         }
     }
 
-    /// MX weights: GPTQ with each block's shared exponent from the unchanged weight beats round-to-nearest on the
-    /// fixture's Hessian, and what it returns is on the MX grid (quantizing it again by the MX rule, shared exponents
-    /// re-derived from the result, gives back every value), so a stored MX model is the one GPTQ optimised.
-    @Test(arguments: [MXFormat.mxint8, .mxfp8e4m3, .mxfp4e2m1]) func mxWeights(_ format: MXFormat) throws {
+    /// MX and float weights: GPTQ with each block's shared exponent (each tensor's or row's scale) from the unchanged
+    /// weight beats round-to-nearest on the fixture's Hessian, and what it returns is on the grid (quantizing it
+    /// again by the rule, exponents or scales re-derived from the result, gives back every value), so a stored
+    /// model is the one GPTQ optimised.
+    @Test(arguments: [TensorQuantizer.mx(.mxint8, blockSize: 32), .mx(.mxfp8e4m3, blockSize: 32), .mx(.mxfp4e2m1, blockSize: 32),
+                      .float(.e4m3, perRow: false), .float(.e4m3, perRow: true), .float(.e5m2, perRow: true)])
+    func gridWeights(_ quantizer: TensorQuantizer) throws {
         let fixture = try Fixture()
-        let layer = try FloatLinear(name: "layer", weight: fixture.w, bias: nil), quantizer = TensorQuantizer.mx(format, blockSize: 32)
-        let q = try GPTQ(actOrder: true, blockSize: 32).quantize(layer, weight: quantizer, activation: nil, hessian: fixture.h).quantized.weight
+        let layer = try FloatLinear(name: "layer", weight: fixture.w, bias: nil)
+        let gptq = try GPTQ(actOrder: true, blockSize: 32).quantize(layer, weight: quantizer, activation: nil, hessian: fixture.h)
+        let q = gptq.quantized.weight
         #expect(try quantizer.fakeQuantize(q, tensor: "q") == q)
+        // The folder stores the codes of GPTQ's weight, not those of the source's nearest values.
+        let coded = try QuantizedModelFolder.Writer.codedWeight(source: layer, quantized: gptq)
+        #expect(try StoredWeightTests.roundTrip(coded.values, quantizer) == q)
+        let nearest = try FakeQuantizedLinear(layer, weight: quantizer, activation: nil)
+        let nearestCoded = try QuantizedModelFolder.Writer.codedWeight(source: layer, quantized: nearest)
+        #expect(try StoredWeightTests.roundTrip(nearestCoded.values, quantizer) == nearest.quantized.weight)
         let rtn = try quantizer.fakeQuantize(fixture.w, tensor: "w")
         #expect(Self.loss(fixture.w, q, fixture.h) < 0.9 * Self.loss(fixture.w, rtn, fixture.h))
     }

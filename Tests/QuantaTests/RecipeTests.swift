@@ -85,7 +85,7 @@ import Quanta
                                  (#"{"rules": [{"pattern": "*", "weight": {"format": "int9x"}}]}"#, "unknown format 'int9x'"),
                                  (#"{"rules": [{"pattern": "*", "activation": {"mode": "static", "calibrator": "magic"}}]}"#, "unknown calibrator"),
                                  (#"{"smoothquant_alpha": 2, "rules": [{"pattern": "*", "fp32": true}]}"#, "smoothquant_alpha"),
-                                 (#"{"rules": [{"pattern": "*", "weight": {"format": "fp8-e4m3"}, "gptq": true}]}"#, "rule 0: 'gptq' needs an integer or MX"),
+                                 (#"{"rules": [{"pattern": "*", "activation": {"mode": "dynamic", "format": "int8"}, "gptq": true}]}"#, "rule 0: 'gptq' needs an integer, float or MX"),
                                  (#"{"rotation_seed": -1, "rules": [{"pattern": "*", "fp32": true}]}"#, "'rotation_seed' must be a positive integer"),
                                  (#"{"rules": [{"pattern": "*", "weight": {"format": "int4"}, "gptq": {"dampening": -1}}]}"#, "dampening"),
                                  ("not json", "not a JSON object")] {

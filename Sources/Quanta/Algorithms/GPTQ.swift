@@ -102,18 +102,25 @@ public struct GPTQ: Sendable, Equatable {
         }
         var q = Matrix<Float>(rows: rows, columns: n, repeating: 0)
         for (i, c) in order.enumerated() { for r in 0..<rows { q[r, c] = columns[i * rows + r] } }
+        if case .float = grid, try weight.fakeQuantize(q, tensor: layer.name + ".weight") != q {
+            throw .invalidArgument("\(layer.name).weight: GPTQ's float weight is not on the grid its scales re-derive (a file could not store it)")
+        }
         return FakeQuantizedLinear(quantized: try FloatLinear(name: layer.name, weight: q, bias: layer.bias, inputScale: layer.inputScale),
                                    weight: weight, activation: activation, weightParameters: grid.parameters)
     }
 
     /// How each weight is rounded, fixed before the columns are (integer groups without act-order excepted):
-    /// integer parameters (`rne(w / S)` clamped, times S), or MX blocks along each row with their shared
-    /// exponents from the unchanged weight (X P(w / X), X = 2^e). A value GPTQ moves past its block's range
+    /// integer parameters (`rne(w / S)` clamped, times S), MX blocks along each row with their shared
+    /// exponents from the unchanged weight (X P(w / X), X = 2^e), or a float format with one scale per tensor or
+    /// row from the unchanged weight (s P(w / s), saturating). A value GPTQ moves past its block's range
     /// saturates, so every result is on its block's grid, and quantizing it again by the MX rule (exponents
-    /// re-derived from the result) gives back the same values (`GPTQTests.mxWeights`).
+    /// re-derived from the result) gives back the same values (`GPTQTests.gridWeights`). A float scale is
+    /// re-derived from the largest value, so each scale's peak weight keeps its nearest value +-maxNormal s
+    /// whatever the columns before it did (its error is then spread like any other), and s is `stableScale`.
     enum Grid {
         case integer(QuantizationParameters, inverseScales: [Float])
         case mx(MXBlockQuantizer, exponents: [Int], blocksPerRow: Int)
+        case float(FloatFormat, scales: [Float], peaks: [Int: Float])
 
         init(_ parameters: QuantizationParameters) { self = .integer(parameters, inverseScales: parameters.scales.map { 1 / $0 }) }
 
@@ -132,8 +139,19 @@ public struct GPTQ: Sendable, Equatable {
                     return quantizer.sharedExponent(amax: amax)!   // finite: checked above
                 }
                 self = .mx(quantizer, exponents: exponents, blocksPerRow: blocks)
+            case let .float(format, perRow):
+                try TensorQuantizer.checkFinite(w, tensor: tensor)
+                let width = perRow ? w.columns : w.count
+                var scales = [Float](), peaks = [Int: Float]()
+                for start in stride(from: 0, to: w.count, by: max(width, 1)) {
+                    let peak = (start..<start + width).max { w.storage[$0].magnitude < w.storage[$1].magnitude }!
+                    let scale = Self.stableScale(w.storage[peak].magnitude, format: format)
+                    scales.append(scale)
+                    peaks[peak] = format.decode(format.encode(w.storage[peak] * (1 / scale), saturating: true)) * scale
+                }
+                self = .float(format, scales: scales, peaks: peaks)
             default:
-                throw .invalidArgument("\(tensor): GPTQ takes an integer or MX weight quantizer, not \(weight)")
+                throw .invalidArgument("\(tensor): GPTQ takes an integer, float or MX weight quantizer, not \(weight)")
             }
         }
 
@@ -151,7 +169,25 @@ public struct GPTQ: Sendable, Equatable {
                 return p.scales[i] * Float(IntegerFormat.roundClamped(value * inverse[i], lower: range.lowerBound + z, upper: range.upperBound + z))
             case let .mx(quantizer, exponents, blocks):
                 return quantizer.roundTrip(value, exponent: exponents[row * blocks + column / quantizer.blockSize])
+            case let .float(format, scales, peaks):
+                if let peak = peaks[row * columns + column] { return peak }
+                let scale = scales[scales.count == 1 ? 0 : row]
+                return format.decode(format.encode(value * (1 / scale), saturating: true)) * scale
             }
+        }
+
+        /// The scale of a float weight whose largest magnitude is `amax`: s = amax / maxNormal, moved to a fixed
+        /// point of s -> (maxNormal s) / maxNormal in float arithmetic (at most a few ulps away), so that a
+        /// weight whose largest value is maxNormal s gives back s when a file re-derives its scale.
+        static func stableScale(_ amax: Float, format: FloatFormat) -> Float {
+            guard amax > 0 else { return 1 }
+            var scale = amax / format.maxNormal
+            for _ in 0..<8 {
+                let next = (format.maxNormal * scale) / format.maxNormal
+                if next == scale { break }
+                scale = next
+            }
+            return scale
         }
     }
 

@@ -43,8 +43,8 @@ public enum RecipeFile {
             }
             let gptq = try gptqOptions(rule["gptq"], context: "rule \(i)", path: path)
             switch (gptq, weight) {
-            case (nil, _), (_, .integer?), (_, .mx?): break
-            default: throw fail("rule \(i): 'gptq' needs an integer or MX 'weight' quantizer")
+            case (nil, _), (_, .integer?), (_, .mx?), (_, .float?): break
+            default: throw fail("rule \(i): 'gptq' needs an integer, float or MX 'weight' quantizer")
             }
             parsed.append(.init(pattern: pattern, spec: weight == nil && activation == nil ? nil : .init(weight: weight, activation: activation, gptq: gptq)))
         }

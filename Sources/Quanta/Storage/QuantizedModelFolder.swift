@@ -44,9 +44,7 @@ public enum QuantizedModelFolder {
         public init() {}
 
         /// Records `quantized`, the layer the recipe made of the FP32 layer `source` (after the recipe's
-        /// transforms): its codes come from `source`, so they are the codes `quantized` was built from, or,
-        /// for an integer weight whose parameters the layer carries (GPTQ's rounding is not `source`'s
-        /// nearest codes), from the layer's own dequantized weight and parameters.
+        /// transforms), its codes from `Writer.codedWeight`.
         public func record(source: any LinearLayer, quantized: any LinearLayer) throws(QuantaError) {
             guard let float = source as? FloatLinear else { throw .invalidArgument("\(source.name): only FP32 layers can be stored") }
             let name = float.name
@@ -56,7 +54,7 @@ public enum QuantizedModelFolder {
             switch quantized {
             case let q as FakeQuantizedLinear:
                 (layer.kind, weight, activation) = ("quantized", q.weightQuantizer, q.activationQuantizer)
-                if let p = q.weightParameters { coded = (q.quantized.weight, p) }
+                coded = try Self.codedWeight(source: float, quantized: q)
             case let q as OutlierDecomposedLinear:
                 (layer.kind, weight, activation, layer.outlierThreshold) = ("llm-int8", q.weightQuantizer, q.activationQuantizer, q.threshold)
                 entries += [.init(name: name + ".outlier_columns", type: .i32, shape: [q.keptColumns.count], bytes: StoredWeight.data(q.keptColumns.map { Int32($0) })),
@@ -72,6 +70,19 @@ public enum QuantizedModelFolder {
             if let bias = float.bias { entries.append(.init(name: name + ".bias", shape: [bias.count], floats: bias)) }
             if let scale = float.inputScale { entries.append(.init(name: name + ".smooth_scale", shape: [scale.count], floats: scale)) }
             layers.append(layer)
+        }
+
+        /// The matrix whose codes the folder stores for `quantized`, made of `source`, and the integer parameters
+        /// to code it with, so that the folder decodes to exactly the layer's weight: the layer's own weight with
+        /// the integer parameters it carries (GPTQ's rounding is not `source`'s nearest codes); else the layer's
+        /// own weight where its quantizer gives it back unchanged (MX blocks and float scales re-derived from a
+        /// weight already on their grid, as GPTQ leaves it); else `source`, whose codes the layer was built from
+        /// (a float scale re-derived from the rounded weight can differ from the source's in the last bit).
+        public static func codedWeight(source: FloatLinear, quantized: FakeQuantizedLinear) throws(QuantaError) -> (values: Matrix<Float>, parameters: QuantizationParameters?) {
+            let own = quantized.quantized.weight
+            if let p = quantized.weightParameters { return (own, p) }
+            if let q = quantized.weightQuantizer, try q.fakeQuantize(own, tensor: source.name + ".weight") == own { return (own, nil) }
+            return (source.weight, nil)
         }
 
         /// Writes the folder for `model` (whose Linear layers were all recorded), made from `base`
