@@ -236,7 +236,8 @@ int main(void) {
         { QK_PATH_NEON, "neon" }, { QK_PATH_I8MM, "i8mm" },
     };
     static const int shapes[][4] = { { 1, 16, 4, 0 }, { 7, 37, 45, 0 }, { 13, 64, 130, 1 }, { 6, 33, 1027, 1 }, { 97, 48, 64, 0 },
-                                     { 1, 300, 999, 0 }, { 1, 100, 130, 1 }, { 5, 77, 3, 1 }, { 200, 33, 70, 1 } };
+                                     { 1, 300, 999, 0 }, { 1, 100, 130, 1 }, { 5, 77, 3, 1 }, { 200, 33, 70, 1 },
+                                     { 130, 40, 1030, 1 } };
     int simd = 0;
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         if (!qk_path_supported(paths[p].path)) continue;
