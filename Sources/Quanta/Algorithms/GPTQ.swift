@@ -48,7 +48,7 @@ public struct GPTQ: Sendable, Equatable {
         self.sequential = sequential
     }
 
-    /// `layer` with its weight quantized by `weight` (an integer or MX quantizer) with GPTQ's error compensation,
+    /// `layer` with its weight quantized by `weight` (an integer, MX or float quantizer) with GPTQ's error compensation,
     /// `hessian` = sum_t x_t x_t^T [inFeatures, inFeatures] row-major over the calibration inputs (after the
     /// layer's SmoothQuant input scale), and `activation` as a fake-quantized input.
     public func quantize(_ layer: FloatLinear, weight: TensorQuantizer, activation: TensorQuantizer?, hessian: [Float]) throws(QuantaError) -> FakeQuantizedLinear {
@@ -120,7 +120,8 @@ public struct GPTQ: Sendable, Equatable {
     enum Grid {
         case integer(QuantizationParameters, inverseScales: [Float])
         case mx(MXBlockQuantizer, exponents: [Int], blocksPerRow: Int)
-        case float(FloatFormat, scales: [Float], peaks: [Int: Float])
+        /// One scale per tensor or row, and the element index (row-major) and value of each scale's peak weight.
+        case float(FloatFormat, scales: [Float], peaks: [(index: Int, value: Float)])
 
         init(_ parameters: QuantizationParameters) { self = .integer(parameters, inverseScales: parameters.scales.map { 1 / $0 }) }
 
@@ -142,12 +143,12 @@ public struct GPTQ: Sendable, Equatable {
             case let .float(format, perRow):
                 try TensorQuantizer.checkFinite(w, tensor: tensor)
                 let width = perRow ? w.columns : w.count
-                var scales = [Float](), peaks = [Int: Float]()
+                var scales = [Float](), peaks = [(index: Int, value: Float)]()
                 for start in stride(from: 0, to: w.count, by: max(width, 1)) {
                     let peak = (start..<start + width).max { w.storage[$0].magnitude < w.storage[$1].magnitude }!
                     let scale = Self.stableScale(w.storage[peak].magnitude, format: format)
                     scales.append(scale)
-                    peaks[peak] = format.decode(format.encode(w.storage[peak] * (1 / scale), saturating: true)) * scale
+                    peaks.append((peak, format.decode(format.encode(w.storage[peak] * (1 / scale), saturating: true)) * scale))
                 }
                 self = .float(format, scales: scales, peaks: peaks)
             default:
@@ -155,7 +156,7 @@ public struct GPTQ: Sendable, Equatable {
             }
         }
 
-        /// The integer parameters, for the layer's stored codes (nil for MX).
+        /// The integer parameters, for the layer's stored codes (nil for MX and float grids).
         var parameters: QuantizationParameters? {
             if case let .integer(p, _) = self { return p }
             return nil
@@ -170,8 +171,9 @@ public struct GPTQ: Sendable, Equatable {
             case let .mx(quantizer, exponents, blocks):
                 return quantizer.roundTrip(value, exponent: exponents[row * blocks + column / quantizer.blockSize])
             case let .float(format, scales, peaks):
-                if let peak = peaks[row * columns + column] { return peak }
-                let scale = scales[scales.count == 1 ? 0 : row]
+                let s = scales.count == 1 ? 0 : row
+                if peaks[s].index == row * columns + column { return peaks[s].value }
+                let scale = scales[s]
                 return format.decode(format.encode(value * (1 / scale), saturating: true)) * scale
             }
         }

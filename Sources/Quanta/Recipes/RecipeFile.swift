@@ -14,7 +14,7 @@ import Foundation
 /// fp8-e5m2), peg ("groups": N). A rule with "outlier_threshold": 6 is LLM.int8() (its weight and dynamic activation default to symmetric INT8). Rules are
 /// matched in order; the first match wins; "fp32": true (or no weight and activation) keeps a layer in FP32.
 /// A rule's "gptq": true (or {"act_order": bool, "block": N, "dampening": x, "clip_search": bool, "half_scales": bool,
-/// "sequential": bool}) rounds its integer or MX weight with GPTQ on the calibration Hessians (defaults: act-order,
+/// "sequential": bool}) rounds its integer, MX or FP8 weight with GPTQ on the calibration Hessians (defaults: act-order,
 /// blocks of 128, dampening 0.01, no clipping search, float32 scales, Hessians of the FP32 model; "sequential": those
 /// of the model quantized block by block, `QuantizableModel.sequentiallyReplacingLinearLayers`).
 /// "kv_cache": a quantizer for a decoder's KV cache (per token and head), e.g. {"format": "int8"}.
