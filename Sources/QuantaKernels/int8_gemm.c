@@ -5,6 +5,9 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 // Linux's hwcap bits (asm/hwcap.h) for the dot-product and int8 matrix-multiply extensions.
@@ -77,6 +80,11 @@ int qk_path_supported(qk_path path) {
             && __builtin_cpu_supports("avx512vnni");
     case QK_PATH_VNNI512:
         return qk_path_supported(QK_PATH_VNNI) && __builtin_cpu_supports("avx512bw");
+    case QK_PATH_AVXVNNI: {
+        // CPUID leaf 7, sub-leaf 1: EAX bit 4 is AVX-VNNI (the OS saves the ymm state where AVX2 runs).
+        unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+        return qk_path_supported(QK_PATH_AVX2) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4)) != 0;
+    }
 #endif
     default: return 0;
     }
@@ -85,12 +93,14 @@ int qk_path_supported(qk_path path) {
 qk_path qk_best_path(void) {
     const char *isa = getenv("QUANTA_ISA");
     if (isa && strcmp(isa, "avx2") == 0 && qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
+    if (isa && strcmp(isa, "avxvnni") == 0 && qk_path_supported(QK_PATH_AVXVNNI)) return QK_PATH_AVXVNNI;
     if (isa && strcmp(isa, "neon") == 0 && qk_path_supported(QK_PATH_NEON)) return QK_PATH_NEON;
     if (isa && strcmp(isa, "portable") == 0) return QK_PATH_PORTABLE;
     if (qk_path_supported(QK_PATH_I8MM)) return QK_PATH_I8MM;
     if (qk_path_supported(QK_PATH_NEON)) return QK_PATH_NEON;
     if (qk_path_supported(QK_PATH_VNNI512)) return QK_PATH_VNNI512;
     if (qk_path_supported(QK_PATH_VNNI)) return QK_PATH_VNNI;
+    if (qk_path_supported(QK_PATH_AVXVNNI)) return QK_PATH_AVXVNNI;
     if (qk_path_supported(QK_PATH_AVX2)) return QK_PATH_AVX2;
     return QK_PATH_PORTABLE;
 }
@@ -102,6 +112,7 @@ const qk_kernel_table *qk_kernels(qk_path path) {
     case QK_PATH_AVX2: return &qk_avx2_kernels;
     case QK_PATH_VNNI: return &qk_vnni_kernels;
     case QK_PATH_VNNI512: return &qk_vnni512_kernels;
+    case QK_PATH_AVXVNNI: return &qk_avxvnni_kernels;
 #endif
 #if defined(__aarch64__)
     case QK_PATH_NEON: return &qk_neon_kernels;

@@ -116,7 +116,7 @@ static inline void finish_dot(float *y, float s, int accumulate) { *y = accumula
 /// Each architecture's rows, defined in generic.c, arch/x86.c and arch/arm.c.
 extern const qk_kernel_table qk_portable_kernels;
 #if defined(__x86_64__) || defined(__i386__)
-extern const qk_kernel_table qk_avx2_kernels, qk_vnni_kernels, qk_vnni512_kernels;
+extern const qk_kernel_table qk_avx2_kernels, qk_vnni_kernels, qk_vnni512_kernels, qk_avxvnni_kernels;
 #endif
 #if defined(__aarch64__)
 extern const qk_kernel_table qk_neon_kernels, qk_i8mm_kernels;

@@ -53,7 +53,7 @@ struct GEMMBench: ParsableCommand {
     @Option(help: "Threads for every kernel, OpenBLAS included.") var threads = 2
     @Option(help: "Timed runs (the median is reported).") var runs = 5
     @Option(help: "Shapes MxNxK, comma-separated (default: the seed's 2048x1920x1920, MiniLM's at 128 tokens, GEMVs of 4096 and 8192).") var shapes: String?
-    @Option(help: "Kernel path: portable, avx2, vnni (256-bit), vnni512, neon (ARM64 sdot) or i8mm (ARM64 usdot) (default: the best this CPU supports).") var path: KernelPath = .best
+    @Option(help: "Kernel path: portable, avx2, avxvnni (VEX vpdpbusd, no AVX-512), vnni (256-bit), vnni512, neon (ARM64 sdot) or i8mm (ARM64 usdot) (default: the best this CPU supports).") var path: KernelPath = .best
     @OptionGroup var isa: ISAOption
     @Flag(help: "Print a JSON array of {kernel, m, n, k, threads, median_ms, gops, path, weight_gb_per_s}.") var json = false
 

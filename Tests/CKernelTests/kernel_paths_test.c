@@ -232,7 +232,7 @@ static void test_rows(const qk_kernel_table *table, const char *name) {
 
 int main(void) {
     static const struct { qk_path path; const char *name; } paths[] = {
-        { QK_PATH_PORTABLE, "portable" }, { QK_PATH_AVX2, "avx2" }, { QK_PATH_VNNI, "vnni" }, { QK_PATH_VNNI512, "vnni512" },
+        { QK_PATH_PORTABLE, "portable" }, { QK_PATH_AVX2, "avx2" }, { QK_PATH_AVXVNNI, "avxvnni" }, { QK_PATH_VNNI, "vnni" }, { QK_PATH_VNNI512, "vnni512" },
         { QK_PATH_NEON, "neon" }, { QK_PATH_I8MM, "i8mm" },
     };
     static const int shapes[][4] = { { 1, 16, 4, 0 }, { 7, 37, 45, 0 }, { 13, 64, 130, 1 }, { 6, 33, 1027, 1 }, { 97, 48, 64, 0 },

@@ -3,12 +3,13 @@ import QuantaKernels
 
 /// Which implementation of the INT8 kernels runs; all give identical results.
 public enum KernelPath: String, Sendable, CaseIterable {
-    case portable, avx2, vnni, vnni512, neon, i8mm
+    case portable, avx2, avxvnni, vnni, vnni512, neon, i8mm
 
     var c: qk_path {
         switch self {
         case .portable: return QK_PATH_PORTABLE
         case .avx2: return QK_PATH_AVX2
+        case .avxvnni: return QK_PATH_AVXVNNI
         case .vnni: return QK_PATH_VNNI
         case .vnni512: return QK_PATH_VNNI512
         case .neon: return QK_PATH_NEON

@@ -167,6 +167,10 @@ QK_GEMM_BODY("avx2", gemm_avx2, QK_AVX2_SETUP, QK_AVX2_DOT)
 #define QK_VNNI_SETUP
 #define QK_VNNI_DOT(ACC, AV, W) ACC = _mm256_dpbusd_epi32(ACC, AV, W)
 QK_GEMM_BODY("avx2,avx512f,avx512vl,avx512vnni", gemm_vnni, QK_VNNI_SETUP, QK_VNNI_DOT)
+// AVX-VNNI: the same vpdpbusd, VEX-encoded, on CPUs without AVX-512 (the tile's 12 accumulators, 2 weight vectors and
+// the broadcast fit the 16 ymm registers).
+#define QK_AVXVNNI_DOT(ACC, AV, W) ACC = _mm256_dpbusd_avx_epi32(ACC, AV, W)
+QK_GEMM_BODY("avx2,avxvnni", gemm_avxvnni, QK_VNNI_SETUP, QK_AVXVNNI_DOT)
 
 // AVX2 with the sign trick, for narrow-range weights (no code is -128): with a' = a - 128 in [-128, 127],
 // vpmaddubsw(|a'|, sign(a') w) sums pairs of products whose magnitudes are at most 128 * 127, so no pair sum
@@ -764,6 +768,7 @@ __attribute__((target("avx2,fma"))) static void gemv_f32_avx2(const float *w, in
 
 const qk_kernel_table qk_avx2_kernels = { gemm_avx2_any, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
 const qk_kernel_table qk_vnni_kernels = { gemm_vnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
+const qk_kernel_table qk_avxvnni_kernels = { gemm_avxvnni, gemm_blocks_avx2_any, quantize_row_avx2, quantize_blocks_avx2, activate_avx2, silu_multiply_avx2, exponentiate_avx2, gemv_f32_avx2 };
 const qk_kernel_table qk_vnni512_kernels = { gemm_vnni512, gemm_blocks_vnni512, quantize_row_avx2, quantize_blocks_avx2, activate_avx512, silu_multiply_avx512, exponentiate_avx512, gemv_f32_avx2 };
 
 #endif

@@ -40,11 +40,14 @@ typedef enum {
     QK_PATH_NEON = 4,
     /// ARM64 with i8mm: usdot multiplies the u8 activations and s8 weights directly.
     QK_PATH_I8MM = 5,
+    /// AVX-VNNI (VEX-encoded vpdpbusd on 256-bit registers, no AVX-512: Intel's Alder Lake and later client cores,
+    /// Sierra Forest's E-cores; Zen 5 has it too): the VNNI path's tile and products.
+    QK_PATH_AVXVNNI = 6,
 } qk_path;
 
 /// The fastest path this CPU supports (detected at run time), or the path the environment variable QUANTA_ISA
-/// names (`avx2`, `neon` or `portable`, where the CPU runs it): how the AVX2 class is measured on an AVX-512
-/// machine.
+/// names (`avx2`, `avxvnni`, `neon` or `portable`, where the CPU runs it): how the AVX2 class is measured on an
+/// AVX-512 machine.
 qk_path qk_best_path(void);
 /// Whether `path` can run on this CPU.
 int qk_path_supported(qk_path path);
