@@ -148,7 +148,7 @@ public struct GPTQ: Sendable, Equatable {
                     let peak = (start..<start + width).max { w.storage[$0].magnitude < w.storage[$1].magnitude }!
                     let scale = Self.stableScale(w.storage[peak].magnitude, format: format)
                     scales.append(scale)
-                    peaks.append((peak, format.decode(format.encode(w.storage[peak] * (1 / scale), saturating: true)) * scale))
+                    peaks.append((peak, Self.nearest(w.storage[peak], format: format, scale: scale)))
                 }
                 self = .float(format, scales: scales, peaks: peaks)
             default:
@@ -172,10 +172,13 @@ public struct GPTQ: Sendable, Equatable {
                 return quantizer.roundTrip(value, exponent: exponents[row * blocks + column / quantizer.blockSize])
             case let .float(format, scales, peaks):
                 let s = scales.count == 1 ? 0 : row
-                if peaks[s].index == row * columns + column { return peaks[s].value }
-                let scale = scales[s]
-                return format.decode(format.encode(value * (1 / scale), saturating: true)) * scale
+                return peaks[s].index == row * columns + column ? peaks[s].value : Self.nearest(value, format: format, scale: scales[s])
             }
+        }
+
+        /// s P(x / s): the nearest value of `format` (saturating) at scale s, as `TensorQuantizer.roundTrip` rounds.
+        static func nearest(_ value: Float, format: FloatFormat, scale: Float) -> Float {
+            format.decode(format.encode(value * (1 / scale), saturating: true)) * scale
         }
 
         /// The scale of a float weight whose largest magnitude is `amax`: s = amax / maxNormal, moved to a fixed

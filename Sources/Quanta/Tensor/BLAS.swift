@@ -51,8 +51,9 @@ public enum BLAS {
 
     /// Which OpenBLAS kernels run, for benchmark headers: "OpenBLAS core type Haswell", or "OpenBLAS core
     /// type of its own choice" when OPENBLAS_CORETYPE is unset. A core type set in the environment below this
-    /// CPU's (Haswell on an AVX-512 CPU, unless QUANTA_ISA names a smaller class, as `--isa avx2` does) is flagged: the FP32 baseline runs slower than it
-    /// could (Zen 5: sgemm at half its AVX-512 rate), which flatters every INT8 speed-up.
+    /// CPU's (Haswell on an AVX-512 CPU) is flagged unless QUANTA_ISA names a smaller class (as `--isa avx2` does):
+    /// the FP32 baseline then runs slower than it could (Zen 5: sgemm at half its AVX-512 rate), which flatters
+    /// every INT8 speed-up.
     public static var kernelDescription: String {
         let environment = ProcessInfo.processInfo.environment
         guard let core = environment["OPENBLAS_CORETYPE"] else { return "OpenBLAS core type of its own choice" }
