@@ -7,9 +7,8 @@
 
 #include <string.h>
 
-/// Rows per register tile and rows per cache block (a block of A stays in L2 while every panel of
-/// weights passes by).
-enum { MR = 6, MB = 96, MR512 = 6 };
+/// Rows per register tile and rows per cache block (QK_ROW_BLOCK).
+enum { MR = 6, MB = QK_ROW_BLOCK, MR512 = 6 };
 
 /// Panels the AVX2 GEMV reads at once, i.e. weight streams per thread (qk_avx2_gemv_panels): 4 on CPUs without
 /// AVX-512, 1 on the others, unless `qk_gemv_panels` (1 to 4; the kernel test) says otherwise. Measured with 2

@@ -35,7 +35,8 @@ import Quanta
 
     @Test(arguments: KernelPath.allCases.filter(\.isSupported))
     func everyPathEqualsTheReference(_ path: KernelPath) throws {
-        let shapes = [(1, 16, 4, false), (7, 37, 45, false), (13, 64, 130, true), (6, 33, 1027, true), (97, 48, 64, false), (1, 300, 999, false)]
+        let shapes = [(1, 16, 4, false), (7, 37, 45, false), (13, 64, 130, true), (6, 33, 1027, true), (97, 48, 64, false), (1, 300, 999, false),
+                      (230, 40, 70, true)]   // split by rows on 2 threads
         let full: ClosedRange<Int8> = -128...127, narrow: ClosedRange<Int8> = -127...127
         let cases = shapes.map { ($0, full) } + shapes.map { (($0.0 + 2, $0.1 + 15, $0.2, $0.3), narrow) }
         for ((m, n, k, extreme), weights) in cases {
@@ -116,6 +117,40 @@ import Quanta
             return shift >= 1 && shift < 63 && product & ((1 << shift) - 1) == 1 << (shift - 1)
         }.count
         #expect(ties >= 5, "\(ties) ties")
+    }
+
+    /// A product of many rows is cut into pieces of rows that the workers take one at a time: every epilogue
+    /// (int32, float with activation and residual, float from blocks, requantized int8) gives the bits of one
+    /// thread's run, on every path.
+    @Test(arguments: KernelPath.allCases.filter(\.isSupported))
+    func piecesOfRowsGiveTheBitsOfOneThread(_ path: KernelPath) throws {
+        let (m, n, k) = (413, 40, 64)
+        let (a, w, zero) = try Self.operands(m: m, n: n, k: k, seed: 51, extreme: false, weights: -127...127)
+        var g = SplitMix64(seed: 52)
+        let sa = (0..<m).map { _ in Float.random(in: 0.001...0.1, using: &g) }, sw = (0..<n).map { _ in Float.random(in: 0.001...0.1, using: &g) }
+        let bias = (0..<n).map { Float($0) / 20 - 1 }, residual = TestData.gaussian(rows: m, columns: n, seed: 53)
+        let packed = try PackedInt8Weight(codes: w, scales: sw, blockSums: true)
+        let activations = PaddedActivations(codes: a, scales: sa, zeroPoints: zero)
+        let x = TestData.gaussian(rows: m, columns: k, seed: 54)
+        let blocks = PaddedActivations(quantizing: x, columnScale: nil, blocked: true)
+        let requantization = try Requantization(multipliers: (0..<n).map { _ in try FixedPointMultiplier(0.0004) }, biasCodes: [Int32](repeating: 0, count: n),
+                                                outputZeroPoint: 2, outputRange: -128...127)
+        func run(threads: Int) -> ([Int32], [UInt32], [UInt32], [Int8]) {
+            var c = Matrix<Int32>(rows: m, columns: n, repeating: 0), y = Matrix<Float>(rows: m, columns: n, repeating: 0), yb = y
+            var q = Matrix<Int8>(rows: m, columns: n, repeating: 0)
+            Int8GEMM.i8i32(activations, packed, into: &c, threads: threads, path: path)
+            Int8GEMM.i8f32(activations, packed, bias: bias, activation: .gelu, residual: residual, into: &y, threads: threads, path: path)
+            Int8GEMM.i8f32(blocks, packed, bias: bias, into: &yb, threads: threads, path: path)
+            Int8GEMM.i8i8(activations, packed, requantization: requantization, into: &q, threads: threads, path: path)
+            return (c.storage, y.storage.map(\.bitPattern), yb.storage.map(\.bitPattern), q.storage)
+        }
+        let one = run(threads: 1)
+        #expect(one.0 == Self.reference(a, zero: zero, w), "\(path)")
+        #expect(Set(one.3).count > 50, "the requantized outputs must spread over the code range")
+        for threads in [2, 3] {
+            let many = run(threads: threads)
+            #expect(many.0 == one.0 && many.1 == one.1 && many.2 == one.2 && many.3 == one.3, "\(path), \(threads) threads")
+        }
     }
 
     @Test(arguments: KernelPath.allCases.filter(\.isSupported))

@@ -293,21 +293,48 @@ public enum Int8GEMM {
     }
 
     /// Runs the kernel on rows `rows` of `a` (all by default) with the operand pointers of `a` and `w` and the
-    /// output fields `configure` sets (relative to the first of these rows).
+    /// output fields `configure` sets (relative to the first of these rows). A product of two `QK_ROW_BLOCK`s of
+    /// rows or more is cut into `rowPieces` pieces of rows that the workers take one at a time, so that a core
+    /// slowed by another process takes fewer (each piece's products and epilogue are those of the whole: the
+    /// same bits); a shorter one splits its columns in one share per worker.
     static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, rows: Range<Int>? = nil, threads: Int, path: KernelPath,
                     configure: (inout qk_epilogue) -> Void) {
         let rows = rows ?? 0..<a.rows
         let panels = (w.outFeatures + Int(QK_PANEL) - 1) / Int(QK_PANEL)
         let work = rows.count * w.outFeatures * w.inFeatures
         let workers = work < WorkerPool.minimumWork ? 1 : max(1, min(threads, panels))
+        let (k, n, stride) = (Int32(a.columns), Int32(w.outFeatures), a.stride)
         withEpilogue(a, w, rows: rows, configure: configure) { codes, packed, epilogue in
+            if workers > 1 && rows.count >= 2 * Int(QK_ROW_BLOCK) {
+                let pieces = rowPieces(rows.count, workers: workers), parametersPerRow = a.blocked ? a.columns / activationBlock : 1
+                WorkerPool.run(pieces.count, threads: workers) { p in
+                    var part = epilogue.fromRow(pieces[p].lowerBound, parametersPerRow: parametersPerRow)
+                    qk_gemm_u8s8(path.c, codes + pieces[p].lowerBound * stride, Int32(pieces[p].count), k, Int32(stride), packed, n, 0, n, &part)
+                }
+                return
+            }
             withUnsafePointer(to: epilogue) { e in
                 WorkerPool.run(workers) { t in
                     let n0 = t * panels / workers * Int(QK_PANEL), n1 = min((t + 1) * panels / workers * Int(QK_PANEL), w.outFeatures)
-                    qk_gemm_u8s8(path.c, codes, Int32(rows.count), Int32(a.columns), Int32(a.stride), packed, Int32(w.outFeatures), Int32(n0), Int32(n1), e)
+                    qk_gemm_u8s8(path.c, codes, Int32(rows.count), k, Int32(stride), packed, n, Int32(n0), Int32(n1), e)
                 }
             }
         }
+    }
+
+    /// Pieces per worker of a product split by rows: enough that the pieces a slowed core does not take go to
+    /// the others (MiniLM's W8A8 batch on Zen 3 beside a busy process: 1.3x the sequences/s of one share per
+    /// worker), few enough that each spans most of a `QK_ROW_BLOCK`.
+    static let piecesPerWorker = 8
+
+    /// [0, rows) cut into near-equal pieces, min(rows / QK_ROW_BLOCK, piecesPerWorker * workers) of them rounded
+    /// down to a multiple of `workers` (so that on equal cores every worker does the same; at least `workers`),
+    /// each starting at a multiple of 12 rows, so that the register tiles (2, 4 or 6 rows) are those of the
+    /// whole product.
+    static func rowPieces(_ rows: Int, workers: Int) -> [Range<Int>] {
+        let count = max(1, min(rows / Int(QK_ROW_BLOCK), piecesPerWorker * workers) / workers) * workers
+        let starts = (0..<count).map { $0 * rows / count / 12 * 12 } + [rows]
+        return (0..<count).map { starts[$0]..<starts[$0 + 1] }.filter { !$0.isEmpty }
     }
 
     /// Calls `body` with the first code of row `rows.lowerBound` of `a`, the packed weight and the epilogue of `w`
@@ -335,17 +362,38 @@ public enum Int8GEMM {
     }
 }
 
+extension qk_epilogue {
+    /// This epilogue for the rows from `first` on: the per-row activation parameters (`parametersPerRow` each)
+    /// and the output and residual rows advanced by `first` rows.
+    func fromRow(_ first: Int, parametersPerRow: Int) -> qk_epilogue {
+        var e = self
+        let parameters = first * parametersPerRow, elements = first * Int(ldc)
+        e.a_zero = a_zero.map { $0 + parameters }
+        e.a_scale = a_scale.map { $0 + parameters }
+        e.residual = residual.map { $0 + elements }
+        e.c_f32 = c_f32.map { $0 + elements }
+        e.c_i32 = c_i32.map { $0 + elements }
+        e.c_i8 = c_i8.map { $0 + elements }
+        return e
+    }
+}
+
 /// Parallel loops on the calling thread and the kernels' spinning worker pool (`qk_parallel_for`).
 public enum WorkerPool {
     /// Multiply-adds below which a product runs on the calling thread (measured: splitting smaller products
     /// over two cores costs more in synchronisation than it saves).
     public static let minimumWork = 1 << 16
 
-    /// Runs body over [0, count) split into one range per core (at most `threads`) when `work` (multiply-adds or
-    /// elements) is at least `minimumWork`, else as one range on the calling thread.
+    /// Ranges per worker of `runChunks`: the workers take them one at a time, so that a core slowed by another
+    /// process takes fewer.
+    static let chunksPerWorker = 4
+
+    /// Runs body over [0, count) split into `chunksPerWorker` ranges per core (at most `threads` cores) when
+    /// `work` (multiply-adds or elements) is at least `minimumWork`, else as one range on the calling thread.
     public static func runChunks(_ count: Int, work: Int, threads: Int = .max, _ body: (Range<Int>) -> Void) {
-        let chunks = work < minimumWork ? 1 : max(1, min(count, ProcessInfo.processInfo.activeProcessorCount, threads))
-        run(chunks) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
+        let workers = work < minimumWork ? 1 : max(1, min(count, ProcessInfo.processInfo.activeProcessorCount, threads))
+        let chunks = workers == 1 ? 1 : min(count, workers * chunksPerWorker)
+        run(chunks, threads: workers) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
     }
 
     /// Task `task`'s share when `tasks` tasks split the concatenation of ranges of `counts` items evenly: the
@@ -361,14 +409,15 @@ public enum WorkerPool {
         return pieces
     }
 
-    /// Runs body(i) for i in [0, tasks) on up to `tasks` threads and returns when all have finished. The
-    /// callers' bodies write disjoint outputs and only read shared inputs.
-    public static func run(_ tasks: Int, _ body: (Int) -> Void) {
-        if tasks <= 1 { if tasks == 1 { body(0) }; return }
+    /// Runs body(i) for i in [0, tasks) on up to `threads` threads (by default `tasks`), each taking the next task
+    /// when it finishes one, and returns when all have finished. The callers' bodies write disjoint outputs and
+    /// only read shared inputs.
+    public static func run(_ tasks: Int, threads: Int? = nil, _ body: (Int) -> Void) {
+        if tasks <= 1 || threads == 1 { (0..<max(tasks, 0)).forEach(body); return }
         withoutActuallyEscaping(body) { body in
             var task = body
             withUnsafeMutablePointer(to: &task) { context in
-                qk_parallel_for(Int32(tasks), Int32(tasks), { context, index in
+                qk_parallel_for(Int32(tasks), Int32(threads ?? tasks), { context, index in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
                 }, context)
             }
