@@ -294,8 +294,9 @@ public enum Int8GEMM {
 
     /// Runs the kernel on rows `rows` of `a` (all by default) with the operand pointers of `a` and `w` and the
     /// output fields `configure` sets (relative to the first of these rows). A product of two `QK_ROW_BLOCK`s of
-    /// rows or more is cut into `rowPieces` pieces of rows that the workers take one at a time, so that a core
-    /// slowed by another process takes fewer (each piece's products and epilogue are those of the whole: the
+    /// rows or more is cut into pieces of rows (`WorkerPool.pieces`, starting at multiples of 12 rows so that the
+    /// register tiles, 2, 4 or 6 rows, are the whole product's) that the workers take one at a time, so that a
+    /// core slowed by another process takes fewer (each piece's products and epilogue are those of the whole: the
     /// same bits); a shorter one splits its columns in one share per worker.
     static func run(_ a: PaddedActivations, _ w: PackedInt8Weight, rows: Range<Int>? = nil, threads: Int, path: KernelPath,
                     configure: (inout qk_epilogue) -> Void) {
@@ -306,7 +307,7 @@ public enum Int8GEMM {
         let (k, n, stride) = (Int32(a.columns), Int32(w.outFeatures), a.stride)
         withEpilogue(a, w, rows: rows, configure: configure) { codes, packed, epilogue in
             if workers > 1 && rows.count >= 2 * Int(QK_ROW_BLOCK) {
-                let pieces = rowPieces(rows.count, workers: workers), parametersPerRow = a.blocked ? a.columns / activationBlock : 1
+                let pieces = WorkerPool.pieces(rows.count, workers: workers, minimum: Int(QK_ROW_BLOCK), alignment: 12), parametersPerRow = a.blocked ? a.columns / activationBlock : 1
                 WorkerPool.run(pieces.count, threads: workers) { p in
                     var part = epilogue.fromRow(pieces[p].lowerBound, parametersPerRow: parametersPerRow)
                     qk_gemm_u8s8(path.c, codes + pieces[p].lowerBound * stride, Int32(pieces[p].count), k, Int32(stride), packed, n, 0, n, &part)
@@ -320,21 +321,6 @@ public enum Int8GEMM {
                 }
             }
         }
-    }
-
-    /// Pieces per worker of a product split by rows: enough that the pieces a slowed core does not take go to
-    /// the others (MiniLM's W8A8 batch on Zen 3 beside a busy process: 1.3x the sequences/s of one share per
-    /// worker), few enough that each spans most of a `QK_ROW_BLOCK`.
-    static let piecesPerWorker = 8
-
-    /// [0, rows) cut into near-equal pieces, min(rows / QK_ROW_BLOCK, piecesPerWorker * workers) of them rounded
-    /// down to a multiple of `workers` (so that on equal cores every worker does the same; at least `workers`),
-    /// each starting at a multiple of 12 rows, so that the register tiles (2, 4 or 6 rows) are those of the
-    /// whole product.
-    static func rowPieces(_ rows: Int, workers: Int) -> [Range<Int>] {
-        let count = max(1, min(rows / Int(QK_ROW_BLOCK), piecesPerWorker * workers) / workers) * workers
-        let starts = (0..<count).map { $0 * rows / count / 12 * 12 } + [rows]
-        return (0..<count).map { starts[$0]..<starts[$0 + 1] }.filter { !$0.isEmpty }
     }
 
     /// Calls `body` with the first code of row `rows.lowerBound` of `a`, the packed weight and the epilogue of `w`
@@ -394,6 +380,19 @@ public enum WorkerPool {
         let workers = work < minimumWork ? 1 : max(1, min(count, ProcessInfo.processInfo.activeProcessorCount, threads))
         let chunks = workers == 1 ? 1 : min(count, workers * chunksPerWorker)
         run(chunks, threads: workers) { c in body(c * count / chunks..<(c + 1) * count / chunks) }
+    }
+
+    /// Pieces per worker of `pieces`: enough that the pieces a slowed core does not take go to the others (MiniLM's
+    /// W8A8 batch on Zen 3 beside a busy process: 1.1-1.3x the sequences/s of one share per worker).
+    static let piecesPerWorker = 8
+
+    /// [0, count) cut into near-equal pieces for `workers` workers to take one at a time: min(count / minimum,
+    /// piecesPerWorker * workers) of them rounded down to a multiple of `workers` (so that equal cores do equal
+    /// work; at least `workers`), each starting at a multiple of `alignment`.
+    public static func pieces(_ count: Int, workers: Int, minimum: Int, alignment: Int) -> [Range<Int>] {
+        let pieces = max(1, min(count / minimum, piecesPerWorker * workers) / workers) * workers
+        let starts = (0..<pieces).map { $0 * count / pieces / alignment * alignment } + [count]
+        return (0..<pieces).map { starts[$0]..<starts[$0 + 1] }.filter { !$0.isEmpty }
     }
 
     /// Task `task`'s share when `tasks` tasks split the concatenation of ranges of `counts` items evenly: the

@@ -147,12 +147,13 @@ public enum BLAS {
                         a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
         let splitRows = m >= n
-        // Blocks of at least 16 rows or columns, boundaries on multiples of 16 (OpenBLAS's register tiles).
-        let parts = m * n * k < splitWork ? 1 : min(threads, max(m, n) / 16)
-        guard parts > 1 else { return product(m: m, n: n, a: a, b: b, c: c) }
-        let count = splitRows ? m : n
-        WorkerPool.run(parts) { t in
-            let start = t * count / parts / 16 * 16, end = t == parts - 1 ? count : (t + 1) * count / parts / 16 * 16
+        // Blocks of at least 16 rows or columns, boundaries on multiples of 16 (OpenBLAS's register tiles); with
+        // pieces of 128 or more, several per worker, taken one at a time (a core slowed by another process takes fewer).
+        let workers = m * n * k < splitWork ? 1 : min(threads, max(m, n) / 16)
+        guard workers > 1 else { return product(m: m, n: n, a: a, b: b, c: c) }
+        let pieces = WorkerPool.pieces(splitRows ? m : n, workers: workers, minimum: 128, alignment: 16)
+        WorkerPool.run(pieces.count, threads: workers) { t in
+            let (start, end) = (pieces[t].lowerBound, pieces[t].upperBound)
             if splitRows {   // rows of op(A): rows of A, or columns of A stored [k, m]
                 product(m: end - start, n: n, a: a + (transposeA ? start : start * lda), b: b, c: c + start * ldc)
             } else {         // columns of op(B): rows of B stored [n, k], or columns of B
