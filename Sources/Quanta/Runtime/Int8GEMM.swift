@@ -307,7 +307,8 @@ public enum Int8GEMM {
         let (k, n, stride) = (Int32(a.columns), Int32(w.outFeatures), a.stride)
         withEpilogue(a, w, rows: rows, configure: configure) { codes, packed, epilogue in
             if workers > 1 && rows.count >= 2 * Int(QK_ROW_BLOCK) {
-                let pieces = WorkerPool.pieces(rows.count, workers: workers, minimum: Int(QK_ROW_BLOCK), alignment: 12), parametersPerRow = a.blocked ? a.columns / activationBlock : 1
+                let pieces = WorkerPool.pieces(rows.count, workers: workers, minimum: Int(QK_ROW_BLOCK), alignment: 12)
+                let parametersPerRow = a.blocked ? a.columns / activationBlock : 1
                 WorkerPool.run(pieces.count, threads: workers) { p in
                     var part = epilogue.fromRow(pieces[p].lowerBound, parametersPerRow: parametersPerRow)
                     qk_gemm_u8s8(path.c, codes + pieces[p].lowerBound * stride, Int32(pieces[p].count), k, Int32(stride), packed, n, 0, n, &part)

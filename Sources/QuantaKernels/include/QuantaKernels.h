@@ -20,7 +20,7 @@
 
 #define QK_PANEL 16
 /// Rows of A per cache block of the GEMM kernels (a block stays in L2 while every panel of weights passes by);
-/// callers that split a product by rows cut it at multiples of this, so that each part is tiled as the whole.
+/// callers that split a product by rows give each part about this many rows or more.
 #define QK_ROW_BLOCK 96
 /// The largest weight magnitude of AVX2's direct vpmaddubsw tile (7-bit weights): 2 * 255 * 64 < 2^15.
 #define QK_SMALL_WEIGHT 64
